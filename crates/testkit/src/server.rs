@@ -1,0 +1,185 @@
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The binary under test: `$PORTCULLIS_BIN`, else `<target dir>/debug/portcullis`, where the
+/// target dir is `$CARGO_TARGET_DIR` or the workspace's `target/`.
+pub fn portcullis_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("PORTCULLIS_BIN") {
+        return PathBuf::from(p);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let bin = target.join("debug/portcullis");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bin portcullis` first or set PORTCULLIS_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// How to start a server.
+#[derive(Debug, Default, Clone)]
+pub struct ServerOptions {
+    /// Reuse this data dir instead of a fresh temporary one (restarts, crash tests).
+    pub data_dir: Option<PathBuf>,
+    /// Listen address; `127.0.0.1:0` (a random port) when unset.
+    pub listen: Option<String>,
+    /// Extra arguments after `serve`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// A running `portcullis serve`, killed when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    options: ServerOptions,
+    data_dir: PathBuf,
+    _temp: Option<Arc<tempfile::TempDir>>,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl TestServer {
+    /// Starts a server on a random loopback port with a fresh data dir.
+    pub fn start() -> TestServer {
+        Self::start_with(ServerOptions::default())
+    }
+
+    pub fn start_with(options: ServerOptions) -> TestServer {
+        let (temp, data_dir) = match &options.data_dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::tempdir().expect("temp dir");
+                let p = t.path().join("data");
+                (Some(Arc::new(t)), p)
+            }
+        };
+        Self::spawn(options, data_dir, temp)
+    }
+
+    fn spawn(
+        options: ServerOptions,
+        data_dir: PathBuf,
+        temp: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
+        let listen = options.listen.clone().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        let mut cmd = Command::new(portcullis_bin());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&options.args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn portcullis");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let log = log.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(addr) = line
+                        .split("listening on http://")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .and_then(|a| a.trim_end_matches(['"', ',']).parse::<SocketAddr>().ok())
+                    {
+                        let _ = tx.send(addr);
+                    }
+                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "portcullis did not report `listening on` within 60 s; output:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        TestServer {
+            addr,
+            base_url: format!("http://{addr}"),
+            options,
+            data_dir,
+            _temp: temp,
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Everything the server printed so far.
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `kill -9`: the process gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit (graceful shutdown).
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().ok()
+    }
+
+    /// Starts the server again on the same data dir (and the same port when it was fixed).
+    pub fn restart(&mut self) {
+        self.kill9();
+        let mut options = self.options.clone();
+        options.data_dir = Some(self.data_dir.clone());
+        let next = Self::spawn(options, self.data_dir.clone(), self._temp.clone());
+        let TestServer { addr, base_url, child, log, .. } = next;
+        self.addr = addr;
+        self.base_url = base_url;
+        self.child = child;
+        self.log = log;
+    }
+
+    /// `host:port`, as registry clients want it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
