@@ -164,12 +164,11 @@ impl TestServer {
         self.kill9();
         let mut options = self.options.clone();
         options.data_dir = Some(self.data_dir.clone());
-        let next = Self::spawn(options, self.data_dir.clone(), self._temp.clone());
-        let TestServer { addr, base_url, child, log, .. } = next;
-        self.addr = addr;
-        self.base_url = base_url;
-        self.child = child;
-        self.log = log;
+        let mut next = Self::spawn(options, self.data_dir.clone(), self._temp.clone());
+        self.addr = next.addr;
+        self.base_url = next.base_url.clone();
+        self.child = next.child.take();
+        self.log = next.log.clone();
     }
 
     /// `host:port`, as registry clients want it.
