@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs the real registry clients that the end-to-end tests drive (crates/testkit/tests/clients_*.rs):
+# skopeo, podman, buildah and the docker CLI, on a Debian machine, as root.
+#
+# Idempotent and quick when everything is present: each tool is looked up with `command -v` first and
+# `apt-get update` runs only when something has to be installed. Nothing global is configured here:
+# the tests give every client its own storage.conf (vfs driver), containers.conf, registries.conf,
+# policy.json, auth file and docker config dir in a temporary directory, so no daemon, no overlay
+# mount and no user setting is involved.
+set -euo pipefail
+
+if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+# uidmap (newuidmap) lets podman/buildah set up user namespaces when they need them; the vfs storage
+# driver itself needs no kernel support, so this works inside unprivileged containers too.
+for tool in skopeo:skopeo podman:podman buildah:buildah newuidmap:uidmap; do
+    bin=${tool%%:*}
+    pkg=${tool##*:}
+    if ! command -v "$bin" >/dev/null 2>&1; then
+        missing+=("$pkg")
+    fi
+done
+
+# The docker CLI is usually preinstalled (the tests only use the client: login, manifest inspect,
+# manifest create/push). Debian ships the client inside `docker.io` (bookworm has no separate
+# `docker-cli`); pick whichever the archive offers, and only when no `docker` is on the PATH.
+need_docker=0
+if ! command -v docker >/dev/null 2>&1; then
+    need_docker=1
+fi
+
+updated=0
+apt_update() {
+    if [[ $updated -eq 0 ]]; then
+        $SUDO apt-get update -qq
+        updated=1
+    fi
+}
+
+if [[ $need_docker -eq 1 ]]; then
+    apt_update
+    if apt-cache policy docker-cli 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        missing+=(docker-cli)
+    elif apt-cache policy docker.io 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        missing+=(docker.io)
+    else
+        echo "install-test-deps: no docker CLI package in the apt sources; install the docker CLI by hand" >&2
+        exit 1
+    fi
+fi
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_update
+    echo "install-test-deps: installing ${missing[*]}" >&2
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# containers-common (a dependency of all three) ships /etc/containers/policy.json; the tests pass
+# their own policy anyway, so its absence is only worth a note for people running the tools by hand.
+if [[ ! -e /etc/containers/policy.json ]]; then
+    echo "install-test-deps: note: /etc/containers/policy.json is missing; the tests bring their own" >&2
+fi
+
+for bin in skopeo podman buildah docker; do
+    if ! command -v "$bin" >/dev/null 2>&1; then
+        echo "install-test-deps: $bin is still missing after install" >&2
+        exit 1
+    fi
+done
+echo "install-test-deps: $(skopeo --version); $(podman --version); $(buildah --version | cut -d' ' -f1-3); $(docker --version)" >&2
