@@ -5,6 +5,7 @@
 //! Black-box tests live in this crate's `tests/` so that they compile against nothing but this
 //! crate and drive whatever binary `PORTCULLIS_BIN` (or the workspace's `target/debug`) holds.
 
+pub mod clients;
 pub mod server;
 
 pub use server::{portcullis_bin, ServerOptions, TestServer};
