@@ -1,1 +1,21 @@
-//! Storage.
+//! Storage: the two seams the registry core writes through, and their backends.
+//!
+//! - [`BlobStore`] holds content-addressed blobs and the staging area of uploads. A blob becomes
+//!   visible only by an atomic commit of a fully written upload; readers stream it in ranges.
+//! - [`MetaStore`] holds everything else (repositories, manifests, tags, blob links, upload
+//!   sessions, referrers) transactionally.
+//!
+//! Both are used as `Arc<dyn ...>`; the binary picks the backends. The embedded default is the
+//! local filesystem for blobs ([`blob::fs::FsBlobStore`]) and SQLite for metadata
+//! ([`meta::sqlite::SqliteMetaStore`]), both under one data directory (see [`layout`]).
+
+pub mod blob;
+pub mod error;
+pub mod layout;
+pub mod meta;
+
+pub use blob::{BlobRead, BlobStore, ByteStream};
+pub use error::{Error, Result};
+pub use meta::{
+    ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord, UploadRecord,
+};

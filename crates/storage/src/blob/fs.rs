@@ -1,0 +1,342 @@
+//! Blobs on the local filesystem.
+//!
+//! Hand-written over `std::fs` rather than `object_store`'s `LocalFileSystem`: resumable uploads
+//! need appends at a known offset that survive a restart, and `object_store` exposes only
+//! whole-object puts and multipart uploads that cannot be reopened after the process dies.
+//! Writes and reads run on blocking threads fed by bounded channels, so a request's task keeps
+//! hashing while the disk works, and memory stays at a few chunks per stream.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use portcullis_oci::Digest;
+use tokio::sync::mpsc;
+
+use super::{BlobRead, BlobStore, ByteStream};
+use crate::layout::{blob_path, upload_path, BLOBS_DIR, UPLOADS_DIR};
+use crate::{Error, Result};
+
+/// Blobs read in one piece when smaller than this; larger ones are streamed.
+const SMALL_BLOB: u64 = 256 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Chunks in flight between a request task and its disk thread.
+const CHANNEL_DEPTH: usize = 16;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+    fsync: bool,
+}
+
+impl FsBlobStore {
+    /// Opens (creating) the blob tree under `root`. With `fsync`, commits flush file data and
+    /// the directory entry, so a committed blob survives power loss, not only a process crash.
+    pub fn open(root: impl Into<PathBuf>, fsync: bool) -> Result<Self> {
+        let root = root.into();
+        for dir in [BLOBS_DIR, UPLOADS_DIR] {
+            let p = root.join(dir);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
+        }
+        Ok(FsBlobStore { root, fsync })
+    }
+
+    fn upload_file(&self, id: &str) -> Result<PathBuf> {
+        upload_path(&self.root, id).ok_or_else(|| Error::UploadUnknown(id.to_owned()))
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path.display().to_string(), e)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("blocking task", std::io::Error::other(e)))?
+}
+
+/// Streams `len` bytes of `file` from its current position on a blocking thread.
+fn stream_file(mut file: File, len: u64) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(READ_CHUNK as u64) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let res = file.read_exact(&mut buf).map(|()| buf.freeze());
+            let failed = res.is_err();
+            if tx.blocking_send(res).is_err() || failed {
+                return;
+            }
+            left -= want as u64;
+        }
+    });
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from(mut rx: mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStream {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    fn backend(&self) -> &'static str {
+        "fs"
+    }
+
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        let path = blob_path(&self.root, digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<Option<BlobRead>> {
+        let path = blob_path(&self.root, digest);
+        blocking(move || {
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(path.display().to_string(), e)),
+            };
+            let size = file.metadata().map_err(io_err(&path))?.len();
+            let (start, len) = match range {
+                Some((s, e)) if s <= e && e < size => (s, e - s + 1),
+                Some(_) => return Err(Error::Corrupt(format!("range outside {}", path.display()))),
+                None => (0, size),
+            };
+            if start > 0 {
+                file.seek(SeekFrom::Start(start)).map_err(io_err(&path))?;
+            }
+            if len <= SMALL_BLOB {
+                let mut buf = BytesMut::zeroed(len as usize);
+                file.read_exact(&mut buf).map_err(io_err(&path))?;
+                let one = futures::stream::once(futures::future::ready(Ok(buf.freeze())));
+                return Ok(Some(BlobRead { len, stream: one.boxed() }));
+            }
+            Ok(Some(BlobRead { len, stream: stream_file(file, len) }))
+        })
+        .await
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<bool> {
+        let path = blob_path(&self.root, digest);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
+    }
+
+    async fn create_upload(&self, id: &str) -> Result<()> {
+        let path = self.upload_file(id)?;
+        blocking(move || {
+            OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err(&path))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_len(&self, id: &str) -> Result<Option<u64>> {
+        let path = self.upload_file(id)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
+    }
+
+    async fn append_upload(&self, id: &str, offset: u64, mut body: ByteStream) -> Result<u64> {
+        let path = self.upload_file(id)?;
+        let id_owned = id.to_owned();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let file = match OpenOptions::new().append(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::UploadUnknown(id_owned))
+                }
+                Err(e) => return Err(Error::io(path.display().to_string(), e)),
+            };
+            let actual = file.metadata().map_err(io_err(&path))?.len();
+            if actual != offset {
+                return Err(Error::UploadOffset { id: id_owned, expected: offset, actual });
+            }
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut len = offset;
+            while let Some(chunk) = rx.blocking_recv() {
+                out.write_all(&chunk).map_err(io_err(&path))?;
+                len += chunk.len() as u64;
+            }
+            out.flush().map_err(io_err(&path))?;
+            Ok(len)
+        });
+        let mut body_error = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Error::io("upload writer", std::io::Error::other(e)))??;
+        match body_error {
+            Some(e) => Err(Error::io(format!("request body of upload `{id}`"), e)),
+            None => Ok(written),
+        }
+    }
+
+    async fn read_upload(&self, id: &str) -> Result<ByteStream> {
+        let path = self.upload_file(id)?;
+        let id = id.to_owned();
+        blocking(move || {
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::UploadUnknown(id))
+                }
+                Err(e) => return Err(Error::io(path.display().to_string(), e)),
+            };
+            let len = file.metadata().map_err(io_err(&path))?.len();
+            Ok(stream_file(file, len))
+        })
+        .await
+    }
+
+    async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<u64> {
+        let from = self.upload_file(id)?;
+        let to = blob_path(&self.root, digest);
+        let fsync = self.fsync;
+        let id = id.to_owned();
+        blocking(move || {
+            let file = match File::open(&from) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::UploadUnknown(id))
+                }
+                Err(e) => return Err(Error::io(from.display().to_string(), e)),
+            };
+            let size = file.metadata().map_err(io_err(&from))?.len();
+            if fsync {
+                file.sync_data().map_err(io_err(&from))?;
+            }
+            drop(file);
+            let dir = to.parent().map(Path::to_path_buf).unwrap_or_default();
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            // Content-addressed: an existing blob already holds these bytes, so the rename may
+            // replace it without a reader ever seeing anything but complete content.
+            std::fs::rename(&from, &to).map_err(io_err(&to))?;
+            if fsync {
+                sync_dir(&dir)?;
+            }
+            Ok(size)
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, id: &str) -> Result<()> {
+        let path = self.upload_file(id)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
+    }
+
+    async fn list_uploads(&self) -> Result<Vec<String>> {
+        let dir = self.root.join(UPLOADS_DIR);
+        blocking(move || {
+            let mut ids = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+                let entry = entry.map_err(io_err(&dir))?;
+                if let Some(name) = entry.file_name().to_str() {
+                    ids.push(name.to_owned());
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(parts: &[&'static [u8]]) -> ByteStream {
+        let parts: Vec<std::io::Result<Bytes>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        futures::stream::iter(parts).boxed()
+    }
+
+    async fn collect(s: ByteStream) -> Vec<u8> {
+        s.map(|r| r.unwrap()).collect::<Vec<_>>().await.concat()
+    }
+
+    #[tokio::test]
+    async fn upload_append_commit_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), true).unwrap();
+        store.create_upload("abc-1").await.unwrap();
+        assert_eq!(store.append_upload("abc-1", 0, body(&[b"hello ", b"wor"])).await.unwrap(), 9);
+        assert!(matches!(
+            store.append_upload("abc-1", 3, body(&[b"x"])).await,
+            Err(Error::UploadOffset { actual: 9, .. })
+        ));
+        assert_eq!(store.append_upload("abc-1", 9, body(&[b"ld"])).await.unwrap(), 11);
+        let digest = Digest::sha256_of(b"hello world");
+        assert_eq!(store.commit_upload("abc-1", &digest).await.unwrap(), 11);
+        assert_eq!(store.upload_len("abc-1").await.unwrap(), None);
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+        let whole = store.read(&digest, None).await.unwrap().unwrap();
+        assert_eq!(collect(whole.stream).await, b"hello world");
+        let part = store.read(&digest, Some((6, 10))).await.unwrap().unwrap();
+        assert_eq!(part.len, 5);
+        assert_eq!(collect(part.stream).await, b"world");
+    }
+
+    #[tokio::test]
+    async fn large_blobs_stream_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), false).unwrap();
+        let data: Vec<u8> = (0..3 * READ_CHUNK + 17).map(|i| (i % 253) as u8).collect();
+        store.create_upload("b1a").await.unwrap();
+        let chunks: Vec<std::io::Result<Bytes>> =
+            data.chunks(65536).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        store.append_upload("b1a", 0, futures::stream::iter(chunks).boxed()).await.unwrap();
+        let digest = Digest::sha256_of(&data);
+        store.commit_upload("b1a", &digest).await.unwrap();
+        let read = store.read(&digest, None).await.unwrap().unwrap();
+        assert_eq!(collect(read.stream).await, data);
+    }
+
+    #[tokio::test]
+    async fn rejects_path_like_upload_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), false).unwrap();
+        for id in ["../x", "a/b", "", "zz"] {
+            assert!(matches!(store.create_upload(id).await, Err(Error::UploadUnknown(_))), "{id}");
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Metadata in SQLite (WAL mode): one writer connection, a pool of read-only readers.
+//!
+//! Writes go through a single connection so that SQLite never has to arbitrate between
+//! writers (no SQLITE_BUSY under concurrent pushes); reads run in parallel on the readers and see
+//! the last committed state thanks to WAL.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use portcullis_oci::Digest;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{
+    now_millis, ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord,
+    UploadRecord,
+};
+use crate::{Error, Result};
+
+pub struct SqliteMetaStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating) the database file and runs pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode loses no committed transaction on a process crash; only a power
+            // loss can drop the last transactions, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| Error::Database(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(SqliteMetaStore { writer, reader })
+    }
+}
+
+fn digest_col(s: String) -> Result<Digest> {
+    Digest::from_str(&s).map_err(|e| Error::Corrupt(format!("stored digest: {e}")))
+}
+
+fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord> {
+    let subject: Option<String> = row.try_get("subject")?;
+    Ok(ManifestRecord {
+        digest: digest_col(row.try_get("digest")?)?,
+        media_type: row.try_get("media_type")?,
+        artifact_type: row.try_get("artifact_type")?,
+        subject: subject.map(digest_col).transpose()?,
+        annotations: row.try_get("annotations")?,
+        content: Bytes::from(row.try_get::<Vec<u8>, _>("content")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+const MANIFEST_COLUMNS: &str =
+    "m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content, m.created_at";
+
+async fn ensure_repo_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<i64> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+        .bind(repo)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        .bind(repo)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn repository_exists(&self, repo: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn ensure_repository(&self, repo: &str) -> Result<()> {
+        let mut conn = self.writer.acquire().await?;
+        ensure_repo_tx(&mut conn, repo).await?;
+        Ok(())
+    }
+
+    async fn list_repositories(&self, last: Option<&str>, n: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query_scalar(
+            "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(limit(n))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let id = ensure_repo_tx(&mut tx, repo).await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(repository_id, digest) DO NOTHING",
+        )
+        .bind(id)
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
+             WHERE r.name = ? AND b.digest = ?",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = ?
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.to_string())
+        .bind(repo)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        m: &ManifestRecord,
+        refs: &[ManifestRef],
+        tag: Option<&str>,
+    ) -> Result<(), PutManifestError> {
+        let mut tx = self.writer.begin().await.map_err(Error::from)?;
+        let id = ensure_repo_tx(&mut tx, repo).await?;
+        let digest = m.digest.to_string();
+        for r in refs {
+            let (sql, d) = match r {
+                ManifestRef::Blob(d) => (
+                    "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                    d,
+                ),
+                ManifestRef::Manifest(d) => {
+                    ("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?", d)
+                }
+            };
+            let found: Option<i64> = sqlx::query_scalar(sql)
+                .bind(id)
+                .bind(d.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::from)?;
+            if found.is_none() {
+                return Err(PutManifestError::Missing(d.clone()));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
+                annotations, size, content, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(repository_id, digest) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&digest)
+        .bind(&m.media_type)
+        .bind(&m.artifact_type)
+        .bind(m.subject.as_ref().map(Digest::to_string))
+        .bind(&m.annotations)
+        .bind(m.content.len() as i64)
+        .bind(m.content.as_ref())
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from)?;
+        for r in refs {
+            let (kind, d) = match r {
+                ManifestRef::Blob(d) => ("blob", d),
+                ManifestRef::Manifest(d) => ("manifest", d),
+            };
+            sqlx::query(
+                "INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind)
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(&digest)
+            .bind(d.to_string())
+            .bind(kind)
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        }
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(repository_id, name)
+                 DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
+            )
+            .bind(id)
+            .bind(tag)
+            .bind(&digest)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        }
+        tx.commit().await.map_err(Error::from)?;
+        Ok(())
+    }
+
+    async fn manifest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS} FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ? AND m.digest = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(repo)
+            .bind(digest.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRecord>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS} FROM tags t
+             JOIN repositories r ON r.id = t.repository_id
+             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+             WHERE r.name = ? AND t.name = ?"
+        );
+        let row = sqlx::query(&sql).bind(repo).bind(tag).fetch_optional(&self.reader).await?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else { return Ok(false) };
+        let d = digest.to_string();
+        sqlx::query("DELETE FROM tags WHERE repository_id = ? AND manifest_digest = ?")
+            .bind(id)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?")
+            .bind(id)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+            .bind(id)
+            .bind(&d)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(tag)
+        .bind(repo)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_tags(&self, repo: &str, last: Option<&str>, n: u32) -> Result<Vec<String>> {
+        let rows = sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+        )
+        .bind(repo)
+        .bind(last.unwrap_or(""))
+        .bind(limit(n))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<ReferrerRecord>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ? AND m.subject = ? ORDER BY m.digest",
+        )
+        .bind(repo)
+        .bind(subject.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReferrerRecord {
+                    digest: digest_col(row.try_get("digest")?)?,
+                    media_type: row.try_get("media_type")?,
+                    size: row.try_get::<i64, _>("size")? as u64,
+                    artifact_type: row.try_get("artifact_type")?,
+                    annotations: row.try_get("annotations")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
+        let now = now_millis();
+        sqlx::query("INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(repo)
+            .bind(now)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn upload(&self, id: &str) -> Result<Option<UploadRecord>> {
+        let row = sqlx::query("SELECT id, repository, created_at, updated_at FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| upload_from_row(&r)).transpose()
+    }
+
+    async fn touch_upload(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET updated_at = ? WHERE id = ?")
+            .bind(now_millis())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = ?").bind(id).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn stale_uploads(&self, before: i64) -> Result<Vec<UploadRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, repository, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY id",
+        )
+        .bind(before)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+}
+
+fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadRecord> {
+    Ok(UploadRecord {
+        id: r.try_get("id")?,
+        repository: r.try_get("repository")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content: &'static [u8], subject: Option<Digest>) -> ManifestRecord {
+        ManifestRecord {
+            digest: Digest::sha256_of(content),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: Some("application/x-test".into()),
+            subject,
+            annotations: None,
+            content: Bytes::from_static(content),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn manifests_need_their_blobs_and_tags_follow_pushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite")).await.unwrap();
+        let layer = Digest::sha256_of(b"layer");
+        let m1 = record(b"one", None);
+        let refs = [ManifestRef::Blob(layer.clone())];
+        assert!(matches!(
+            store.put_manifest("a/b", &m1, &refs, Some("latest")).await,
+            Err(PutManifestError::Missing(d)) if d == layer
+        ));
+        store.link_blob("a/b", &layer, 5).await.unwrap();
+        assert_eq!(store.blob_link("a/b", &layer).await.unwrap(), Some(5));
+        assert_eq!(store.blob_link("other", &layer).await.unwrap(), None);
+        store.put_manifest("a/b", &m1, &refs, Some("latest")).await.unwrap();
+        assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap().unwrap(), m1);
+        let m2 = record(b"two", Some(m1.digest.clone()));
+        store.put_manifest("a/b", &m2, &[], Some("latest")).await.unwrap();
+        assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap().unwrap().digest, m2.digest);
+        let refs = store.referrers("a/b", &m1.digest).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].digest, m2.digest);
+        assert!(store.delete_manifest("a/b", &m2.digest).await.unwrap());
+        assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap(), None);
+        assert_eq!(store.list_tags("a/b", None, 10).await.unwrap(), Vec::<String>::new());
+        assert_eq!(store.list_repositories(None, 10).await.unwrap(), ["a/b"]);
+    }
+
+    #[tokio::test]
+    async fn pagination_is_lexical() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite")).await.unwrap();
+        let m = record(b"x", None);
+        for t in ["b", "a", "c", "aa"] {
+            store.put_manifest("r", &m, &[], Some(t)).await.unwrap();
+        }
+        assert_eq!(store.list_tags("r", None, 2).await.unwrap(), ["a", "aa"]);
+        assert_eq!(store.list_tags("r", Some("aa"), 10).await.unwrap(), ["b", "c"]);
+    }
+}
