@@ -38,7 +38,10 @@ pub struct Digest {
 impl Digest {
     /// Builds a digest from raw hash output.
     pub fn from_bytes(algorithm: Algorithm, bytes: &[u8]) -> Self {
-        Digest { algorithm, hex: hex::encode(bytes) }
+        Digest {
+            algorithm,
+            hex: hex::encode(bytes),
+        }
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -87,7 +90,9 @@ impl FromStr for Digest {
             .ok_or_else(|| Error::DigestInvalid(s.to_owned(), "missing `:` separator"))?;
         let grammar_ok = !alg.is_empty()
             && alg.split(['+', '.', '_', '-']).all(|c| {
-                !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
             });
         if !grammar_ok {
             return Err(Error::DigestInvalid(s.to_owned(), "malformed algorithm"));
@@ -98,12 +103,24 @@ impl FromStr for Digest {
             other => return Err(Error::DigestUnsupported(other.to_owned())),
         };
         if hex.len() != algorithm.hex_len() {
-            return Err(Error::DigestInvalid(s.to_owned(), "wrong length for algorithm"));
+            return Err(Error::DigestInvalid(
+                s.to_owned(),
+                "wrong length for algorithm",
+            ));
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(Error::DigestInvalid(s.to_owned(), "encoded part must be lowercase hex"));
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::DigestInvalid(
+                s.to_owned(),
+                "encoded part must be lowercase hex",
+            ));
         }
-        Ok(Digest { algorithm, hex: hex.to_owned() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_owned(),
+        })
     }
 }
 
@@ -140,7 +157,10 @@ mod tests {
 
     #[test]
     fn rejects_unknown_algorithm_and_bad_length() {
-        assert!(matches!("md5:abcd".parse::<Digest>(), Err(Error::DigestUnsupported(_))));
+        assert!(matches!(
+            "md5:abcd".parse::<Digest>(),
+            Err(Error::DigestUnsupported(_))
+        ));
         assert!("sha256:abcd".parse::<Digest>().is_err());
         assert!("sha256".parse::<Digest>().is_err());
     }

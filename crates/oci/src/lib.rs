@@ -6,8 +6,17 @@
 //! and `Range` headers are parsed into checked byte ranges. Digests are computed by a streaming
 //! [`Hasher`] so that no caller needs a whole blob in memory.
 
+// Input-derived data must never bring the process down: every failure is an `Error` value.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod digest;
 pub mod error;
+pub mod fuzzing;
 pub mod hash;
 pub mod manifest;
 pub mod media_types;

@@ -78,7 +78,9 @@ pub struct ParsedManifest {
 impl ParsedManifest {
     /// Every blob the registry must hold for this manifest to be accepted.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.config.iter().chain(self.layers.iter().filter(|d| !d.is_foreign()))
+        self.config
+            .iter()
+            .chain(self.layers.iter().filter(|d| !d.is_foreign()))
     }
 }
 
@@ -102,7 +104,88 @@ fn invalid(msg: impl Into<String>) -> ManifestError {
 }
 
 fn descriptor(v: &Value, path: &str) -> Result<Descriptor, ManifestError> {
-    serde_json::from_value(v.clone()).map_err(|e| invalid(format!("`{path}`: {e}")))
+    // serde would also build a struct from a JSON array of its fields in order.
+    if !v.is_object() {
+        return Err(invalid(format!("`{path}` must be an object")));
+    }
+    let d: Descriptor =
+        serde_json::from_value(v.clone()).map_err(|e| invalid(format!("`{path}`: {e}")))?;
+    if !is_media_type(&d.media_type) {
+        return Err(invalid(format!(
+            "`{path}.mediaType` `{}` is not a media type",
+            d.media_type
+        )));
+    }
+    // The image-spec types `size` as int64.
+    if i64::try_from(d.size).is_err() {
+        return Err(invalid(format!("`{path}.size` is larger than an int64")));
+    }
+    if let Some(t) = d.artifact_type.as_deref().filter(|t| !t.is_empty()) {
+        if !is_media_type(t) {
+            return Err(invalid(format!(
+                "`{path}.artifactType` `{t}` is not a media type"
+            )));
+        }
+    }
+    if let Some(a) = &d.annotations {
+        check_annotations(a, &format!("{path}.annotations"))?;
+    }
+    if let Some(p) = &d.platform {
+        check_platform(p, &format!("{path}.platform"))?;
+    }
+    Ok(d)
+}
+
+fn check_annotations(a: &serde_json::Map<String, Value>, path: &str) -> Result<(), ManifestError> {
+    if a.values().all(Value::is_string) {
+        Ok(())
+    } else {
+        Err(invalid(format!("`{path}` values must be strings")))
+    }
+}
+
+/// The image-index `platform` object: `architecture` and `os` are required strings.
+fn check_platform(p: &Value, path: &str) -> Result<(), ManifestError> {
+    let Value::Object(p) = p else {
+        return Err(invalid(format!("`{path}` must be an object")));
+    };
+    for key in ["architecture", "os"] {
+        if !p.get(key).is_some_and(Value::is_string) {
+            return Err(invalid(format!("`{path}.{key}` must be a string")));
+        }
+    }
+    for key in ["os.version", "variant"] {
+        if p.get(key).is_some_and(|v| !v.is_string()) {
+            return Err(invalid(format!("`{path}.{key}` must be a string")));
+        }
+    }
+    for key in ["os.features", "features"] {
+        let ok = match p.get(key) {
+            None => true,
+            Some(Value::Array(items)) => items.iter().all(Value::is_string),
+            Some(_) => false,
+        };
+        if !ok {
+            return Err(invalid(format!(
+                "`{path}.{key}` must be an array of strings"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 6838 `type/subtype`, each a restricted-name; parameters after `;` are not checked.
+fn is_media_type(s: &str) -> bool {
+    let base = s.split(';').next().unwrap_or(s).trim_end();
+    let restricted_name = |n: &str| {
+        let b = n.as_bytes();
+        (1..=127).contains(&b.len())
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(c))
+    };
+    base.split_once('/')
+        .is_some_and(|(t, sub)| restricted_name(t) && restricted_name(sub))
 }
 
 fn descriptors(v: Option<&Value>, path: &str) -> Result<Vec<Descriptor>, ManifestError> {
@@ -140,6 +223,14 @@ pub fn parse_manifest(
     if content_type.is_some_and(is_schema1) {
         return Err(ManifestError::Schema1);
     }
+    // A derived `Deserialize` also accepts a JSON array of the fields in order: only an object
+    // is a manifest.
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(invalid("a manifest is a JSON object"));
+    }
     let raw: Raw = serde_json::from_slice(bytes)
         .map_err(|e| invalid(format!("not a JSON manifest object: {e}")))?;
     if raw.fs_layers.is_some() {
@@ -152,6 +243,7 @@ pub fn parse_manifest(
         None => return Err(invalid("`schemaVersion` is missing")),
     }
     let declared = opt_string(raw.media_type.as_ref(), "mediaType")?;
+    let declared_absent = declared.is_none();
     if let (Some(d), Some(c)) = (declared.as_deref(), content_type) {
         if d != c && media_types::MANIFEST_TYPES.contains(&c) {
             return Err(invalid(format!(
@@ -169,19 +261,39 @@ pub fn parse_manifest(
     if is_schema1(&media_type) {
         return Err(ManifestError::Schema1);
     }
+    let docker = media_type == media_types::DOCKER_MANIFEST_V2
+        || media_type == media_types::DOCKER_MANIFEST_LIST;
+    if docker && declared_absent {
+        // Docker's schema 2 formats require the field, unlike OCI where it is only recommended.
+        return Err(invalid(format!(
+            "`mediaType` is missing; `{media_type}` requires it"
+        )));
+    }
     let kind = match media_type.as_str() {
         media_types::OCI_MANIFEST | media_types::DOCKER_MANIFEST_V2 => ManifestKind::Image,
         media_types::OCI_INDEX | media_types::DOCKER_MANIFEST_LIST => ManifestKind::Index,
         other => return Err(ManifestError::UnsupportedMediaType(other.to_owned())),
     };
-    let subject = raw.subject.as_ref().map(|s| descriptor(s, "subject")).transpose()?;
-    let mut artifact_type = opt_string(raw.artifact_type.as_ref(), "artifactType")?;
+    let subject = raw
+        .subject
+        .as_ref()
+        .map(|s| descriptor(s, "subject"))
+        .transpose()?;
+    // The distribution spec treats an empty `artifactType` as a missing one.
+    let mut artifact_type =
+        opt_string(raw.artifact_type.as_ref(), "artifactType")?.filter(|t| !t.is_empty());
+    if let Some(t) = artifact_type.as_deref() {
+        if docker {
+            return Err(invalid("docker manifests have no `artifactType`"));
+        }
+        if !is_media_type(t) {
+            return Err(invalid(format!("`artifactType` `{t}` is not a media type")));
+        }
+    }
     let annotations = match raw.annotations {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => {
-            if !m.values().all(Value::is_string) {
-                return Err(invalid("`annotations` values must be strings"));
-            }
+            check_annotations(&m, "annotations")?;
             Some(m)
         }
         Some(_) => return Err(invalid("`annotations` must be an object")),
@@ -200,9 +312,6 @@ pub fn parse_manifest(
                 Some(l) => descriptors(Some(l), "layers")?,
                 None => return Err(invalid("`layers` is missing")),
             };
-            if media_type == media_types::DOCKER_MANIFEST_V2 && artifact_type.is_some() {
-                return Err(invalid("docker manifests have no `artifactType`"));
-            }
             if artifact_type.is_none() {
                 artifact_type = Some(config.media_type.clone());
             }
@@ -275,7 +384,10 @@ mod tests {
     #[test]
     fn refuses_schema1_and_mismatch() {
         let s1 = r#"{"schemaVersion":1,"name":"a","tag":"b","fsLayers":[]}"#;
-        assert_eq!(parse_manifest(s1.as_bytes(), None), Err(ManifestError::Schema1));
+        assert_eq!(
+            parse_manifest(s1.as_bytes(), None),
+            Err(ManifestError::Schema1)
+        );
         assert_eq!(
             parse_manifest(b"{}", Some(media_types::DOCKER_MANIFEST_V1_SIGNED)),
             Err(ManifestError::Schema1)
@@ -289,6 +401,135 @@ mod tests {
         assert!(parse_manifest(b"not json", None).is_err());
         assert!(parse_manifest(b"[]", None).is_err());
         let big = vec![b' '; MAX_MANIFEST_SIZE + 1];
-        assert_eq!(parse_manifest(&big, None), Err(ManifestError::TooLarge(big.len())));
+        assert_eq!(
+            parse_manifest(&big, None),
+            Err(ManifestError::TooLarge(big.len()))
+        );
+    }
+
+    fn invalid_err(bytes: &[u8], ct: Option<&str>) -> bool {
+        matches!(parse_manifest(bytes, ct), Err(ManifestError::Invalid(_)))
+    }
+
+    #[test]
+    fn rejects_manifest_written_as_json_array() {
+        let arr = format!(
+            r#"[2,"{}",null,{{"mediaType":"a/b","digest":"{EMPTY}","size":2}},[],null,null,null,null]"#,
+            media_types::OCI_MANIFEST
+        );
+        assert!(invalid_err(arr.as_bytes(), None));
+    }
+
+    #[test]
+    fn rejects_descriptor_written_as_json_array() {
+        let m = image("").replace(
+            &format!(r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{EMPTY}","size":2}}"#),
+            &format!(r#"["application/vnd.oci.image.config.v1+json","{EMPTY}",2,null,null,null,null]"#),
+        );
+        assert!(invalid_err(m.as_bytes(), None));
+    }
+
+    /// The test image with its config's `"size":2}` replaced by `"size":<size>}`.
+    fn config_size(size: &str) -> String {
+        image("").replacen(r#""size":2}"#, &format!(r#""size":{size}}}"#), 1)
+    }
+
+    #[test]
+    fn rejects_size_beyond_int64() {
+        assert!(invalid_err(
+            config_size("9223372036854775808").as_bytes(),
+            None
+        ));
+        assert!(parse_manifest(config_size("9223372036854775807").as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn rejects_non_string_descriptor_annotations() {
+        let bad = config_size(r#"2,"annotations":{"a":1}"#);
+        assert!(invalid_err(bad.as_bytes(), None));
+        let ok = config_size(r#"2,"annotations":{"a":""}"#);
+        assert!(parse_manifest(ok.as_bytes(), None).is_ok());
+    }
+
+    #[test]
+    fn rejects_media_types_outside_rfc6838() {
+        let m = image("").replace("application/vnd.oci.image.layer.v1.tar", "not a media type");
+        assert!(invalid_err(m.as_bytes(), None));
+        assert!(invalid_err(
+            image(r#","artifactType":"nonsense""#).as_bytes(),
+            None
+        ));
+        assert!(is_media_type("application/vnd.example+json; charset=utf-8"));
+        assert!(!is_media_type("application/"));
+        assert!(!is_media_type("/json"));
+    }
+
+    #[test]
+    fn empty_artifact_type_falls_back_to_config_media_type() {
+        let m = parse_manifest(image(r#","artifactType":"""#).as_bytes(), None).unwrap();
+        assert_eq!(m.artifact_type.as_deref(), Some(media_types::OCI_CONFIG));
+    }
+
+    fn index(media_type: &str, entry_extra: &str, extra: &str) -> String {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{media_type}","manifests":[{{"mediaType":"{}","digest":"{EMPTY}","size":2{entry_extra}}}]{extra}}}"#,
+            media_types::OCI_MANIFEST
+        )
+    }
+
+    #[test]
+    fn parses_index_and_docker_list() {
+        let plat = r#","platform":{"architecture":"amd64","os":"linux","os.features":["x"]}"#;
+        for mt in [media_types::OCI_INDEX, media_types::DOCKER_MANIFEST_LIST] {
+            let m = parse_manifest(index(mt, plat, "").as_bytes(), Some(mt)).unwrap();
+            assert_eq!(m.kind, ManifestKind::Index);
+            assert_eq!(m.manifests.len(), 1);
+            assert_eq!(m.required_blobs().count(), 0);
+            assert_eq!(m.artifact_type, None);
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_platform() {
+        let mt = media_types::OCI_INDEX;
+        for bad in [
+            r#","platform":"linux""#,
+            r#","platform":{"os":"linux"}"#,
+            r#","platform":{"architecture":"arm","os":"linux","features":"x"}"#,
+        ] {
+            assert!(invalid_err(index(mt, bad, "").as_bytes(), None), "{bad}");
+        }
+    }
+
+    #[test]
+    fn docker_manifests_need_media_type_and_have_no_artifact_type() {
+        let list = index(
+            media_types::DOCKER_MANIFEST_LIST,
+            "",
+            r#","artifactType":"application/x""#,
+        );
+        assert!(invalid_err(list.as_bytes(), None));
+        let oci_index = index(
+            media_types::OCI_INDEX,
+            "",
+            r#","artifactType":"application/x""#,
+        );
+        let m = parse_manifest(oci_index.as_bytes(), None).unwrap();
+        assert_eq!(m.artifact_type.as_deref(), Some("application/x"));
+        let bare = image("").replace(
+            r#""mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+            "",
+        );
+        assert!(invalid_err(
+            bare.as_bytes(),
+            Some(media_types::DOCKER_MANIFEST_V2)
+        ));
+        assert!(parse_manifest(bare.as_bytes(), Some(media_types::OCI_MANIFEST)).is_ok());
+    }
+
+    #[test]
+    fn content_type_parameters_are_ignored() {
+        let ct = "application/vnd.oci.image.manifest.v1+json; charset=utf-8";
+        assert!(parse_manifest(image("").as_bytes(), Some(ct)).is_ok());
     }
 }

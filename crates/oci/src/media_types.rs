@@ -11,8 +11,12 @@ pub const DOCKER_MANIFEST_V1_SIGNED: &str =
     "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /// The manifest media types a registry can store and serve.
-pub const MANIFEST_TYPES: [&str; 4] =
-    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_V2, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST_V2,
+    DOCKER_MANIFEST_LIST,
+];
 
 /// True for Docker schema 1, which the registry refuses: it is deprecated and unverifiable.
 pub fn is_schema1(media_type: &str) -> bool {

@@ -22,7 +22,7 @@ impl RepoName {
     /// The names of the parents of this name, innermost first (`a/b/c` gives `a/b`, `a`).
     pub fn parents(&self) -> impl Iterator<Item = &str> {
         let s = self.0.as_str();
-        s.rmatch_indices('/').map(move |(i, _)| &s[..i])
+        s.rmatch_indices('/').filter_map(move |(i, _)| s.get(..i))
     }
 }
 
@@ -61,7 +61,10 @@ impl FromStr for RepoName {
             return Err(Error::NameInvalid(s.to_owned(), "name is empty"));
         }
         if s.len() > MAX_NAME_LEN {
-            return Err(Error::NameInvalid(s.to_owned(), "name is longer than 255 characters"));
+            return Err(Error::NameInvalid(
+                s.to_owned(),
+                "name is longer than 255 characters",
+            ));
         }
         if !s.split('/').all(is_component) {
             return Err(Error::NameInvalid(
@@ -100,7 +103,9 @@ impl FromStr for Tag {
 
     fn from_str(s: &str) -> Result<Self, Error> {
         let bytes = s.as_bytes();
-        let first_ok = bytes.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+        let first_ok = bytes
+            .first()
+            .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
         let rest_ok = bytes
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -164,14 +169,24 @@ mod tests {
 
     #[test]
     fn accepts_nested_names_and_separators() {
-        for ok in ["a", "team/app/api", "a.b", "a_b", "a__b", "a---b", "0/1/2/3/4/5/6/7/8/9"] {
+        for ok in [
+            "a",
+            "team/app/api",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a---b",
+            "0/1/2/3/4/5/6/7/8/9",
+        ] {
             assert!(ok.parse::<RepoName>().is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "A", "a/", "/a", "a//b", "a___b", "a..b", "a.-b", "-a", "a-", "a b"] {
+        for bad in [
+            "", "A", "a/", "/a", "a//b", "a___b", "a..b", "a.-b", "-a", "a-", "a b",
+        ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad}");
         }
         assert!("a".repeat(256).parse::<RepoName>().is_err());
