@@ -1,1 +1,15 @@
-//! Core.
+//! The registry's domain services. Knows nothing of HTTP: the edge turns requests into calls
+//! on [`Registry`] and its [`Error`]s into protocol errors.
+//!
+//! Rules kept here: a blob is visible in a repository only after its digest was verified; a
+//! manifest is stored only when everything it references is in its repository; uploads are
+//! serialized per session and resumable after a restart.
+
+pub mod error;
+pub mod registry;
+pub mod uploads;
+
+pub use error::{Error, Result};
+pub use registry::{
+    BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions,
+};

@@ -4,6 +4,8 @@ use thiserror::Error;
 pub enum Error {
     #[error("i/o error on {what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error("the request body failed: {0}")]
+    Body(std::io::Error),
     #[error("upload `{0}` is unknown")]
     UploadUnknown(String),
     #[error("upload `{id}` is at offset {actual}, not {expected}")]

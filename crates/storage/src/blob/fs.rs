@@ -202,7 +202,7 @@ impl BlobStore for FsBlobStore {
             .await
             .map_err(|e| Error::io("upload writer", std::io::Error::other(e)))??;
         match body_error {
-            Some(e) => Err(Error::io(format!("request body of upload `{id}`"), e)),
+            Some(e) => Err(Error::Body(e)),
             None => Ok(written),
         }
     }

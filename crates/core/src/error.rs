@@ -1,0 +1,41 @@
+use portcullis_oci::Digest;
+use thiserror::Error;
+
+/// What went wrong, in the registry's own terms.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("blob `{0}` is unknown to this repository")]
+    BlobUnknown(Digest),
+    #[error("upload `{0}` is unknown")]
+    UploadUnknown(String),
+    #[error("upload is at offset {actual}; the chunk starts at {start}")]
+    UploadOutOfOrder { start: u64, actual: u64 },
+    #[error("{0}")]
+    UploadInvalid(String),
+    #[error("content does not match digest `{expected}`: got `{actual}`")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("{0}")]
+    DigestInvalid(String),
+    #[error("manifest `{0}` is unknown")]
+    ManifestUnknown(String),
+    #[error("manifest references `{0}`, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+    #[error("{0}")]
+    ManifestInvalid(String),
+    #[error("{0}")]
+    ManifestTooLarge(String),
+    #[error("{0}")]
+    ManifestNotAcceptable(String),
+    #[error("repository `{0}` is unknown")]
+    NameUnknown(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("requested range is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("the request body ended early: {0}")]
+    BodyInterrupted(std::io::Error),
+    #[error(transparent)]
+    Storage(#[from] portcullis_storage::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
