@@ -6,6 +6,7 @@
 //! crate and drive whatever binary `PORTCULLIS_BIN` (or the workspace's `target/debug`) holds.
 
 pub mod clients;
+pub mod fixtures;
 pub mod server;
 
 pub use server::{portcullis_bin, ServerOptions, TestServer};

@@ -73,7 +73,10 @@ impl TestServer {
         data_dir: PathBuf,
         temp: Option<Arc<tempfile::TempDir>>,
     ) -> TestServer {
-        let listen = options.listen.clone().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        let listen = options
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned());
         let mut cmd = Command::new(portcullis_bin());
         cmd.arg("serve")
             .arg("--listen")
@@ -81,7 +84,10 @@ impl TestServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(&options.args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -155,7 +161,10 @@ impl TestServer {
     /// SIGTERM, then waits for the process to exit (graceful shutdown).
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         c.wait().ok()
     }
 
@@ -169,6 +178,11 @@ impl TestServer {
         self.base_url = next.base_url.clone();
         self.child = next.child.take();
         self.log = next.log.clone();
+    }
+
+    /// The server's process id while it runs, for reading `/proc/<pid>/status`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `host:port`, as registry clients want it.
