@@ -1,0 +1,663 @@
+//! JSON text to a checked `Policy` (spec 2). Every error carries the JSON path of the element
+//! at fault; parsing continues after an error so that one run reports all of them.
+
+use crate::ast::*;
+use crate::condition::{arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operand, Operator, Scalar};
+use crate::context::{decode_base64, parse_date, Cidr, Decimal};
+use crate::error::{Finding, ParseError};
+use crate::json::{self, Json};
+use crate::variables::Template;
+use crate::wildcard::Glob;
+use std::collections::HashSet;
+
+/// Policy size limit, in characters excluding white space (spec 2.2).
+pub const MAX_POLICY_CHARS: usize = 10_240;
+
+impl Policy {
+    /// Parses and checks a policy document of the given kind.
+    pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, ParseError> {
+        let size = text.chars().filter(|c| !c.is_whitespace()).count();
+        if size > MAX_POLICY_CHARS {
+            return Err(ParseError {
+                errors: vec![Finding::error(
+                    "",
+                    format!("policy exceeds {MAX_POLICY_CHARS} characters"),
+                )],
+            });
+        }
+        let doc = json::parse(text).map_err(|e| ParseError {
+            errors: vec![Finding::error("", format!("invalid JSON: {e}"))],
+        })?;
+        let mut p = Parser {
+            kind,
+            vars: false,
+            errors: Vec::new(),
+        };
+        let policy = p.document(&doc);
+        match policy {
+            Some(policy) if p.errors.is_empty() => Ok(policy),
+            _ => {
+                if p.errors.is_empty() {
+                    p.errors.push(Finding::error("", "invalid policy"));
+                }
+                Err(ParseError { errors: p.errors })
+            }
+        }
+    }
+}
+
+struct Parser {
+    kind: PolicyKind,
+    vars: bool,
+    errors: Vec<Finding>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
+}
+
+fn get<'a>(obj: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
+    obj.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+impl Parser {
+    fn err(&mut self, path: &str, msg: impl Into<String>) {
+        self.errors.push(Finding::error(path, msg));
+    }
+
+    fn check_duplicates(&mut self, v: &Json, path: &str) {
+        match v {
+            Json::Object(entries) => {
+                let mut seen = HashSet::new();
+                for (k, child) in entries {
+                    if !seen.insert(k.as_str()) {
+                        self.err(path, format!("duplicate key `{k}`"));
+                    }
+                    self.check_duplicates(child, &join(path, k));
+                }
+            }
+            Json::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    self.check_duplicates(child, &index(path, i));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn document(&mut self, doc: &Json) -> Option<Policy> {
+        let Json::Object(top) = doc else {
+            self.err("", "policy document must be a JSON object");
+            return None;
+        };
+        self.check_duplicates(doc, "");
+        for (k, _) in top {
+            if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
+                self.err("", format!("unknown element `{k}`"));
+            }
+        }
+        let version = match get(top, "Version") {
+            None => None,
+            Some(Json::String(s)) if s == "2012-10-17" => Some(Version::V2012_10_17),
+            Some(Json::String(s)) if s == "2008-10-17" => Some(Version::V2008_10_17),
+            Some(Json::String(s)) => {
+                self.err("Version", format!("unsupported Version `{s}`"));
+                None
+            }
+            Some(other) => {
+                self.err("Version", format!("unsupported Version `{}`", compact(other)));
+                None
+            }
+        };
+        self.vars = version == Some(Version::V2012_10_17);
+        let id = match get(top, "Id") {
+            None => None,
+            Some(Json::String(s)) => {
+                if self.kind == PolicyKind::Identity {
+                    self.err("Id", "Id is not allowed in identity-based policies");
+                }
+                Some(s.clone())
+            }
+            Some(_) => {
+                self.err("Id", "Id must be a string");
+                None
+            }
+        };
+        let statements = match get(top, "Statement") {
+            None => {
+                self.err("", "missing Statement");
+                return None;
+            }
+            Some(Json::Object(o)) => vec![self.statement(o, "Statement")],
+            Some(Json::Array(items)) => {
+                if items.is_empty() {
+                    self.err("Statement", "Statement must not be empty");
+                }
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let path = index("Statement", i);
+                        match item {
+                            Json::Object(o) => self.statement(o, &path),
+                            _ => {
+                                self.err(&path, "statement must be an object");
+                                None
+                            }
+                        }
+                    })
+                    .collect()
+            }
+            Some(_) => {
+                self.err("Statement", "statement must be an object");
+                return None;
+            }
+        };
+        let mut sids = HashSet::new();
+        let mut out = Vec::with_capacity(statements.len());
+        for (i, st) in statements.into_iter().enumerate() {
+            let Some(st) = st else { continue };
+            if let Some(sid) = &st.sid {
+                if !sid.is_empty() && !sids.insert(sid.clone()) {
+                    let path = if matches!(get(top, "Statement"), Some(Json::Array(_))) {
+                        join(&index("Statement", i), "Sid")
+                    } else {
+                        "Statement.Sid".to_owned()
+                    };
+                    self.err(&path, format!("duplicate Sid `{sid}`"));
+                }
+            }
+            out.push(st);
+        }
+        Some(Policy {
+            kind: self.kind,
+            version,
+            id,
+            statements: out,
+        })
+    }
+
+    fn statement(&mut self, obj: &[(String, Json)], path: &str) -> Option<Statement> {
+        let before = self.errors.len();
+        for (k, _) in obj {
+            if !matches!(
+                k.as_str(),
+                "Sid" | "Effect" | "Principal" | "NotPrincipal" | "Action" | "NotAction"
+                    | "Resource" | "NotResource" | "Condition"
+            ) {
+                self.err(path, format!("unknown element `{k}`"));
+            }
+        }
+        let sid = match get(obj, "Sid") {
+            None => None,
+            Some(Json::String(s)) => {
+                let p = join(path, "Sid");
+                if self.kind == PolicyKind::Identity {
+                    if !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        self.err(&p, "Sid may contain only A-Z, a-z, 0-9");
+                    }
+                } else if s.is_empty()
+                    || s.chars().count() > 100
+                    || s.chars().any(char::is_control)
+                {
+                    self.err(&p, "Sid must be 1 to 100 printable characters");
+                }
+                Some(s.clone())
+            }
+            Some(_) => {
+                self.err(&join(path, "Sid"), "Sid must be a string");
+                None
+            }
+        };
+        let effect = match get(obj, "Effect") {
+            Some(Json::String(s)) if s == "Allow" => Some(Effect::Allow),
+            Some(Json::String(s)) if s == "Deny" => Some(Effect::Deny),
+            Some(_) => {
+                self.err(&join(path, "Effect"), "Effect must be \"Allow\" or \"Deny\"");
+                None
+            }
+            None => {
+                self.err(path, "missing Effect");
+                None
+            }
+        };
+        let principal = self.principal_block(obj, path);
+        let action = match (get(obj, "Action"), get(obj, "NotAction")) {
+            (Some(v), None) => self.actions(v, &join(path, "Action"), "Action", false),
+            (None, Some(v)) => self.actions(v, &join(path, "NotAction"), "NotAction", true),
+            _ => {
+                self.err(path, "statement must have exactly one of Action and NotAction");
+                None
+            }
+        };
+        let resource = match (get(obj, "Resource"), get(obj, "NotResource")) {
+            (Some(v), None) => self.resources(v, &join(path, "Resource"), "Resource", false),
+            (None, Some(v)) => {
+                self.resources(v, &join(path, "NotResource"), "NotResource", true)
+            }
+            (None, None) => {
+                if self.kind == PolicyKind::Identity {
+                    self.err(path, "missing Resource");
+                }
+                None
+            }
+            (Some(_), Some(_)) => {
+                self.err(path, "use only one of Resource and NotResource");
+                None
+            }
+        };
+        let conditions = match get(obj, "Condition") {
+            None => Some(Vec::new()),
+            Some(v) => self.conditions(v, &join(path, "Condition")),
+        };
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Statement {
+            sid,
+            effect: effect?,
+            principal,
+            action: action?,
+            resource,
+            conditions: conditions?,
+        })
+    }
+
+    /// A string or a non-empty list of strings, with the path of each string.
+    fn strings(&mut self, v: &Json, path: &str, elem: &str) -> Option<Vec<(String, String)>> {
+        match v {
+            Json::String(s) => Some(vec![(s.clone(), path.to_owned())]),
+            Json::Array(items) if items.is_empty() => {
+                self.err(path, format!("{elem} must not be empty"));
+                None
+            }
+            Json::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Json::String(s) => out.push((s.clone(), index(path, i))),
+                        _ => {
+                            self.err(
+                                &index(path, i),
+                                format!("{elem} must be a string or a list of strings"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                ok.then_some(out)
+            }
+            _ => {
+                self.err(path, format!("{elem} must be a string or a list of strings"));
+                None
+            }
+        }
+    }
+
+    fn actions(&mut self, v: &Json, path: &str, elem: &str, negated: bool) -> Option<ActionBlock> {
+        let items = self.strings(v, path, elem)?;
+        let mut patterns = Vec::with_capacity(items.len());
+        for (s, p) in items {
+            let valid = s == "*"
+                || s.split_once(':').is_some_and(|(svc, name)| {
+                    !svc.is_empty() && !name.is_empty() && !svc.contains(['*', '?'])
+                });
+            if !valid {
+                self.err(&p, format!("invalid action `{s}`"));
+                continue;
+            }
+            patterns.push(ActionPattern {
+                glob: Glob::new(&s.to_ascii_lowercase()),
+                source: s,
+            });
+        }
+        Some(ActionBlock { negated, patterns })
+    }
+
+    fn resources(
+        &mut self,
+        v: &Json,
+        path: &str,
+        elem: &str,
+        negated: bool,
+    ) -> Option<ResourceBlock> {
+        let items = self.strings(v, path, elem)?;
+        let mut patterns = Vec::with_capacity(items.len());
+        for (s, p) in items {
+            if s != "*" && s.split(':').count() < 6 {
+                self.err(&p, format!("invalid ARN `{s}`"));
+                continue;
+            }
+            let template = if self.vars {
+                match Template::parse(&s) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        self.err(&p, "invalid policy variable");
+                        continue;
+                    }
+                }
+            } else {
+                Template::plain(&s)
+            };
+            if let Some(prefix) = template.text_before_first_var() {
+                if prefix.matches(':').count() < 5 {
+                    self.err(
+                        &p,
+                        "policy variables are allowed only in the resource part of an ARN",
+                    );
+                    continue;
+                }
+            }
+            let glob = template.compile(true);
+            patterns.push(ResourcePattern { template, glob });
+        }
+        Some(ResourceBlock { negated, patterns })
+    }
+
+    fn principal_block(&mut self, obj: &[(String, Json)], path: &str) -> Option<PrincipalBlock> {
+        let (value, negated, name) = match (get(obj, "Principal"), get(obj, "NotPrincipal")) {
+            (None, None) => {
+                if self.kind.is_resource_based() {
+                    self.err(path, "missing Principal");
+                }
+                return None;
+            }
+            (Some(_), Some(_)) => {
+                if self.kind.is_resource_based() {
+                    self.err(path, "use only one of Principal and NotPrincipal");
+                } else {
+                    self.err(path, "Principal is not allowed in identity-based policies");
+                }
+                return None;
+            }
+            (Some(v), None) => (v, false, "Principal"),
+            (None, Some(v)) => (v, true, "NotPrincipal"),
+        };
+        let path = join(path, name);
+        if !self.kind.is_resource_based() {
+            self.err(&path, "Principal is not allowed in identity-based policies");
+            return None;
+        }
+        let set = match value {
+            Json::String(s) if s == "*" => PrincipalSet::Star,
+            Json::Object(entries) => {
+                let mut out = Vec::new();
+                for (k, v) in entries {
+                    let ppath = join(&path, k);
+                    let ty = match k.as_str() {
+                        "AWS" => PrincipalType::Aws,
+                        "Service" => PrincipalType::Service,
+                        "Federated" => PrincipalType::Federated,
+                        "CanonicalUser" => PrincipalType::CanonicalUser,
+                        _ => {
+                            self.err(&path, format!("unknown principal type `{k}`"));
+                            continue;
+                        }
+                    };
+                    let Some(items) = self.strings(v, &ppath, name) else { continue };
+                    let mut vals = Vec::with_capacity(items.len());
+                    for (s, p) in items {
+                        match classify_principal(ty, &s) {
+                            Ok(id) => vals.push(PrincipalValue { source: s, id }),
+                            Err(msg) => self.err(&p, msg),
+                        }
+                    }
+                    out.push((ty, vals));
+                }
+                if entries.is_empty() {
+                    self.err(&path, format!("{name} must not be empty"));
+                }
+                PrincipalSet::Typed(out)
+            }
+            other => {
+                self.err(&path, format!("invalid principal `{}`", compact(other)));
+                return None;
+            }
+        };
+        Some(PrincipalBlock { negated, set })
+    }
+
+    fn conditions(&mut self, v: &Json, path: &str) -> Option<Vec<Condition>> {
+        let Json::Object(ops) = v else {
+            self.err(path, "Condition must be an object");
+            return None;
+        };
+        let mut out = Vec::with_capacity(ops.len());
+        for (name, block) in ops {
+            let opath = join(path, name);
+            let op = match Operator::parse(name) {
+                Ok(op) => op,
+                Err(msg) => {
+                    self.err(&opath, msg);
+                    continue;
+                }
+            };
+            let Json::Object(keys) = block else {
+                self.err(&opath, "condition operator must map keys to values");
+                continue;
+            };
+            let mut entries = Vec::with_capacity(keys.len());
+            for (key, vals) in keys {
+                let kpath = join(&opath, key);
+                let raw: Vec<(&Json, String)> = match vals {
+                    Json::Array(items) if items.is_empty() => {
+                        self.err(&kpath, "condition values must not be empty");
+                        continue;
+                    }
+                    Json::Array(items) => items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, it)| (it, index(&kpath, i)))
+                        .collect(),
+                    single => vec![(single, kpath.clone())],
+                };
+                let mut values = Vec::with_capacity(raw.len());
+                for (item, vpath) in raw {
+                    let scalar = match item {
+                        Json::String(s) => Scalar::String(s.clone()),
+                        Json::Number(n) => Scalar::Number(n.clone()),
+                        Json::Bool(b) => Scalar::Bool(*b),
+                        _ => {
+                            self.err(&vpath, "condition value must be a string, number or boolean");
+                            continue;
+                        }
+                    };
+                    match self.operand(op, name, &scalar) {
+                        Ok(operand) => values.push(ConditionValue {
+                            raw: scalar,
+                            operand,
+                        }),
+                        Err(msg) => self.err(&vpath, msg),
+                    }
+                }
+                if key.is_empty() {
+                    self.err(&kpath, "condition key must not be empty");
+                }
+                entries.push(ConditionEntry {
+                    key_lower: key.to_ascii_lowercase(),
+                    key: key.clone(),
+                    values,
+                });
+            }
+            out.push(Condition { op, entries });
+        }
+        Some(out)
+    }
+
+    fn operand(&self, op: Operator, name: &str, v: &Scalar) -> Result<Operand, String> {
+        let text = v.text();
+        let invalid = || format!("invalid value `{text}` for `{name}`");
+        let template = || -> Result<Template, String> {
+            if self.vars {
+                Template::parse(&text).map_err(|_| "invalid policy variable".to_owned())
+            } else {
+                Ok(Template::plain(&text))
+            }
+        };
+        use BaseOp::*;
+        Ok(match op.base.family() {
+            Family::String => {
+                let t = template()?;
+                let has_vars = t.has_vars();
+                let empty = crate::context::Context::default();
+                match op.base {
+                    StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
+                        let pre = (!has_vars).then(|| t.render(&empty).map(|s| lower(&s))).flatten();
+                        Operand::StrCi(t, pre)
+                    }
+                    StringLike | StringNotLike => {
+                        let g = t.compile(true);
+                        Operand::Like(t, g)
+                    }
+                    _ => {
+                        let pre = (!has_vars).then(|| t.render(&empty)).flatten();
+                        Operand::Str(t, pre)
+                    }
+                }
+            }
+            Family::Arn => {
+                let t = template()?;
+                let segs = if t.has_vars() {
+                    None
+                } else {
+                    // A pattern that is not an ARN matches nothing; an empty segment list
+                    // encodes that.
+                    Some(
+                        t.tokens(&crate::context::Context::default(), true)
+                            .and_then(arn_segments)
+                            .unwrap_or_default(),
+                    )
+                };
+                Operand::Arn(t, segs)
+            }
+            Family::Numeric => match v {
+                Scalar::Bool(_) => return Err(invalid()),
+                _ => Operand::Num(Decimal::parse(&text).ok_or_else(invalid)?),
+            },
+            Family::Date => match v {
+                Scalar::Bool(_) => return Err(invalid()),
+                _ => Operand::Date(parse_date(&text).ok_or_else(invalid)?),
+            },
+            Family::Bool | Family::Null => {
+                let b = match v {
+                    Scalar::Bool(b) => *b,
+                    Scalar::String(s) if s.eq_ignore_ascii_case("true") => true,
+                    Scalar::String(s) if s.eq_ignore_ascii_case("false") => false,
+                    _ => return Err(invalid()),
+                };
+                if op.base == Null {
+                    Operand::Null(b)
+                } else {
+                    Operand::Bool(b)
+                }
+            }
+            Family::Binary => match v {
+                Scalar::String(s) => Operand::Bin(decode_base64(s).ok_or_else(invalid)?),
+                _ => return Err(invalid()),
+            },
+            Family::Ip => match v {
+                Scalar::String(s) => Operand::Ip(Cidr::parse(s).ok_or_else(invalid)?),
+                _ => return Err(invalid()),
+            },
+        })
+    }
+}
+
+fn compact(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Number(n) => n.to_string(),
+        Json::Bool(b) => b.to_string(),
+        other => other.type_name().to_owned(),
+    }
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Classifies one principal value (spec 2.2 and the principal table of 3.2).
+fn classify_principal(ty: PrincipalType, s: &str) -> Result<PrincipalId, String> {
+    if s != "*" && s.contains(['*', '?']) {
+        return Err(format!("wildcards are not allowed in principal `{s}`"));
+    }
+    let invalid = || format!("invalid principal `{s}`");
+    match ty {
+        PrincipalType::Federated | PrincipalType::CanonicalUser => {
+            if s.is_empty() {
+                return Err(invalid());
+            }
+            Ok(PrincipalId::Inert)
+        }
+        PrincipalType::Service => {
+            if s.is_empty() || s == "*" || s.chars().any(char::is_whitespace) {
+                return Err(invalid());
+            }
+            Ok(PrincipalId::Service(s.to_owned()))
+        }
+        PrincipalType::Aws => {
+            if s == "*" {
+                return Ok(PrincipalId::Any);
+            }
+            if is_account(s) {
+                return Ok(PrincipalId::Account(s.to_owned()));
+            }
+            let parts: Vec<&str> = s.splitn(6, ':').collect();
+            let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+                return Err(invalid());
+            };
+            if *arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account)
+            {
+                return Err(invalid());
+            }
+            let account = (*account).to_owned();
+            let nonempty_segments = |r: &str, n: Option<usize>| {
+                let segs: Vec<&str> = r.split('/').collect();
+                segs.iter().all(|x| !x.is_empty()) && n.is_none_or(|n| segs.len() == n)
+            };
+            match *service {
+                "iam" => {
+                    if *resource == "root" {
+                        Ok(PrincipalId::Account(account))
+                    } else if let Some(u) = resource.strip_prefix("user/") {
+                        if nonempty_segments(u, None) {
+                            Ok(PrincipalId::User(s.to_owned()))
+                        } else {
+                            Err(invalid())
+                        }
+                    } else if let Some(r) = resource.strip_prefix("role/") {
+                        if !nonempty_segments(r, None) {
+                            return Err(invalid());
+                        }
+                        let name = r.rsplit('/').next().unwrap_or(r).to_owned();
+                        Ok(PrincipalId::Role { account, name })
+                    } else {
+                        Err(invalid())
+                    }
+                }
+                "sts" => {
+                    if let Some(r) = resource.strip_prefix("assumed-role/") {
+                        if nonempty_segments(r, Some(2)) {
+                            return Ok(PrincipalId::AssumedRole(s.to_owned()));
+                        }
+                    } else if let Some(u) = resource.strip_prefix("federated-user/") {
+                        if nonempty_segments(u, Some(1)) {
+                            return Ok(PrincipalId::FederatedUser(s.to_owned()));
+                        }
+                    }
+                    Err(invalid())
+                }
+                _ => Err(invalid()),
+            }
+        }
+    }
+}
