@@ -362,6 +362,14 @@ impl OciLayout {
         Ok(layout)
     }
 
+    /// An existing layout (one a client wrote), for reading its blobs.
+    pub fn open(dir: &Path) -> OciLayout {
+        OciLayout {
+            dir: dir.to_owned(),
+            refs: Vec::new(),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -450,6 +458,35 @@ impl OciLayout {
         d["annotations"] = json!({ "org.opencontainers.image.ref.name": reference });
         self.refs.push(d);
         self.write_index()
+    }
+
+    /// Writes `manifest` and everything it references as a `dir:` transport directory, the form
+    /// in which skopeo takes Docker-typed images and lists (its `oci:` source accepts only OCI
+    /// media types in `index.json`). Instances of a list go in `<hex>.manifest.json`.
+    pub fn export_dir(&self, manifest: &BuiltManifest, dest: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dest)?;
+        std::fs::write(dest.join("version"), "Directory Transport Version: 1.1\n")?;
+        std::fs::write(dest.join("manifest.json"), &manifest.bytes)?;
+        let images: Vec<String> = if manifest.platform.is_some() {
+            vec![manifest.digest.clone()]
+        } else {
+            for child in &manifest.children {
+                let hex = child.strip_prefix("sha256:").context("sha256 digest")?;
+                std::fs::write(dest.join(format!("{hex}.manifest.json")), self.blob(child)?)?;
+            }
+            manifest.children.clone()
+        };
+        for image in images {
+            let parsed: Value = serde_json::from_slice(&self.blob(&image)?)?;
+            let blobs = std::iter::once(&parsed["config"])
+                .chain(parsed["layers"].as_array().into_iter().flatten());
+            for d in blobs {
+                let digest = d["digest"].as_str().context("descriptor without digest")?;
+                let hex = digest.strip_prefix("sha256:").context("sha256 digest")?;
+                std::fs::write(dest.join(hex), self.blob(digest)?)?;
+            }
+        }
+        Ok(())
     }
 
     fn write_index(&self) -> anyhow::Result<()> {
