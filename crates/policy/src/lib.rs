@@ -32,10 +32,12 @@ mod condition;
 mod context;
 mod error;
 mod evaluate;
+pub mod fuzzing;
 
 mod json;
 mod parse;
 mod serialize;
+mod simulate;
 
 mod validate;
 mod variables;
@@ -56,6 +58,7 @@ pub use evaluate::{
 };
 pub use parse::MAX_POLICY_CHARS;
 
+pub use simulate::{parse_context_arg, simulate, Query, SimulationResult};
 pub use validate::{validate, validate_policy};
 
 /// Glob matching as Action, Resource and `StringLike` use it (`*` any run, `?` one char).

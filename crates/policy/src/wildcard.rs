@@ -176,6 +176,14 @@ mod tests {
     }
 
     #[test]
+    fn aws_string_like_example_spans_colons() {
+        let g = Glob::new("arn:aws:someservice:*:111122223333:finance/*");
+        assert!(g.matches(
+            "arn:aws:someservice:us-east-2:999999999999:store/abc:111122223333:finance/document.txt"
+        ));
+    }
+
+    #[test]
     fn literal_star_token() {
         let mut t = Vec::new();
         tokenize("a", &mut t);
