@@ -604,3 +604,57 @@ pub fn vm_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
 }
+
+/// The head of a raw HTTP/1.1 request (request line, `Host`, the given headers, blank line), for
+/// tests that stream or cut the body themselves.
+pub fn raw_request_head(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, String)],
+) -> String {
+    let mut s = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    s
+}
+
+/// Every file under `DIR/blobs/sha256/` whose name is a sha256 hex, with whether its content
+/// hashes to its name: committed blobs must never be partial.
+pub fn committed_blob_files(data_dir: &std::path::Path) -> Vec<(std::path::PathBuf, bool)> {
+    let root = data_dir.join("blobs").join("sha256");
+    let mut out = Vec::new();
+    let Ok(prefixes) = std::fs::read_dir(&root) else {
+        return out;
+    };
+    for prefix in prefixes.flatten() {
+        let Ok(files) = std::fs::read_dir(prefix.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let ok = hash_file(&f.path()).map(|h| h == name).unwrap_or(false);
+            out.push((f.path(), ok));
+        }
+    }
+    out
+}
+
+fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
