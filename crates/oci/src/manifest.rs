@@ -231,7 +231,10 @@ pub fn parse_manifest(
     if first != Some(&b'{') {
         return Err(invalid("a manifest is a JSON object"));
     }
-    let raw: Raw = serde_json::from_slice(bytes)
+    // serde_json skips the strings of unknown fields without checking their UTF-8, so a
+    // document that is not JSON at all (RFC 8259 requires UTF-8) would otherwise get through.
+    let text = std::str::from_utf8(bytes).map_err(|_| invalid("a manifest is UTF-8 JSON"))?;
+    let raw: Raw = serde_json::from_str(text)
         .map_err(|e| invalid(format!("not a JSON manifest object: {e}")))?;
     if raw.fs_layers.is_some() {
         return Err(ManifestError::Schema1);
@@ -531,5 +534,13 @@ mod tests {
     fn content_type_parameters_are_ignored() {
         let ct = "application/vnd.oci.image.manifest.v1+json; charset=utf-8";
         assert!(parse_manifest(image("").as_bytes(), Some(ct)).is_ok());
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_in_an_unknown_field() {
+        let mut m = image(r#","x-unknown":"a?b""#).into_bytes();
+        let at = m.iter().position(|&b| b == b'?').unwrap();
+        m[at] = 0x8f;
+        assert!(invalid_err(&m, None));
     }
 }

@@ -77,6 +77,7 @@ fn real_manifest_seeds_are_accepted_or_refused_as_expected() {
         "truncated.json",
         "wrong_types.json",
         "garbage.bin",
+        "regression_invalid_utf8_in_unknown_field.json",
     ] {
         assert!(
             matches!(kind(name), Err(ManifestError::Invalid(_))),
