@@ -1,1 +1,59 @@
-//! API.
+//! The HTTP edge: listeners, connection hygiene, routing, and the OCI distribution API.
+//!
+//! Handlers are thin: they parse the request, call one method of the registry service, and
+//! build the response. Errors become wire errors in exactly one module per protocol
+//! ([`oci::error`]).
+
+pub mod body;
+pub mod classify;
+pub mod oci;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::any;
+use axum::Router;
+use portcullis_core::Registry;
+
+/// Connection and request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time a client has to send a request's headers (also the keep-alive idle limit).
+    pub header_timeout: Duration,
+    /// Longest pause allowed between two pieces of a request body.
+    pub body_idle_timeout: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub limits: Limits,
+}
+
+/// The application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2", any(oci::dispatch))
+        .route("/v2/", any(oci::dispatch))
+        .route("/v2/{*rest}", any(oci::dispatch))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> oci::OciError {
+    oci::OciError::new(oci::OciCode::NameUnknown, "no such endpoint")
+        .with_status(axum::http::StatusCode::NOT_FOUND)
+}

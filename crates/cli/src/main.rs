@@ -1,13 +1,22 @@
 //! The `portcullis` binary: command line, configuration, telemetry, and the wiring of concrete
 //! backends. The only crate that may use `anyhow`.
 
+mod config;
 mod policy_cmd;
+mod serve;
+mod telemetry;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 /// Portcullis: a private container registry with the access control of a cloud registry.
+///
+/// Run `portcullis serve` to start the registry on 127.0.0.1:5000 with its data under
+/// ./portcullis-data, then push to it: `skopeo copy oci:./image docker://127.0.0.1:5000/app:v1
+/// --dest-tls-verify=false`.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, propagate_version = true)]
+#[command(version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,14 +24,48 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the registry.
+    ///
+    /// Configuration comes from defaults, then the TOML file given with --config, then
+    /// PORTCULLIS_* environment variables (nested keys joined by `__`, for example
+    /// PORTCULLIS_STORAGE__FSYNC=false), then these flags. The effective configuration is
+    /// logged at start-up.
+    ///
+    /// Example: portcullis serve --listen 0.0.0.0:5000 --data-dir /var/lib/portcullis
+    Serve(ServeArgs),
     /// Validate and simulate IAM policies offline.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
 }
 
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on, `host:port`; repeat for several listeners. Port 0 picks a free
+    /// port (the log says which). [default: 127.0.0.1:5000]
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<String>,
+    /// Directory for all registry state (blobs, uploads, metadata). [default: ./portcullis-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Serve(args) => {
+            let overrides = config::Overrides {
+                listen: (!args.listen.is_empty()).then_some(args.listen),
+                data_dir: args.data_dir,
+            };
+            let config = config::load(args.config.as_deref(), &overrides)?;
+            telemetry::init_logging(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve::run(config))?;
+            0
+        }
         Command::Policy(cmd) => policy_cmd::run(cmd)?,
     };
     std::process::exit(code);

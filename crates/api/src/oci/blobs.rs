@@ -1,0 +1,46 @@
+//! `GET|HEAD|DELETE /v2/<name>/blobs/<digest>`
+
+use axum::body::Body;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::Registry;
+use portcullis_oci::{ByteRange, Digest, RepoName};
+
+use super::{hv, OciCode, OciError, OciRequest, OciResult};
+
+pub async fn get(registry: &Registry, name: &RepoName, digest: &Digest, req: &OciRequest) -> OciResult {
+    if req.method == Method::HEAD {
+        let size = registry.stat_blob(name, digest).await?;
+        let mut resp = StatusCode::OK.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_LENGTH, hv(size.to_string()));
+        h.insert(header::CONTENT_TYPE, hv("application/octet-stream"));
+        h.insert(header::ACCEPT_RANGES, hv("bytes"));
+        h.insert("Docker-Content-Digest", hv(digest.to_string()));
+        return Ok(resp);
+    }
+    let range = match req.header(header::RANGE) {
+        None => None,
+        Some(r) => Some(ByteRange::parse(r).map_err(|e| {
+            OciError::new(OciCode::RangeInvalid, e.to_string())
+        })?),
+    };
+    let blob = registry.get_blob(name, digest, range).await?;
+    let status = if blob.range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let mut resp = Response::new(Body::from_stream(blob.stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, hv(blob.len.to_string()));
+    h.insert(header::CONTENT_TYPE, hv("application/octet-stream"));
+    h.insert(header::ACCEPT_RANGES, hv("bytes"));
+    h.insert("Docker-Content-Digest", hv(digest.to_string()));
+    if let Some((start, end)) = blob.range {
+        h.insert(header::CONTENT_RANGE, hv(format!("bytes {start}-{end}/{}", blob.size)));
+    }
+    Ok(resp)
+}
+
+pub async fn delete(registry: &Registry, name: &RepoName, digest: &Digest) -> OciResult {
+    registry.delete_blob(name, digest).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}

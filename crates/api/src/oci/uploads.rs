@@ -1,0 +1,122 @@
+//! `POST /v2/<name>/blobs/uploads/` (start, single-request upload, mount) and
+//! `GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<id>`
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::{MountOutcome, Registry};
+use portcullis_oci::{ContentRange, Digest, RepoName};
+
+use super::{hv, OciCode, OciError, OciRequest, OciResult};
+use crate::body::body_stream;
+use crate::AppState;
+
+fn upload_location(name: &RepoName, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+/// 202 with where the upload stands: `Range` is inclusive, and `0-0` for an empty upload, as
+/// Distribution answers.
+fn in_progress(status: StatusCode, name: &RepoName, id: &str, len: u64) -> Response {
+    let mut resp = status.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, hv(upload_location(name, id)));
+    h.insert(header::RANGE, hv(format!("0-{}", len.saturating_sub(1))));
+    h.insert(header::CONTENT_LENGTH, hv("0"));
+    h.insert("Docker-Upload-UUID", hv(id));
+    resp
+}
+
+fn created(name: &RepoName, digest: &Digest) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::LOCATION, hv(format!("/v2/{name}/blobs/{digest}")));
+    h.insert(header::CONTENT_LENGTH, hv("0"));
+    h.insert("Docker-Content-Digest", hv(digest.to_string()));
+    resp
+}
+
+fn digest_param(req: &OciRequest, key: &str) -> Result<Option<Digest>, OciError> {
+    req.query(key)
+        .map(|d| d.parse().map_err(|e: portcullis_oci::Error| OciError::new(OciCode::DigestInvalid, e.to_string())))
+        .transpose()
+}
+
+fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
+    req.header(header::CONTENT_RANGE)
+        .map(|r| {
+            ContentRange::parse(r)
+                .map_err(|e| OciError::new(OciCode::RangeInvalid, e.to_string()))
+        })
+        .transpose()
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    match length {
+        Some(l) => l.trim() != "0",
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+pub async fn start(state: &AppState, name: &RepoName, req: &OciRequest, body: Body) -> OciResult {
+    let registry = &state.registry;
+    if let Some(digest) = digest_param(req, "mount")? {
+        let from = req
+            .query("from")
+            .map(|f| f.parse::<RepoName>())
+            .transpose()
+            .map_err(|e| OciError::new(OciCode::NameInvalid, e.to_string()))?;
+        return match registry.mount_blob(name, &digest, from.as_ref()).await? {
+            MountOutcome::Mounted { .. } => Ok(created(name, &digest)),
+            MountOutcome::Upload { id } => Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0)),
+        };
+    }
+    if let Some(digest) = digest_param(req, "digest")? {
+        let body = body_stream(body, state.limits.body_idle_timeout);
+        registry.upload_whole(name, &digest, body).await?;
+        return Ok(created(name, &digest));
+    }
+    let id = registry.start_upload(name).await?;
+    Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0))
+}
+
+pub async fn status(registry: &Registry, name: &RepoName, id: &str) -> OciResult {
+    let len = registry.upload_status(name, id).await?;
+    Ok(in_progress(StatusCode::NO_CONTENT, name, id, len))
+}
+
+pub async fn patch(
+    state: &AppState,
+    name: &RepoName,
+    id: &str,
+    req: &OciRequest,
+    body: Body,
+) -> OciResult {
+    let range = content_range(req)?;
+    let body = body_stream(body, state.limits.body_idle_timeout);
+    let len = state.registry.patch_upload(name, id, range, body).await?;
+    Ok(in_progress(StatusCode::ACCEPTED, name, id, len))
+}
+
+pub async fn finish(
+    state: &AppState,
+    name: &RepoName,
+    id: &str,
+    req: &OciRequest,
+    body: Body,
+) -> OciResult {
+    let digest = digest_param(req, "digest")?.ok_or_else(|| {
+        OciError::new(OciCode::DigestInvalid, "the `digest` query parameter is required")
+    })?;
+    let range = content_range(req)?;
+    let body = has_body(&req.headers)
+        .then(|| body_stream(body, state.limits.body_idle_timeout));
+    state.registry.finish_upload(name, id, &digest, range, body).await?;
+    Ok(created(name, &digest))
+}
+
+pub async fn cancel(registry: &Registry, name: &RepoName, id: &str) -> OciResult {
+    registry.cancel_upload(name, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,89 @@
+//! `portcullis serve`: wires the embedded default backends under the data dir, then serves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use portcullis_api::{AppState, Limits};
+use portcullis_core::{Registry, RegistryOptions};
+use portcullis_storage::blob::fs::FsBlobStore;
+use portcullis_storage::layout::META_DB;
+use portcullis_storage::meta::sqlite::SqliteMetaStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %serde_json::to_string(&config)?, "effective configuration");
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir `{}`", config.data_dir.display()))?;
+    let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
+        .context("opening the blob store")?;
+    let meta = SqliteMetaStore::open(&config.data_dir.join(META_DB))
+        .await
+        .context("opening the metadata database")?;
+    let registry =
+        Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), RegistryOptions::default()));
+
+    // Staged files without a session are what a crash between the two writes leaves behind.
+    let max_idle_ms = (config.uploads.max_idle_hours * 3_600_000) as i64;
+    let reaped = registry.reap_uploads(max_idle_ms).await.context("checking staged uploads")?;
+    if reaped > 0 {
+        tracing::info!(reaped, "discarded abandoned uploads");
+    }
+    let reaper = registry.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match reaper.reap_uploads(max_idle_ms).await {
+                Ok(n) if n > 0 => tracing::info!(reaped = n, "discarded abandoned uploads"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "upload reaper failed"),
+            }
+        }
+    });
+
+    if let Some(addr) = &config.metrics.listen {
+        crate::telemetry::serve_metrics(addr).await?;
+    }
+
+    let limits = Limits {
+        header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
+        body_idle_timeout: Duration::from_secs(config.limits.body_idle_timeout_secs),
+        shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
+    };
+    let mut listeners = Vec::new();
+    for addr in &config.listen {
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("binding `{addr}`"))?;
+        listeners.push(listener);
+    }
+    let app = portcullis_api::router(AppState { registry, limits: limits.clone() })
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    for l in &listeners {
+        tracing::info!("listening on http://{}", l.local_addr()?);
+    }
+    portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
