@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
+use futures::StreamExt;
 use portcullis_core::{Error as CoreError, Registry};
 use portcullis_oci::{Reference, RepoName};
 
@@ -39,6 +39,9 @@ pub async fn get(
     Ok(resp)
 }
 
+/// Bytes of an oversized manifest read and dropped before answering 413.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
 pub async fn put(
     registry: &Registry,
     name: &RepoName,
@@ -51,22 +54,32 @@ pub async fn put(
         OciError::new(OciCode::SizeInvalid, format!("manifest is larger than the {max}-byte limit"))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = req.header(header::CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
-    if declared.is_some_and(|l| l > max) {
+    let declared = req.header(header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    if declared.is_some_and(|l| l > DRAIN_LIMIT) {
         return Err(too_large());
     }
     let content_type = req.header(header::CONTENT_TYPE).map(str::to_owned);
-    let limited = http_body_util::Limited::new(body, max);
-    let content = match limited.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(e) => {
-            return Err(OciError::new(
-                OciCode::ManifestInvalid,
-                format!("could not read the manifest body: {e}"),
-            ))
+    let mut content = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            OciError::new(OciCode::ManifestInvalid, format!("could not read the manifest body: {e}"))
+        })?;
+        seen += chunk.len() as u64;
+        // Past the limit, keep reading (and dropping) a while so that the client gets to read
+        // the 413 instead of a broken pipe.
+        if seen > DRAIN_LIMIT {
+            return Err(too_large());
         }
-    };
+        if seen <= max as u64 {
+            content.extend_from_slice(&chunk);
+        }
+    }
+    if seen > max as u64 {
+        return Err(too_large());
+    }
+    let content = content.freeze();
     let outcome = registry.put_manifest(name, reference, content_type.as_deref(), content).await?;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();

@@ -51,6 +51,19 @@ fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
         .transpose()
 }
 
+/// A chunk whose `Content-Length` contradicts its `Content-Range` is refused before a byte of
+/// it is staged.
+fn check_length(req: &OciRequest, range: Option<ContentRange>) -> Result<(), OciError> {
+    let length = req.header(header::CONTENT_LENGTH).and_then(|l| l.trim().parse::<u64>().ok());
+    match (range, length) {
+        (Some(r), Some(l)) if r.len() != l => Err(OciError::new(
+            OciCode::BlobUploadInvalid,
+            format!("Content-Range `{}-{}` covers {} bytes but Content-Length is {l}", r.start, r.end, r.len()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn has_body(headers: &HeaderMap) -> bool {
     let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
     match length {
@@ -94,6 +107,7 @@ pub async fn patch(
     body: Body,
 ) -> OciResult {
     let range = content_range(req)?;
+    check_length(req, range)?;
     let body = body_stream(body, state.limits.body_idle_timeout);
     let len = state.registry.patch_upload(name, id, range, body).await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, id, len))
@@ -110,6 +124,7 @@ pub async fn finish(
         OciError::new(OciCode::DigestInvalid, "the `digest` query parameter is required")
     })?;
     let range = content_range(req)?;
+    check_length(req, range)?;
     let body = has_body(&req.headers)
         .then(|| body_stream(body, state.limits.body_idle_timeout));
     state.registry.finish_upload(name, id, &digest, range, body).await?;
