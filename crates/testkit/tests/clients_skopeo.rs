@@ -172,6 +172,48 @@ fn copy_to_and_from_the_registry() {
 }
 
 #[test]
+fn copy_a_layer_of_many_mebibytes() {
+    let (server, env) = setup();
+    // Incompressible-looking bytes, so the layer stays large whatever a client might try.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let big: Vec<u8> = (0..24 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut layout = OciLayout::create(&env.work_dir().join("src")).unwrap();
+    let image = layout
+        .add_image(MediaTypes::OCI, "linux", "amd64", &[("big.bin", &big)])
+        .unwrap();
+    layout.tag("v1", &image).unwrap();
+
+    let pushed = push(&env, &layout.transport_ref("v1"), "skopeo/big:v1", &[]);
+    assert_eq!(pushed, image.digest);
+    let layer = &image.children[1];
+    let resp = http_get(
+        &format!("{}/v2/skopeo/big/blobs/{layer}", server.base_url),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(sha256(&resp.body), *layer);
+
+    let back_dir = env.work_dir().join("back");
+    env.skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &env.docker_ref("skopeo/big:v1"),
+        &format!("oci:{}:v1", back_dir.display()),
+    ])
+    .unwrap();
+    let back = OciLayout::open(&back_dir);
+    assert!(back.blob(layer).unwrap() == layout.blob(layer).unwrap());
+}
+
+#[test]
 fn inspect_reports_the_pushed_digest() {
     let (server, env) = setup();
     let (layout, image) = single_image(&env, "src", "inspect me\n");
@@ -216,6 +258,20 @@ fn inspect_reports_the_pushed_digest() {
         config.as_bytes(),
         layout.blob(&image.children[0]).unwrap().as_slice()
     );
+
+    // A manifest converted on the way (OCI to Docker schema 2): the registry stores what skopeo
+    // sent, so `--raw` still hashes to the digest skopeo reports.
+    let converted = push(
+        &env,
+        &layout.transport_ref("v1"),
+        "skopeo/team/app/api:v1-docker",
+        &["--format", "v2s2"],
+    );
+    assert_ne!(converted, pushed);
+    let raw = inspect_raw(&env, "skopeo/team/app/api:v1-docker");
+    assert_eq!(sha256(&raw), converted);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["mediaType"], MediaTypes::DOCKER.manifest);
 
     // The same bytes over plain HTTP, with the digest header.
     let resp = http_get(
