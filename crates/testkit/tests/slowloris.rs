@@ -1,6 +1,7 @@
 //! Connection hygiene: clients that dribble their headers a byte a second are cut off by the
-//! server's header timeout while everyone else is served, and SIGTERM lets an in-flight blob
-//! upload finish before the server exits successfully.
+//! server's header timeout while everyone else is served; connections that say nothing, or stall
+//! in the middle of a body, are closed too (with short timeouts set through `--config`); and
+//! SIGTERM lets an in-flight blob upload finish before the server exits successfully.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use portcullis_testkit::fixtures::*;
-use portcullis_testkit::TestServer;
+use portcullis_testkit::{ServerOptions, TestServer};
 
 /// The header timeout a slow client must hit; the server's may be shorter.
 const HEADER_DEADLINE: Duration = Duration::from_secs(30);
@@ -86,6 +87,95 @@ fn slow_header_clients_are_cut_off_while_others_are_served() {
         "normal requests waited {slowest_normal:?}"
     );
     assert!(normal_served >= 3);
+}
+
+/// A server whose header and body-idle timeouts are `secs`, set through a config file.
+fn server_with_timeouts(secs: u64) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!("[limits]\nheader_timeout_secs = {secs}\nbody_idle_timeout_secs = {secs}\n"),
+    )
+    .expect("write config");
+    let server = TestServer::start_with(ServerOptions {
+        args: vec!["--config".into(), config.display().to_string()],
+        ..ServerOptions::default()
+    });
+    (server, dir)
+}
+
+/// Waits until the server closes `s` (or answers and closes); returns how long that took, or
+/// `None` if it is still open after `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<(Duration, Vec<u8>)> {
+    let t = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while t.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return Some((t.elapsed(), got)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return Some((t.elapsed(), got)),
+        }
+    }
+    None
+}
+
+#[test]
+fn a_silent_connection_is_closed() {
+    let (server, _dir) = server_with_timeouts(3);
+    let mut s = TcpStream::connect(server.addr).expect("connect");
+    let (after, _) = closed_within(&mut s, Duration::from_secs(3) + SLACK)
+        .expect("a connection that never sends a byte is closed by the header timeout");
+    eprintln!("silent connection closed after {after:?}");
+    let reg = Registry::new(&server);
+    assert_eq!(reg.get("/v2/").send().unwrap().status().as_u16(), 200);
+}
+
+#[test]
+fn a_body_that_stalls_is_cut_off_and_not_stored() {
+    let (server, _dir) = server_with_timeouts(3);
+    let reg = Registry::new(&server);
+    let repo = "slow/body";
+    let data = random_bytes(100_000);
+    let digest = sha256_digest(&data);
+    let head = raw_request_head(
+        "POST",
+        &with_query(&format!("/v2/{repo}/blobs/uploads/"), "digest", &digest),
+        &server.host(),
+        &[
+            ("Content-Type", "application/octet-stream".into()),
+            ("Content-Length", data.len().to_string()),
+        ],
+    );
+    let mut s = TcpStream::connect(server.addr).expect("connect");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&data[..10_000]).unwrap();
+    let (after, answer) = closed_within(&mut s, Duration::from_secs(3) + SLACK)
+        .expect("a body that stops arriving is cut off by the idle timeout");
+    eprintln!(
+        "stalled body cut off after {after:?}: {:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(60)])
+    );
+    if !answer.is_empty() {
+        let status = raw_status(&answer).expect("an HTTP status line");
+        assert!((400..500).contains(&status), "status {status}");
+    }
+    let resp = reg
+        .head(&format!("/v2/{repo}/blobs/{digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "a cut-off body must not become a blob"
+    );
+    assert_eq!(reg.get("/v2/").send().unwrap().status().as_u16(), 200);
 }
 
 #[test]
