@@ -5,7 +5,10 @@
 //! Isolation: every [`ClientEnv`] gets a private `HOME`, `storage.conf` (vfs driver, private
 //! graph root and run root, so no daemon and no overlay mount), `containers.conf`,
 //! `registries.conf`, `policy.json`, auth file, `TMPDIR` and docker config dir. Tests can run in
-//! parallel and never read or write the machine's own client configuration.
+//! parallel and never read or write the machine's own client configuration. The one shared
+//! file is containers/image's blob-info cache (`/var/lib/containers/cache` when run as root,
+//! which has no override): it only suggests where a blob might be mounted from, and a failed
+//! mount falls back to an upload.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
