@@ -14,7 +14,10 @@ pub enum OciEndpoint {
     /// `/v2/<name>/tags/list`
     Tags { name: RepoName },
     /// `/v2/<name>/manifests/<reference>`
-    Manifest { name: RepoName, reference: Reference },
+    Manifest {
+        name: RepoName,
+        reference: Reference,
+    },
     /// `/v2/<name>/blobs/<digest>`
     Blob { name: RepoName, digest: Digest },
     /// `/v2/<name>/blobs/uploads/`
@@ -92,22 +95,35 @@ pub fn classify(rest: &str) -> Result<OciEndpoint, ClassifyError> {
             return Ok(if id.is_empty() {
                 OciEndpoint::UploadStart { name }
             } else {
-                OciEndpoint::Upload { name, id: id.to_owned() }
+                OciEndpoint::Upload {
+                    name,
+                    id: id.to_owned(),
+                }
             });
         }
     }
     let split = |marker: &str| {
-        rest.rsplit_once(marker).filter(|(n, p)| !n.is_empty() && !p.is_empty() && !p.contains('/'))
+        rest.rsplit_once(marker)
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty() && !p.contains('/'))
     };
     if let Some((n, r)) = split("/manifests/") {
         let reference = r.parse().map_err(ClassifyError::Reference)?;
-        return Ok(OciEndpoint::Manifest { name: name(n)?, reference });
+        return Ok(OciEndpoint::Manifest {
+            name: name(n)?,
+            reference,
+        });
     }
     if let Some((n, d)) = split("/referrers/") {
-        return Ok(OciEndpoint::Referrers { name: name(n)?, digest: digest(d)? });
+        return Ok(OciEndpoint::Referrers {
+            name: name(n)?,
+            digest: digest(d)?,
+        });
     }
     if let Some((n, d)) = split("/blobs/") {
-        return Ok(OciEndpoint::Blob { name: name(n)?, digest: digest(d)? });
+        return Ok(OciEndpoint::Blob {
+            name: name(n)?,
+            digest: digest(d)?,
+        });
     }
     Err(ClassifyError::NotFound)
 }
@@ -126,7 +142,10 @@ mod tests {
     fn classifies_every_endpoint() {
         assert_eq!(classify(""), Ok(OciEndpoint::Base));
         assert_eq!(classify("_catalog"), Ok(OciEndpoint::Catalog));
-        assert_eq!(classify("a/b/tags/list"), Ok(OciEndpoint::Tags { name: n("a/b") }));
+        assert_eq!(
+            classify("a/b/tags/list"),
+            Ok(OciEndpoint::Tags { name: n("a/b") })
+        );
         assert_eq!(
             classify("team/app/api/manifests/latest"),
             Ok(OciEndpoint::Manifest {
@@ -136,17 +155,32 @@ mod tests {
         );
         assert_eq!(
             classify(&format!("a/blobs/{D}")),
-            Ok(OciEndpoint::Blob { name: n("a"), digest: D.parse().unwrap() })
+            Ok(OciEndpoint::Blob {
+                name: n("a"),
+                digest: D.parse().unwrap()
+            })
         );
-        assert_eq!(classify("a/blobs/uploads/"), Ok(OciEndpoint::UploadStart { name: n("a") }));
-        assert_eq!(classify("a/blobs/uploads"), Ok(OciEndpoint::UploadStart { name: n("a") }));
+        assert_eq!(
+            classify("a/blobs/uploads/"),
+            Ok(OciEndpoint::UploadStart { name: n("a") })
+        );
+        assert_eq!(
+            classify("a/blobs/uploads"),
+            Ok(OciEndpoint::UploadStart { name: n("a") })
+        );
         assert_eq!(
             classify("a/blobs/uploads/1234-ab"),
-            Ok(OciEndpoint::Upload { name: n("a"), id: "1234-ab".into() })
+            Ok(OciEndpoint::Upload {
+                name: n("a"),
+                id: "1234-ab".into()
+            })
         );
         assert_eq!(
             classify(&format!("x/y/referrers/{D}")),
-            Ok(OciEndpoint::Referrers { name: n("x/y"), digest: D.parse().unwrap() })
+            Ok(OciEndpoint::Referrers {
+                name: n("x/y"),
+                digest: D.parse().unwrap()
+            })
         );
     }
 
@@ -163,9 +197,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_parts() {
-        assert!(matches!(classify("A/manifests/latest"), Err(ClassifyError::Name(_))));
-        assert!(matches!(classify("a/manifests/bad:digest"), Err(ClassifyError::Reference(_))));
-        assert!(matches!(classify("a/blobs/latest"), Err(ClassifyError::Reference(_))));
+        assert!(matches!(
+            classify("A/manifests/latest"),
+            Err(ClassifyError::Name(_))
+        ));
+        assert!(matches!(
+            classify("a/manifests/bad:digest"),
+            Err(ClassifyError::Reference(_))
+        ));
+        assert!(matches!(
+            classify("a/blobs/latest"),
+            Err(ClassifyError::Reference(_))
+        ));
         assert_eq!(classify("a/unknown"), Err(ClassifyError::NotFound));
         assert_eq!(classify("a/manifests/"), Err(ClassifyError::NotFound));
     }

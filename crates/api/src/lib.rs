@@ -4,6 +4,12 @@
 //! build the response. Errors become wire errors in exactly one module per protocol
 //! ([`oci::error`]).
 
+#![expect(
+    clippy::result_large_err,
+    reason = "an OciError is built once per failed request and goes straight to the wire; \
+              boxing it would only add an allocation"
+)]
+
 pub mod body;
 pub mod classify;
 pub mod oci;

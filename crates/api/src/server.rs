@@ -57,7 +57,10 @@ pub async fn serve(
         let _ = l.await;
     }
     let graceful = std::sync::Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period elapsed with requests still in flight");
     }
     Ok(())
@@ -75,7 +78,10 @@ fn serve_connection(
         app.clone().oneshot(req.map(axum::body::Body::new))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let conn = graceful.watch(conn);
     tokio::spawn(async move {

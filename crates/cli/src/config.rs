@@ -96,7 +96,11 @@ impl Default for StorageConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { header_timeout_secs: 30, body_idle_timeout_secs: 60, shutdown_grace_secs: 30 }
+        LimitsConfig {
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            shutdown_grace_secs: 30,
+        }
     }
 }
 
@@ -108,7 +112,10 @@ impl Default for UploadsConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, level: "info".into() }
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 
@@ -127,7 +134,9 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// Top-level keys read from `PORTCULLIS_*`; other variables with that prefix belong to other
 /// tools (or to later features) and are ignored rather than refused.
-const ENV_KEYS: [&str; 7] = ["listen", "data_dir", "storage", "limits", "uploads", "metrics", "log"];
+const ENV_KEYS: [&str; 7] = [
+    "listen", "data_dir", "storage", "limits", "uploads", "metrics", "log",
+];
 
 /// Values given on the command line, which win over everything else.
 #[derive(Debug, Default, Serialize)]
@@ -153,7 +162,10 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figmen
         let top = key.as_str().split('.').next().unwrap_or("");
         ENV_KEYS.contains(&top)
     });
-    figment.merge(env).merge(Serialized::defaults(overrides)).extract()
+    figment
+        .merge(env)
+        .merge(Serialized::defaults(overrides))
+        .extract()
 }
 
 #[cfg(test)]

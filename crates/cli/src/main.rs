@@ -62,7 +62,9 @@ fn main() -> anyhow::Result<()> {
             };
             let config = config::load(args.config.as_deref(), &overrides)?;
             telemetry::init_logging(&config.log);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(serve::run(config))?;
             0
         }

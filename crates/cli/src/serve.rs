@@ -22,12 +22,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let meta = SqliteMetaStore::open(&config.data_dir.join(META_DB))
         .await
         .context("opening the metadata database")?;
-    let registry =
-        Arc::new(Registry::new(Arc::new(blobs), Arc::new(meta), RegistryOptions::default()));
+    let registry = Arc::new(Registry::new(
+        Arc::new(blobs),
+        Arc::new(meta),
+        RegistryOptions::default(),
+    ));
 
     // Staged files without a session are what a crash between the two writes leaves behind.
     let max_idle_ms = (config.uploads.max_idle_hours * 3_600_000) as i64;
-    let reaped = registry.reap_uploads(max_idle_ms).await.context("checking staged uploads")?;
+    let reaped = registry
+        .reap_uploads(max_idle_ms)
+        .await
+        .context("checking staged uploads")?;
     if reaped > 0 {
         tracing::info!(reaped, "discarded abandoned uploads");
     }
@@ -56,12 +62,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let mut listeners = Vec::new();
     for addr in &config.listen {
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("binding `{addr}`"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding `{addr}`"))?;
         listeners.push(listener);
     }
-    let app = portcullis_api::router(AppState { registry, limits: limits.clone() })
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = portcullis_api::router(AppState {
+        registry,
+        limits: limits.clone(),
+    })
+    .layer(tower_http::trace::TraceLayer::new_for_http());
     for l in &listeners {
         tracing::info!("listening on http://{}", l.local_addr()?);
     }

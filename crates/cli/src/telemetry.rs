@@ -8,10 +8,14 @@ use crate::config::{LogConfig, LogFormat};
 /// Logs go to stderr; `RUST_LOG` overrides the configured level.
 pub fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(std::env::var_os("NO_COLOR").is_none()).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+            .try_init(),
     };
 }
 
@@ -25,8 +29,10 @@ pub async fn serve_metrics(addr: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding metrics listener `{addr}`"))?;
     tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
-    let app = axum::Router::new()
-        .route("/metrics", axum::routing::get(move || std::future::ready(handle.render())));
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(handle.render())),
+    );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "metrics listener failed");

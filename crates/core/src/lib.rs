@@ -10,6 +10,4 @@ pub mod registry;
 pub mod uploads;
 
 pub use error::{Error, Result};
-pub use registry::{
-    BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions,
-};
+pub use registry::{BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions};

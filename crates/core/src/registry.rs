@@ -39,9 +39,13 @@ pub struct BlobBody {
 }
 
 pub enum MountOutcome {
-    Mounted { size: u64 },
+    Mounted {
+        size: u64,
+    },
     /// The blob could not be mounted; an upload session was opened instead.
-    Upload { id: String },
+    Upload {
+        id: String,
+    },
 }
 
 pub struct ManifestOutcome {
@@ -71,7 +75,12 @@ impl Registry {
         meta: Arc<dyn MetaStore>,
         options: RegistryOptions,
     ) -> Self {
-        Registry { blobs, meta, uploads: UploadLocks::default(), options }
+        Registry {
+            blobs,
+            meta,
+            uploads: UploadLocks::default(),
+            options,
+        }
     }
 
     // ---- blobs ----
@@ -100,7 +109,12 @@ impl Registry {
             .read(digest, range)
             .await?
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
-        Ok(BlobBody { size, range, len: read.len, stream: read.stream })
+        Ok(BlobBody {
+            size,
+            range,
+            len: read.len,
+            stream: read.stream,
+        })
     }
 
     /// Unlinks a blob from the repository; its bytes stay until garbage collection.
@@ -136,7 +150,9 @@ impl Registry {
                 }
             }
         }
-        Ok(MountOutcome::Upload { id: self.start_upload(repo).await? })
+        Ok(MountOutcome::Upload {
+            id: self.start_upload(repo).await?,
+        })
     }
 
     async fn check_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
@@ -149,7 +165,10 @@ impl Registry {
     /// Bytes received so far by an upload.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<u64> {
         self.check_upload(repo, id).await?;
-        self.blobs.upload_len(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_owned()))
+        self.blobs
+            .upload_len(id)
+            .await?
+            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))
     }
 
     /// Appends a chunk. With a `Content-Range`, the chunk must start where the upload ends.
@@ -163,11 +182,17 @@ impl Registry {
         self.check_upload(repo, id).await?;
         let session = self.uploads.session(id);
         let mut state = session.lock().await;
-        let offset =
-            self.blobs.upload_len(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
+        let offset = self
+            .blobs
+            .upload_len(id)
+            .await?
+            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
         if let Some(r) = range {
             if r.start != offset {
-                return Err(Error::UploadOutOfOrder { start: r.start, actual: offset });
+                return Err(Error::UploadOutOfOrder {
+                    start: r.start,
+                    actual: offset,
+                });
             }
         }
         let result = match state.take_hasher_at(offset) {
@@ -219,9 +244,14 @@ impl Registry {
         }
         let session = self.uploads.session(id);
         let mut state = session.lock().await;
-        let len =
-            self.blobs.upload_len(id).await?.ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
-        let cached = state.take_hasher_at(len).filter(|h| h.algorithm() == digest.algorithm());
+        let len = self
+            .blobs
+            .upload_len(id)
+            .await?
+            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
+        let cached = state
+            .take_hasher_at(len)
+            .filter(|h| h.algorithm() == digest.algorithm());
         let actual = match cached {
             Some(h) => h.finalize(),
             None => {
@@ -236,7 +266,10 @@ impl Registry {
         };
         if &actual != digest {
             self.discard_upload(id).await?;
-            return Err(Error::DigestMismatch { expected: digest.clone(), actual });
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
         }
         let size = self.blobs.commit_upload(id, digest).await?;
         self.meta.link_blob(repo.as_str(), digest, size).await?;
@@ -254,7 +287,9 @@ impl Registry {
         body: ByteStream,
     ) -> Result<u64> {
         let id = self.start_upload(repo).await?;
-        let result = self.finish_upload(repo, &id, digest, None, Some(body)).await;
+        let result = self
+            .finish_upload(repo, &id, digest, None, Some(body))
+            .await;
         if result.is_err() {
             self.discard_upload(&id).await?;
         }
@@ -322,7 +357,12 @@ impl Registry {
         let refs: Vec<ManifestRef> = parsed
             .required_blobs()
             .map(|d| ManifestRef::Blob(d.digest.clone()))
-            .chain(parsed.manifests.iter().map(|d| ManifestRef::Manifest(d.digest.clone())))
+            .chain(
+                parsed
+                    .manifests
+                    .iter()
+                    .map(|d| ManifestRef::Manifest(d.digest.clone())),
+            )
             .collect();
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
         let record = ManifestRecord {
@@ -341,10 +381,13 @@ impl Registry {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
-        self.meta.put_manifest(repo.as_str(), &record, &refs, tag).await.map_err(|e| match e {
-            PutManifestError::Missing(d) => Error::ManifestBlobUnknown(d),
-            PutManifestError::Store(s) => Error::Storage(s),
-        })?;
+        self.meta
+            .put_manifest(repo.as_str(), &record, &refs, tag)
+            .await
+            .map_err(|e| match e {
+                PutManifestError::Missing(d) => Error::ManifestBlobUnknown(d),
+                PutManifestError::Store(s) => Error::Storage(s),
+            })?;
         Ok(ManifestOutcome { digest, subject })
     }
 
@@ -384,15 +427,22 @@ impl Registry {
         if !self.meta.repository_exists(repo.as_str()).await? {
             return Err(Error::NameUnknown(repo.to_string()));
         }
-        let n = n.unwrap_or(self.options.max_page).min(self.options.max_page);
+        let n = n
+            .unwrap_or(self.options.max_page)
+            .min(self.options.max_page);
         if n == 0 {
             return Ok(Vec::new());
         }
-        Ok(self.meta.list_tags(repo.as_str(), last.map(Tag::as_str), n).await?)
+        Ok(self
+            .meta
+            .list_tags(repo.as_str(), last.map(Tag::as_str), n)
+            .await?)
     }
 
     pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Vec<String>> {
-        let n = n.unwrap_or(self.options.max_page).min(self.options.max_page);
+        let n = n
+            .unwrap_or(self.options.max_page)
+            .min(self.options.max_page);
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -430,10 +480,13 @@ impl Registry {
             .map(|t| t.split(';').next().unwrap_or("").trim())
             .filter(|t| !t.is_empty())
             .collect();
-        let names_manifests =
-            types.iter().any(|t| portcullis_oci::media_types::MANIFEST_TYPES.contains(t));
+        let names_manifests = types
+            .iter()
+            .any(|t| portcullis_oci::media_types::MANIFEST_TYPES.contains(t));
         !names_manifests
-            || types.iter().any(|t| *t == media_type || *t == "*/*" || *t == "application/*")
+            || types
+                .iter()
+                .any(|t| *t == media_type || *t == "*/*" || *t == "application/*")
     }
 
     /// Largest manifest accepted, for the edge's body limit.
@@ -450,7 +503,10 @@ mod tests {
         let index = portcullis_oci::media_types::OCI_INDEX;
         assert!(Registry::acceptable(oci, &[]));
         assert!(Registry::acceptable(oci, &["application/json"]));
-        assert!(Registry::acceptable(oci, &[&format!("{index}, {oci};q=0.5")]));
+        assert!(Registry::acceptable(
+            oci,
+            &[&format!("{index}, {oci};q=0.5")]
+        ));
         assert!(!Registry::acceptable(oci, &[index]));
         assert!(Registry::acceptable(oci, &[index, "*/*"]));
     }

@@ -56,7 +56,10 @@ pub fn hashing(body: ByteStream, hasher: Hasher) -> (ByteStream, Arc<Mutex<Hashe
     let stream = body
         .map(move |item: std::io::Result<Bytes>| {
             if let Ok(chunk) = &item {
-                inner.lock().unwrap_or_else(|e| e.into_inner()).update(chunk);
+                inner
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .update(chunk);
             }
             item
         })

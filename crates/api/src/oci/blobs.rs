@@ -6,9 +6,14 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::Registry;
 use portcullis_oci::{ByteRange, Digest, RepoName};
 
-use super::{hv, OciCode, OciError, OciRequest, OciResult};
+use super::{hv, OciRequest, OciResult};
 
-pub async fn get(registry: &Registry, name: &RepoName, digest: &Digest, req: &OciRequest) -> OciResult {
+pub async fn get(
+    registry: &Registry,
+    name: &RepoName,
+    digest: &Digest,
+    req: &OciRequest,
+) -> OciResult {
     if req.method == Method::HEAD {
         let size = registry.stat_blob(name, digest).await?;
         let mut resp = StatusCode::OK.into_response();
@@ -19,14 +24,17 @@ pub async fn get(registry: &Registry, name: &RepoName, digest: &Digest, req: &Oc
         h.insert("Docker-Content-Digest", hv(digest.to_string()));
         return Ok(resp);
     }
-    let range = match req.header(header::RANGE) {
-        None => None,
-        Some(r) => Some(ByteRange::parse(r).map_err(|e| {
-            OciError::new(OciCode::RangeInvalid, e.to_string())
-        })?),
-    };
+    // RFC 9110: a Range header that cannot be parsed (or asks for several ranges) is ignored,
+    // and the whole blob is served.
+    let range = req
+        .header(header::RANGE)
+        .and_then(|r| ByteRange::parse(r).ok());
     let blob = registry.get_blob(name, digest, range).await?;
-    let status = if blob.range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let status = if blob.range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
     let mut resp = Response::new(Body::from_stream(blob.stream));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -35,7 +43,10 @@ pub async fn get(registry: &Registry, name: &RepoName, digest: &Digest, req: &Oc
     h.insert(header::ACCEPT_RANGES, hv("bytes"));
     h.insert("Docker-Content-Digest", hv(digest.to_string()));
     if let Some((start, end)) = blob.range {
-        h.insert(header::CONTENT_RANGE, hv(format!("bytes {start}-{end}/{}", blob.size)));
+        h.insert(
+            header::CONTENT_RANGE,
+            hv(format!("bytes {start}-{end}/{}", blob.size)),
+        );
     }
     Ok(resp)
 }

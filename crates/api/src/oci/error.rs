@@ -146,15 +146,19 @@ impl From<CoreError> for OciError {
             CoreError::ManifestUnknown(_) | CoreError::ManifestNotAcceptable(_) => {
                 OciError::new(OciCode::ManifestUnknown, message)
             }
-            CoreError::ManifestBlobUnknown(d) => OciError::new(OciCode::ManifestBlobUnknown, message)
-                .with_detail(json!({ "digest": d })),
+            CoreError::ManifestBlobUnknown(d) => {
+                OciError::new(OciCode::ManifestBlobUnknown, message)
+                    .with_detail(json!({ "digest": d }))
+            }
             CoreError::ManifestInvalid(_) => OciError::new(OciCode::ManifestInvalid, message),
             CoreError::ManifestTooLarge(_) => OciError::new(OciCode::SizeInvalid, message)
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             CoreError::NameUnknown(_) => OciError::new(OciCode::NameUnknown, message),
             CoreError::Unsupported(_) => OciError::new(OciCode::Unsupported, message),
-            CoreError::RangeNotSatisfiable { size } => OciError::new(OciCode::RangeInvalid, message)
-                .with_header(header::CONTENT_RANGE, format!("bytes */{size}")),
+            CoreError::RangeNotSatisfiable { size } => {
+                OciError::new(OciCode::RangeInvalid, message)
+                    .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
+            }
             CoreError::Storage(source) => {
                 // 5xx: the details go to the log, never to the client.
                 tracing::error!(error = %source, "storage failure");

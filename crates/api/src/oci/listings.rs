@@ -12,8 +12,11 @@ fn page_size(req: &OciRequest) -> Result<Option<u32>, OciError> {
     req.query("n")
         .map(|n| {
             n.parse::<u32>().map_err(|_| {
-                OciError::new(OciCode::Unsupported, format!("`n` must be a non-negative integer, got `{n}`"))
-                    .with_status(axum::http::StatusCode::BAD_REQUEST)
+                OciError::new(
+                    OciCode::Unsupported,
+                    format!("`n` must be a non-negative integer, got `{n}`"),
+                )
+                .with_status(axum::http::StatusCode::BAD_REQUEST)
             })
         })
         .transpose()
@@ -24,8 +27,10 @@ fn with_next_link(mut resp: Response, path: &str, n: Option<u32>, items: &[Strin
     if let (Some(n), Some(last)) = (n, items.last()) {
         if n > 0 && items.len() as u32 >= n {
             let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
-            resp.headers_mut()
-                .insert(header::LINK, hv(format!("<{path}?n={n}&last={last}>; rel=\"next\"")));
+            resp.headers_mut().insert(
+                header::LINK,
+                hv(format!("<{path}?n={n}&last={last}>; rel=\"next\"")),
+            );
         }
     }
     resp
@@ -40,7 +45,12 @@ pub async fn tags(registry: &Registry, name: &RepoName, req: &OciRequest) -> Oci
         .map_err(|e| OciError::new(OciCode::TagInvalid, e.to_string()))?;
     let tags = registry.list_tags(name, n, last.as_ref()).await?;
     let resp = axum::Json(json!({ "name": name.as_str(), "tags": tags })).into_response();
-    Ok(with_next_link(resp, &format!("/v2/{name}/tags/list"), n, &tags))
+    Ok(with_next_link(
+        resp,
+        &format!("/v2/{name}/tags/list"),
+        n,
+        &tags,
+    ))
 }
 
 pub async fn catalog(registry: &Registry, req: &OciRequest) -> OciResult {
@@ -77,9 +87,11 @@ pub async fn referrers(
         "manifests": manifests,
     });
     let mut resp = axum::Json(index).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, hv(media_types::OCI_INDEX));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, hv(media_types::OCI_INDEX));
     if artifact_type.is_some() {
-        resp.headers_mut().insert("OCI-Filters-Applied", hv("artifactType"));
+        resp.headers_mut()
+            .insert("OCI-Filters-Applied", hv("artifactType"));
     }
     Ok(resp)
 }

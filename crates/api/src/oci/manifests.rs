@@ -16,8 +16,12 @@ pub async fn get(
     req: &OciRequest,
 ) -> OciResult {
     let manifest = registry.get_manifest(name, reference).await?;
-    let accept: Vec<&str> =
-        req.headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+    let accept: Vec<&str> = req
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     if !Registry::acceptable(&manifest.media_type, &accept) {
         return Err(CoreError::ManifestNotAcceptable(format!(
             "manifest `{reference}` is a `{}`, which the Accept header does not list",
@@ -51,10 +55,15 @@ pub async fn put(
 ) -> OciResult {
     let max = Registry::MAX_MANIFEST_SIZE;
     let too_large = || {
-        OciError::new(OciCode::SizeInvalid, format!("manifest is larger than the {max}-byte limit"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        OciError::new(
+            OciCode::SizeInvalid,
+            format!("manifest is larger than the {max}-byte limit"),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
-    let declared = req.header(header::CONTENT_LENGTH).and_then(|l| l.parse::<u64>().ok());
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|l| l.parse::<u64>().ok());
     if declared.is_some_and(|l| l > DRAIN_LIMIT) {
         return Err(too_large());
     }
@@ -64,7 +73,10 @@ pub async fn put(
     let mut body = body.into_data_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            OciError::new(OciCode::ManifestInvalid, format!("could not read the manifest body: {e}"))
+            OciError::new(
+                OciCode::ManifestInvalid,
+                format!("could not read the manifest body: {e}"),
+            )
         })?;
         seen += chunk.len() as u64;
         // Past the limit, keep reading (and dropping) a while so that the client gets to read
@@ -80,10 +92,15 @@ pub async fn put(
         return Err(too_large());
     }
     let content = content.freeze();
-    let outcome = registry.put_manifest(name, reference, content_type.as_deref(), content).await?;
+    let outcome = registry
+        .put_manifest(name, reference, content_type.as_deref(), content)
+        .await?;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();
-    h.insert(header::LOCATION, hv(format!("/v2/{name}/manifests/{}", outcome.digest)));
+    h.insert(
+        header::LOCATION,
+        hv(format!("/v2/{name}/manifests/{}", outcome.digest)),
+    );
     h.insert(header::CONTENT_LENGTH, hv("0"));
     h.insert("Docker-Content-Digest", hv(outcome.digest.to_string()));
     if let Some(subject) = outcome.subject {

@@ -53,7 +53,11 @@ pub async fn dispatch(
 ) -> Response {
     let rest = uri.path().strip_prefix("/v2").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
-    let req = OciRequest { method, headers, query: parse_query(&uri) };
+    let req = OciRequest {
+        method,
+        headers,
+        query: parse_query(&uri),
+    };
     let result = match classify(rest) {
         Ok(endpoint) => {
             let operation = endpoint.operation();
@@ -82,7 +86,10 @@ pub async fn dispatch(
 }
 
 fn method_not_allowed(method: &Method) -> OciError {
-    OciError::new(OciCode::Unsupported, format!("method `{method}` is not supported here"))
+    OciError::new(
+        OciCode::Unsupported,
+        format!("method `{method}` is not supported here"),
+    )
 }
 
 async fn route(state: &AppState, endpoint: OciEndpoint, req: OciRequest, body: Body) -> OciResult {

@@ -38,15 +38,18 @@ fn created(name: &RepoName, digest: &Digest) -> Response {
 
 fn digest_param(req: &OciRequest, key: &str) -> Result<Option<Digest>, OciError> {
     req.query(key)
-        .map(|d| d.parse().map_err(|e: portcullis_oci::Error| OciError::new(OciCode::DigestInvalid, e.to_string())))
+        .map(|d| {
+            d.parse().map_err(|e: portcullis_oci::Error| {
+                OciError::new(OciCode::DigestInvalid, e.to_string())
+            })
+        })
         .transpose()
 }
 
 fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
     req.header(header::CONTENT_RANGE)
         .map(|r| {
-            ContentRange::parse(r)
-                .map_err(|e| OciError::new(OciCode::RangeInvalid, e.to_string()))
+            ContentRange::parse(r).map_err(|e| OciError::new(OciCode::RangeInvalid, e.to_string()))
         })
         .transpose()
 }
@@ -54,18 +57,27 @@ fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
 /// A chunk whose `Content-Length` contradicts its `Content-Range` is refused before a byte of
 /// it is staged.
 fn check_length(req: &OciRequest, range: Option<ContentRange>) -> Result<(), OciError> {
-    let length = req.header(header::CONTENT_LENGTH).and_then(|l| l.trim().parse::<u64>().ok());
+    let length = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|l| l.trim().parse::<u64>().ok());
     match (range, length) {
         (Some(r), Some(l)) if r.len() != l => Err(OciError::new(
             OciCode::BlobUploadInvalid,
-            format!("Content-Range `{}-{}` covers {} bytes but Content-Length is {l}", r.start, r.end, r.len()),
+            format!(
+                "Content-Range `{}-{}` covers {} bytes but Content-Length is {l}",
+                r.start,
+                r.end,
+                r.len()
+            ),
         )),
         _ => Ok(()),
     }
 }
 
 fn has_body(headers: &HeaderMap) -> bool {
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok());
     match length {
         Some(l) => l.trim() != "0",
         None => headers.contains_key(header::TRANSFER_ENCODING),
@@ -121,13 +133,18 @@ pub async fn finish(
     body: Body,
 ) -> OciResult {
     let digest = digest_param(req, "digest")?.ok_or_else(|| {
-        OciError::new(OciCode::DigestInvalid, "the `digest` query parameter is required")
+        OciError::new(
+            OciCode::DigestInvalid,
+            "the `digest` query parameter is required",
+        )
     })?;
     let range = content_range(req)?;
     check_length(req, range)?;
-    let body = has_body(&req.headers)
-        .then(|| body_stream(body, state.limits.body_idle_timeout));
-    state.registry.finish_upload(name, id, &digest, range, body).await?;
+    let body = has_body(&req.headers).then(|| body_stream(body, state.limits.body_idle_timeout));
+    state
+        .registry
+        .finish_upload(name, id, &digest, range, body)
+        .await?;
     Ok(created(name, &digest))
 }
 

@@ -53,9 +53,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(path.display().to_string(), e)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::io("blocking task", std::io::Error::other(e)))?
@@ -85,7 +83,9 @@ fn tokio_stream_from(mut rx: mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStre
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 #[async_trait]
@@ -124,9 +124,15 @@ impl BlobStore for FsBlobStore {
                 let mut buf = BytesMut::zeroed(len as usize);
                 file.read_exact(&mut buf).map_err(io_err(&path))?;
                 let one = futures::stream::once(futures::future::ready(Ok(buf.freeze())));
-                return Ok(Some(BlobRead { len, stream: one.boxed() }));
+                return Ok(Some(BlobRead {
+                    len,
+                    stream: one.boxed(),
+                }));
             }
-            Ok(Some(BlobRead { len, stream: stream_file(file, len) }))
+            Ok(Some(BlobRead {
+                len,
+                stream: stream_file(file, len),
+            }))
         })
         .await
     }
@@ -143,7 +149,11 @@ impl BlobStore for FsBlobStore {
     async fn create_upload(&self, id: &str) -> Result<()> {
         let path = self.upload_file(id)?;
         blocking(move || {
-            OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err(&path))?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
             Ok(())
         })
         .await
@@ -172,7 +182,11 @@ impl BlobStore for FsBlobStore {
             };
             let actual = file.metadata().map_err(io_err(&path))?.len();
             if actual != offset {
-                return Err(Error::UploadOffset { id: id_owned, expected: offset, actual });
+                return Err(Error::UploadOffset {
+                    id: id_owned,
+                    expected: offset,
+                    actual,
+                });
             }
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
             let mut len = offset;
@@ -299,12 +313,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path(), true).unwrap();
         store.create_upload("abc-1").await.unwrap();
-        assert_eq!(store.append_upload("abc-1", 0, body(&[b"hello ", b"wor"])).await.unwrap(), 9);
+        assert_eq!(
+            store
+                .append_upload("abc-1", 0, body(&[b"hello ", b"wor"]))
+                .await
+                .unwrap(),
+            9
+        );
         assert!(matches!(
             store.append_upload("abc-1", 3, body(&[b"x"])).await,
             Err(Error::UploadOffset { actual: 9, .. })
         ));
-        assert_eq!(store.append_upload("abc-1", 9, body(&[b"ld"])).await.unwrap(), 11);
+        assert_eq!(
+            store
+                .append_upload("abc-1", 9, body(&[b"ld"]))
+                .await
+                .unwrap(),
+            11
+        );
         let digest = Digest::sha256_of(b"hello world");
         assert_eq!(store.commit_upload("abc-1", &digest).await.unwrap(), 11);
         assert_eq!(store.upload_len("abc-1").await.unwrap(), None);
@@ -322,9 +348,14 @@ mod tests {
         let store = FsBlobStore::open(dir.path(), false).unwrap();
         let data: Vec<u8> = (0..3 * READ_CHUNK + 17).map(|i| (i % 253) as u8).collect();
         store.create_upload("b1a").await.unwrap();
-        let chunks: Vec<std::io::Result<Bytes>> =
-            data.chunks(65536).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        store.append_upload("b1a", 0, futures::stream::iter(chunks).boxed()).await.unwrap();
+        let chunks: Vec<std::io::Result<Bytes>> = data
+            .chunks(65536)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        store
+            .append_upload("b1a", 0, futures::stream::iter(chunks).boxed())
+            .await
+            .unwrap();
         let digest = Digest::sha256_of(&data);
         store.commit_upload("b1a", &digest).await.unwrap();
         let read = store.read(&digest, None).await.unwrap().unwrap();
@@ -336,7 +367,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path(), false).unwrap();
         for id in ["../x", "a/b", "", "zz"] {
-            assert!(matches!(store.create_upload(id).await, Err(Error::UploadUnknown(_))), "{id}");
+            assert!(
+                matches!(store.create_upload(id).await, Err(Error::UploadUnknown(_))),
+                "{id}"
+            );
         }
     }
 }

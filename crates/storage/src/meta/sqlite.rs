@@ -81,11 +81,13 @@ const MANIFEST_COLUMNS: &str =
     "m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content, m.created_at";
 
 async fn ensure_repo_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<i64> {
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
-        .bind(repo)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+    )
+    .bind(repo)
+    .bind(now_millis())
+    .execute(&mut *tx)
+    .await?;
     let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
         .bind(repo)
         .fetch_one(&mut *tx)
@@ -181,9 +183,10 @@ impl MetaStore for SqliteMetaStore {
                     "SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?",
                     d,
                 ),
-                ManifestRef::Manifest(d) => {
-                    ("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?", d)
-                }
+                ManifestRef::Manifest(d) => (
+                    "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?",
+                    d,
+                ),
             };
             let found: Option<i64> = sqlx::query_scalar(sql)
                 .bind(id)
@@ -268,7 +271,11 @@ impl MetaStore for SqliteMetaStore {
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
              WHERE r.name = ? AND t.name = ?"
         );
-        let row = sqlx::query(&sql).bind(repo).bind(tag).fetch_optional(&self.reader).await?;
+        let row = sqlx::query(&sql)
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(&self.reader)
+            .await?;
         row.as_ref().map(manifest_from_row).transpose()
     }
 
@@ -285,11 +292,13 @@ impl MetaStore for SqliteMetaStore {
             .bind(&d)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?")
-            .bind(id)
-            .bind(&d)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?",
+        )
+        .bind(id)
+        .bind(&d)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
             .bind(id)
             .bind(&d)
@@ -348,21 +357,24 @@ impl MetaStore for SqliteMetaStore {
 
     async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
         let now = now_millis();
-        sqlx::query("INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(repo)
-            .bind(now)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(repo)
+        .bind(now)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>> {
-        let row = sqlx::query("SELECT id, repository, created_at, updated_at FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, repository, created_at, updated_at FROM uploads WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
         row.map(|r| upload_from_row(&r)).transpose()
     }
 
@@ -376,7 +388,10 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM uploads WHERE id = ?").bind(id).execute(&self.writer).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -419,7 +434,9 @@ mod tests {
     #[tokio::test]
     async fn manifests_need_their_blobs_and_tags_follow_pushes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite")).await.unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
         let layer = Digest::sha256_of(b"layer");
         let m1 = record(b"one", None);
         let refs = [ManifestRef::Blob(layer.clone())];
@@ -430,29 +447,58 @@ mod tests {
         store.link_blob("a/b", &layer, 5).await.unwrap();
         assert_eq!(store.blob_link("a/b", &layer).await.unwrap(), Some(5));
         assert_eq!(store.blob_link("other", &layer).await.unwrap(), None);
-        store.put_manifest("a/b", &m1, &refs, Some("latest")).await.unwrap();
-        assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap().unwrap(), m1);
+        store
+            .put_manifest("a/b", &m1, &refs, Some("latest"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .manifest_by_tag("a/b", "latest")
+                .await
+                .unwrap()
+                .unwrap(),
+            m1
+        );
         let m2 = record(b"two", Some(m1.digest.clone()));
-        store.put_manifest("a/b", &m2, &[], Some("latest")).await.unwrap();
-        assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap().unwrap().digest, m2.digest);
+        store
+            .put_manifest("a/b", &m2, &[], Some("latest"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .manifest_by_tag("a/b", "latest")
+                .await
+                .unwrap()
+                .unwrap()
+                .digest,
+            m2.digest
+        );
         let refs = store.referrers("a/b", &m1.digest).await.unwrap();
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].digest, m2.digest);
         assert!(store.delete_manifest("a/b", &m2.digest).await.unwrap());
         assert_eq!(store.manifest_by_tag("a/b", "latest").await.unwrap(), None);
-        assert_eq!(store.list_tags("a/b", None, 10).await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            store.list_tags("a/b", None, 10).await.unwrap(),
+            Vec::<String>::new()
+        );
         assert_eq!(store.list_repositories(None, 10).await.unwrap(), ["a/b"]);
     }
 
     #[tokio::test]
     async fn pagination_is_lexical() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite")).await.unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
         let m = record(b"x", None);
         for t in ["b", "a", "c", "aa"] {
             store.put_manifest("r", &m, &[], Some(t)).await.unwrap();
         }
         assert_eq!(store.list_tags("r", None, 2).await.unwrap(), ["a", "aa"]);
-        assert_eq!(store.list_tags("r", Some("aa"), 10).await.unwrap(), ["b", "c"]);
+        assert_eq!(
+            store.list_tags("r", Some("aa"), 10).await.unwrap(),
+            ["b", "c"]
+        );
     }
 }
