@@ -159,7 +159,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figmen
         figment = figment.merge(Toml::file(file));
     }
     let env = Env::prefixed("PORTCULLIS_").split("__").filter(|key| {
-        let top = key.as_str().split('.').next().unwrap_or("");
+        // The filter sees the key as written (`DATA_DIR`, `STORAGE__FSYNC`), before mapping.
+        let top = key.as_str().split("__").next().unwrap_or("").to_ascii_lowercase();
+        let top = top.split('.').next().unwrap_or("");
         ENV_KEYS.contains(&top)
     });
     figment
@@ -194,6 +196,16 @@ mod tests {
             let c = load(Some(Path::new("p.toml")), &flags).unwrap();
             assert_eq!(c.listen, ["127.0.0.1:1", "[::1]:2"]);
             assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_committed_example_is_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/portcullis.toml");
+        figment::Jail::expect_with(|_| {
+            let c = load(Some(&example), &Overrides::default()).unwrap();
+            assert_eq!(c, Config::default());
             Ok(())
         });
     }
