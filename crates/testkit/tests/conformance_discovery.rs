@@ -456,3 +456,49 @@ fn deleting_a_referrer_removes_it_from_the_list() {
     assert_eq!(list.len(), 4);
     assert!(list.iter().all(|d| d["digest"].as_str() != Some(victim)));
 }
+
+#[test]
+fn referrer_descriptors_follow_the_artifact_type_rules() {
+    let (_s, reg) = start();
+    let repo = unique_name("conformance/referrers");
+    let subject = reg.push_image(&repo, "latest", 1, 100).manifest;
+    let empty = Blob::empty_json();
+    reg.push(&repo, &empty);
+
+    // An index referrer without artifactType: the descriptor omits it.
+    let child = reg.push_image(&repo, "child", 1, 10).manifest;
+    let mut index = index_of(OCI_INDEX, &[&child]);
+    index["subject"] = subject.descriptor();
+    let index = Blob::new(to_bytes(&index), OCI_INDEX);
+    reg.push_manifest(&repo, &index.digest, OCI_INDEX, &index.bytes);
+
+    // A manifest referrer with neither artifactType nor annotations: its config media type.
+    let sbom_config = Blob::new(
+        b"{\"sbom\":true}".to_vec(),
+        "application/vnd.example.sbom.v1",
+    );
+    reg.push(&repo, &sbom_config);
+    let mut m = oci_manifest(&sbom_config, &[&empty]);
+    m["subject"] = subject.descriptor();
+    let m = Blob::new(to_bytes(&m), OCI_MANIFEST);
+    reg.push_manifest(&repo, &m.digest, OCI_MANIFEST, &m.bytes);
+
+    let (list, _) = referrers(&reg, &format!("/v2/{repo}/referrers/{}", subject.digest));
+    assert_eq!(list.len(), 2, "{list:#?}");
+    let find = |d: &str| {
+        list.iter()
+            .find(|x| x["digest"] == d)
+            .expect("listed")
+            .clone()
+    };
+    let di = find(&index.digest);
+    assert_eq!(di["mediaType"], OCI_INDEX);
+    assert_eq!(di["size"].as_u64(), Some(index.size() as u64));
+    assert!(
+        di.get("artifactType").is_none_or(Value::is_null),
+        "an index without artifactType has none in its descriptor: {di}"
+    );
+    let dm = find(&m.digest);
+    assert_eq!(dm["artifactType"], "application/vnd.example.sbom.v1");
+    assert_eq!(dm["size"].as_u64(), Some(m.size() as u64));
+}

@@ -560,3 +560,68 @@ fn manifest_with_a_subject_that_does_not_exist_is_accepted() {
         Some(&*absent.digest)
     );
 }
+
+#[test]
+fn sha512_blobs() {
+    use sha2::{Digest as _, Sha512};
+    let (_s, reg) = start();
+    let repo = unique_name("conformance/push");
+    let data = random_bytes(70_000);
+    let digest = format!("sha512:{}", hex::encode(Sha512::digest(&data)));
+
+    // A session opened for sha512, closed monolithically.
+    let resp = reg
+        .post(&format!(
+            "/v2/{repo}/blobs/uploads/?digest-algorithm=sha512"
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let loc = header(&resp, "Location").expect("Location");
+    let resp = reg
+        .put(&with_query(&loc, "digest", &digest))
+        .body(data.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(
+        header(&resp, "Location").as_deref(),
+        Some(&*format!("/v2/{repo}/blobs/{digest}"))
+    );
+
+    let resp = reg
+        .head(&format!("/v2/{repo}/blobs/{digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        header(&resp, "Docker-Content-Digest").as_deref(),
+        Some(&*digest)
+    );
+    assert_eq!(
+        header(&resp, "Content-Length").as_deref(),
+        Some(&*data.len().to_string())
+    );
+    let resp = reg
+        .get(&format!("/v2/{repo}/blobs/{digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(&resp.bytes().unwrap()[..], &data[..]);
+
+    // Chunked, with a sha512 closing digest.
+    let other = random_bytes(30_000);
+    let other_digest = format!("sha512:{}", hex::encode(Sha512::digest(&other)));
+    let loc = reg.start_upload(&repo);
+    let resp = reg.patch_chunk(&loc, 0, &other);
+    assert_eq!(resp.status().as_u16(), 202);
+    let loc = header(&resp, "Location").unwrap();
+    let resp = reg
+        .put(&with_query(&loc, "digest", &other_digest))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let (status, body) = reg.get_blob(&repo, &other_digest);
+    assert_eq!(status, 200);
+    assert_eq!(body, other);
+}
