@@ -40,11 +40,20 @@ struct StreamingPatch {
     handle: thread::JoinHandle<()>,
 }
 
-/// A monolithic body cut half-way; its blob must never become visible.
+/// A monolithic body cut half-way, by the kill or by the client hanging up; its blob must never
+/// become visible.
 struct CutStream {
     repo: String,
     digest: String,
-    _conn: TcpStream,
+    _conn: Option<TcpStream>,
+}
+
+/// A large monolithic PUT whose body is fully sent, so that the kill can land while the server
+/// verifies and commits it.
+struct Committing {
+    repo: String,
+    digest: String,
+    handle: thread::JoinHandle<()>,
 }
 
 fn idle_session(reg: &Registry, repo: &str, len: usize, chunks: usize) -> IdleSession {
@@ -126,8 +135,15 @@ fn streaming_patch(
     }
 }
 
-/// Opens a monolithic upload (a PUT to a session, or a single POST) and sends half its body.
-fn cut_stream(server: &TestServer, reg: &Registry, repo: &str, single_post: bool) -> CutStream {
+/// Opens a monolithic upload (a PUT to a session, or a single POST) and sends half its body;
+/// with `hang_up` the client then closes the connection itself.
+fn cut_stream(
+    server: &TestServer,
+    reg: &Registry,
+    repo: &str,
+    single_post: bool,
+    hang_up: bool,
+) -> CutStream {
     let data = random_bytes(512 * 1024);
     let digest = sha256_digest(&data);
     let path = if single_post {
@@ -152,7 +168,45 @@ fn cut_stream(server: &TestServer, reg: &Registry, repo: &str, single_post: bool
     CutStream {
         repo: repo.to_owned(),
         digest,
-        _conn: conn,
+        _conn: if hang_up { None } else { Some(conn) },
+    }
+}
+
+/// Sends a whole 32 MiB monolithic PUT as fast as possible; `sent` fires when the last byte is
+/// out, before the response.
+fn committing_upload(
+    server: &TestServer,
+    reg: &Registry,
+    repo: &str,
+    sent: mpsc::Sender<()>,
+) -> Committing {
+    let data = random_bytes(32 * 1024 * 1024);
+    let digest = sha256_digest(&data);
+    let head = raw_request_head(
+        "PUT",
+        &with_query(&reg.start_upload(repo), "digest", &digest),
+        &server.host(),
+        &[
+            ("Content-Type", "application/octet-stream".into()),
+            ("Content-Length", data.len().to_string()),
+        ],
+    );
+    let addr = server.addr;
+    let handle = thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return;
+        };
+        let ok = s.write_all(head.as_bytes()).is_ok() && s.write_all(&data).is_ok();
+        let _ = sent.send(());
+        if ok {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut s, &mut sink);
+        }
+    });
+    Committing {
+        repo: repo.to_owned(),
+        digest,
+        handle,
     }
 }
 
@@ -343,6 +397,8 @@ enum KillAt {
     DuringLargePatch,
     /// While images are being pushed in a loop.
     DuringPushLoop,
+    /// Just after a large monolithic body has been sent, while it is verified and committed.
+    DuringCommit,
 }
 
 #[test]
@@ -357,6 +413,7 @@ fn kill9_during_uploads_then_restart_is_consistent() {
         KillAt::Immediately,
         KillAt::DuringLargePatch,
         KillAt::DuringPushLoop,
+        KillAt::DuringCommit,
     ]
     .into_iter()
     .enumerate()
@@ -371,9 +428,20 @@ fn kill9_during_uploads_then_restart_is_consistent() {
         let idle: Vec<IdleSession> = (0..3)
             .map(|i| idle_session(&reg, &repo, 300 * 1024 + i * 7, i + 1))
             .collect();
-        let cuts: Vec<CutStream> = (0..4)
-            .map(|i| cut_stream(&server, &reg, &repo, i % 2 == 1))
+        let cuts: Vec<CutStream> = (0..6)
+            .map(|i| cut_stream(&server, &reg, &repo, i % 2 == 1, i >= 4))
             .collect();
+        // A client that hung up mid-body leaves nothing visible, even before any crash.
+        thread::sleep(Duration::from_millis(100));
+        for c in &cuts[4..] {
+            assert!(
+                !check_blob(&reg, &c.repo, &c.digest),
+                "an upload abandoned mid-body is visible as {}",
+                c.digest
+            );
+        }
+        let (commit_tx, commit_rx) = mpsc::channel();
+        let committing = committing_upload(&server, &reg, &repo, commit_tx);
         let (tx, rx) = mpsc::channel();
         let patch = streaming_patch(&server, &reg, &repo, 48 * 1024 * 1024, tx);
         let stop = Arc::new(AtomicBool::new(false));
@@ -389,11 +457,17 @@ fn kill9_during_uploads_then_restart_is_consistent() {
                     .expect("the large PATCH started");
             }
             KillAt::DuringPushLoop => thread::sleep(Duration::from_millis(400)),
+            KillAt::DuringCommit => {
+                commit_rx
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("the large PUT was sent");
+            }
         }
         server.kill9();
         stop.store(true, Ordering::SeqCst);
         let acked_pushes = pusher.join().expect("push loop");
         patch.handle.join().expect("patch writer");
+        committing.handle.join().expect("committing writer");
         let patch_sent = patch.sent.load(Ordering::SeqCst);
         eprintln!(
             "round {round}: {} images acknowledged, large PATCH sent {patch_sent} bytes",
@@ -418,6 +492,10 @@ fn kill9_during_uploads_then_restart_is_consistent() {
                 c.digest
             );
         }
+
+        // The upload killed around its commit is either whole or absent.
+        let committed = check_blob(&reg, &committing.repo, &committing.digest);
+        eprintln!("round {round}: upload killed around its commit is visible: {committed}");
 
         // Acknowledged images survive, whole.
         for (tag, m) in &acked_pushes {
