@@ -11,11 +11,14 @@
 
 pub mod blob;
 pub mod error;
+pub mod iam;
 pub mod layout;
 pub mod meta;
 
 pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
+pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord, UploadRecord,
+    DeleteRepository, ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord,
+    RepositoryRecord, UploadRecord,
 };

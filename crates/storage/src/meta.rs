@@ -5,6 +5,8 @@
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_iam;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -51,6 +53,24 @@ pub struct UploadRecord {
     pub updated_at: i64,
 }
 
+/// A repository with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryRecord {
+    pub name: String,
+    pub created_at: i64,
+    /// The repository policy document, if one is set.
+    pub policy: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteRepository {
+    Deleted,
+    NotFound,
+    /// The repository still holds images and `force` was not given.
+    NotEmpty,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PutManifestError {
     #[error("manifest references `{0}`, which is not in the repository")]
@@ -68,6 +88,24 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn ensure_repository(&self, repo: &str) -> Result<()>;
     /// Repository names in lexical order after `last`, at most `limit`.
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
+
+    /// Creates a repository with tags; `false` when it exists already.
+    async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool>;
+    async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>>;
+    /// Repositories in lexical order after `last`, at most `limit`, with their settings.
+    async fn repository_records(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RepositoryRecord>>;
+    /// Deletes a repository; with `force` even when it holds images.
+    async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository>;
+    /// Sets or clears the repository policy; `false` when the repository does not exist.
+    async fn set_repository_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool>;
+    /// A registry-wide setting (`registry_policy`, account settings).
+    async fn registry_setting(&self, name: &str) -> Result<Option<String>>;
+    /// Sets or clears a registry-wide setting; returns whether a value was there before.
+    async fn set_registry_setting(&self, name: &str, value: Option<&str>) -> Result<bool>;
 
     /// Makes a committed blob visible in a repository (creating the repository).
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()>;

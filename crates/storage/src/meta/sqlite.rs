@@ -15,8 +15,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    now_millis, ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord,
-    UploadRecord,
+    now_millis, DeleteRepository, ManifestRecord, ManifestRef, MetaStore, PutManifestError,
+    ReferrerRecord, RepositoryRecord, UploadRecord,
 };
 use crate::{Error, Result};
 
@@ -124,6 +124,141 @@ impl MetaStore for SqliteMetaStore {
         .fetch_all(&self.reader)
         .await?;
         Ok(rows)
+    }
+
+    async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(repo)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository_id, key, value)
+                 VALUES ((SELECT id FROM repositories WHERE name = ?), ?, ?)",
+            )
+            .bind(repo)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>> {
+        let row =
+            sqlx::query("SELECT id, name, created_at, policy FROM repositories WHERE name = ?")
+                .bind(repo)
+                .fetch_optional(&self.reader)
+                .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(self.repository_from_row(&row).await?)),
+        }
+    }
+
+    async fn repository_records(
+        &self,
+        last: Option<&str>,
+        n: u32,
+    ) -> Result<Vec<RepositoryRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, policy FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(limit(n))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.repository_from_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository> {
+        let mut tx = self.writer.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            return Ok(DeleteRepository::NotFound);
+        };
+        let images: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repository_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if images > 0 && !force {
+            return Ok(DeleteRepository::NotEmpty);
+        }
+        for sql in [
+            "DELETE FROM tags WHERE repository_id = ?",
+            "DELETE FROM manifest_references WHERE repository_id = ?",
+            "DELETE FROM manifests WHERE repository_id = ?",
+            "DELETE FROM repository_blobs WHERE repository_id = ?",
+            "DELETE FROM repository_tags WHERE repository_id = ?",
+            "DELETE FROM repositories WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(DeleteRepository::Deleted)
+    }
+
+    async fn set_repository_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE repositories SET policy = ? WHERE name = ?")
+            .bind(policy)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn registry_setting(&self, name: &str) -> Result<Option<String>> {
+        let v = sqlx::query_scalar("SELECT value FROM registry_settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(v)
+    }
+
+    async fn set_registry_setting(&self, name: &str, value: Option<&str>) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let existed: Option<String> =
+            sqlx::query_scalar("SELECT value FROM registry_settings WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match value {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO registry_settings (name, value) VALUES (?, ?)
+                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                )
+                .bind(name)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registry_settings WHERE name = ?")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(existed.is_some())
     }
 
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
@@ -403,6 +538,32 @@ impl MetaStore for SqliteMetaStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(upload_from_row).collect()
+    }
+}
+
+impl SqliteMetaStore {
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn repository_from_row(&self, row: &sqlx::sqlite::SqliteRow) -> Result<RepositoryRecord> {
+        let id: i64 = row.try_get("id")?;
+        let tags = sqlx::query_as::<_, (String, String)>(
+            "SELECT key, value FROM repository_tags WHERE repository_id = ? ORDER BY key",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(RepositoryRecord {
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+            policy: row.try_get("policy")?,
+            tags,
+        })
     }
 }
 

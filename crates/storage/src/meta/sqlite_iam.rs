@@ -1,0 +1,337 @@
+//! [`IamStore`] on the SQLite metadata database.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::sqlite::SqliteMetaStore;
+use crate::iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
+use crate::Result;
+
+fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccessKeyRecord> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.try_get("access_key_id")?,
+        user_name: r.try_get("user_name")?,
+        secret_sealed: r.try_get("secret_sealed")?,
+        active: r.try_get::<String, _>("status")? == "Active",
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
+    Ok(UserRecord {
+        name: r.try_get("name")?,
+        user_id: r.try_get("user_id")?,
+        path: r.try_get("path")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl IamStore for SqliteMetaStore {
+    async fn user_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM iam_users")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO iam_users (name, user_id, path, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(&user.name)
+        .bind(&user.user_id)
+        .bind(&user.path)
+        .bind(user.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let row =
+            sqlx::query("SELECT name, user_id, path, created_at FROM iam_users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.reader())
+                .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        let rows =
+            sqlx::query("SELECT name, user_id, path, created_at FROM iam_users ORDER BY name")
+                .fetch_all(self.reader())
+                .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        for sql in [
+            "DELETE FROM iam_inline_policies WHERE kind = 'user' AND owner = ?",
+            "DELETE FROM iam_policy_attachments WHERE kind = 'user' AND owner = ?",
+            "DELETE FROM iam_principal_tags WHERE kind = 'user' AND owner = ?",
+            "DELETE FROM iam_access_keys WHERE user_name = ?",
+            "DELETE FROM iam_group_members WHERE user_name = ?",
+        ] {
+            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM iam_users WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_access_key(&self, key: &AccessKeyRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO iam_access_keys (access_key_id, user_name, secret_sealed, status, created_at)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.access_key_id)
+        .bind(&key.user_name)
+        .bind(&key.secret_sealed)
+        .bind(if key.active { "Active" } else { "Inactive" })
+        .bind(key.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        let row = sqlx::query(
+            "SELECT access_key_id, user_name, secret_sealed, status, created_at
+             FROM iam_access_keys WHERE access_key_id = ?",
+        )
+        .bind(access_key_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn access_keys_of(&self, user: &str) -> Result<Vec<AccessKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT access_key_id, user_name, secret_sealed, status, created_at
+             FROM iam_access_keys WHERE user_name = ? ORDER BY created_at, access_key_id",
+        )
+        .bind(user)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<bool> {
+        let done = sqlx::query("UPDATE iam_access_keys SET status = ? WHERE access_key_id = ?")
+            .bind(if active { "Active" } else { "Inactive" })
+            .bind(access_key_id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM iam_access_keys WHERE access_key_id = ?")
+            .bind(access_key_id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO iam_inline_policies (kind, owner, policy_name, document) VALUES (?, ?, ?, ?)
+             ON CONFLICT(kind, owner, policy_name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(name)
+        .bind(document)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<String>> {
+        let doc = sqlx::query_scalar(
+            "SELECT document FROM iam_inline_policies WHERE kind = ? AND owner = ? AND policy_name = ?",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(doc)
+    }
+
+    async fn inline_policy_names(&self, kind: PrincipalKind, owner: &str) -> Result<Vec<String>> {
+        let names = sqlx::query_scalar(
+            "SELECT policy_name FROM iam_inline_policies WHERE kind = ? AND owner = ? ORDER BY policy_name",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(names)
+    }
+
+    async fn delete_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM iam_inline_policies WHERE kind = ? AND owner = ? AND policy_name = ?",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(name)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn principal_tags(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let tags = sqlx::query_as(
+            "SELECT key, value FROM iam_principal_tags WHERE kind = ? AND owner = ? ORDER BY key",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(tags)
+    }
+
+    async fn user_identity_policies(&self, user: &str) -> Result<Vec<NamedPolicy>> {
+        // One read: inline and attached policies of the user and of each of its groups.
+        let rows = sqlx::query(
+            "SELECT 'user/' || owner || '/' || policy_name AS id, document
+               FROM iam_inline_policies WHERE kind = 'user' AND owner = ?1
+             UNION ALL
+             SELECT 'group/' || owner || '/' || policy_name, document
+               FROM iam_inline_policies
+              WHERE kind = 'group'
+                AND owner IN (SELECT group_name FROM iam_group_members WHERE user_name = ?1)
+             UNION ALL
+             SELECT p.arn, v.document
+               FROM iam_policy_attachments a
+               JOIN iam_managed_policies p ON p.arn = a.policy_arn
+               JOIN iam_policy_versions v ON v.policy_arn = p.arn AND v.version_id = p.default_version
+              WHERE (a.kind = 'user' AND a.owner = ?1)
+                 OR (a.kind = 'group'
+                     AND a.owner IN (SELECT group_name FROM iam_group_members WHERE user_name = ?1))
+             ORDER BY 1",
+        )
+        .bind(user)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NamedPolicy {
+                    id: r.try_get("id")?,
+                    document: r.try_get("document")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn users_keys_and_identity_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
+        assert_eq!(store.user_count().await.unwrap(), 0);
+        let alice = UserRecord {
+            name: "alice".into(),
+            user_id: "AIDAALICE".into(),
+            path: "/".into(),
+            created_at: 1,
+        };
+        assert!(store.create_user(&alice).await.unwrap());
+        assert!(!store.create_user(&alice).await.unwrap());
+        let key = AccessKeyRecord {
+            access_key_id: "AKIAEXAMPLE".into(),
+            user_name: "alice".into(),
+            secret_sealed: vec![1, 2, 3],
+            active: true,
+            created_at: 2,
+        };
+        store.create_access_key(&key).await.unwrap();
+        assert_eq!(
+            store.access_key("AKIAEXAMPLE").await.unwrap(),
+            Some(key.clone())
+        );
+        assert!(store
+            .set_access_key_active("AKIAEXAMPLE", false)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .access_key("AKIAEXAMPLE")
+                .await
+                .unwrap()
+                .unwrap()
+                .active
+        );
+
+        store
+            .put_inline_policy(PrincipalKind::User, "alice", "p1", "{}")
+            .await
+            .unwrap();
+        store
+            .put_inline_policy(PrincipalKind::Group, "devs", "g1", "{\"g\":1}")
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO iam_groups (name, group_id, created_at) VALUES ('devs', 'AGPA1', 0)",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        let ids = |ps: Vec<NamedPolicy>| ps.into_iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.user_identity_policies("alice").await.unwrap()),
+            ["user/alice/p1"]
+        );
+        sqlx::query(
+            "INSERT INTO iam_group_members (group_name, user_name) VALUES ('devs', 'alice')",
+        )
+        .execute(store.writer())
+        .await
+        .unwrap();
+        assert_eq!(
+            ids(store.user_identity_policies("alice").await.unwrap()),
+            ["group/devs/g1", "user/alice/p1"]
+        );
+        assert!(store.delete_user("alice").await.unwrap());
+        assert_eq!(store.access_key("AKIAEXAMPLE").await.unwrap(), None);
+        assert!(store
+            .user_identity_policies("alice")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
