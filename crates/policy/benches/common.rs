@@ -59,15 +59,20 @@ pub fn repository_policy(statements: usize) -> String {
 }
 
 pub fn push_request() -> Request {
-    let p = Principal::from_arn("arn:aws:iam::111122223333:user/ci-pusher").unwrap_or(Principal::Anonymous);
+    let p = Principal::from_arn("arn:aws:iam::111122223333:user/ci-pusher")
+        .unwrap_or(Principal::Anonymous);
     let mut req = Request::new(p, "ecr:PutImage", &format!("{R}web-api"));
     if let Ok(ip) = "198.51.100.7".parse() {
         req.context.insert("aws:SourceIp", Value::ip(ip));
     }
     req.context.insert("aws:SecureTransport", Value::bool(true));
-    req.context.insert("aws:CurrentTime", Value::date(1_780_272_000));
-    req.context.insert("aws:EpochTime", Value::integer(1_780_272_000));
-    req.context.insert("aws:RequestedRegion", Value::string("ap-northeast-1"));
-    req.context.insert("aws:UserAgent", Value::string("docker/27.0"));
+    req.context
+        .insert("aws:CurrentTime", Value::date(1_780_272_000));
+    req.context
+        .insert("aws:EpochTime", Value::integer(1_780_272_000));
+    req.context
+        .insert("aws:RequestedRegion", Value::string("ap-northeast-1"));
+    req.context
+        .insert("aws:UserAgent", Value::string("docker/27.0"));
     req
 }

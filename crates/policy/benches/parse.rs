@@ -16,9 +16,10 @@ fn bench(c: &mut Criterion) {
     Policy::parse(&text, PolicyKind::Repository).unwrap();
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Bytes(text.len() as u64));
-    g.bench_function(format!("repository-policy-{}-bytes-{n}-statements", text.len()), |b| {
-        b.iter(|| Policy::parse(black_box(&text), PolicyKind::Repository))
-    });
+    g.bench_function(
+        format!("repository-policy-{}-bytes-{n}-statements", text.len()),
+        |b| b.iter(|| Policy::parse(black_box(&text), PolicyKind::Repository)),
+    );
     g.bench_function("ci-push", |b| {
         let t = common::ci_push();
         b.iter(|| Policy::parse(black_box(&t), PolicyKind::Identity))

@@ -117,7 +117,10 @@ impl ActionBlock {
         self.patterns.iter().map(|p| p.source.as_str())
     }
     pub(crate) fn matches(&self, action: &str) -> bool {
-        let any = self.patterns.iter().any(|p| p.glob.matches_ascii_ci(action));
+        let any = self
+            .patterns
+            .iter()
+            .any(|p| p.glob.matches_ascii_ci(action));
         any != self.negated
     }
 }

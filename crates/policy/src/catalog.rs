@@ -270,7 +270,10 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let mut names: Vec<_> = ACTIONS.iter().map(|a| a.name.to_ascii_lowercase()).collect();
+        let mut names: Vec<_> = ACTIONS
+            .iter()
+            .map(|a| a.name.to_ascii_lowercase())
+            .collect();
         names.sort();
         let n = names.len();
         names.dedup();

@@ -141,11 +141,23 @@ impl BaseOp {
     pub fn family(self) -> Family {
         use BaseOp::*;
         match self {
-            StringEquals | StringNotEquals | StringEqualsIgnoreCase | StringNotEqualsIgnoreCase
-            | StringLike | StringNotLike => Family::String,
-            NumericEquals | NumericNotEquals | NumericLessThan | NumericLessThanEquals
-            | NumericGreaterThan | NumericGreaterThanEquals => Family::Numeric,
-            DateEquals | DateNotEquals | DateLessThan | DateLessThanEquals | DateGreaterThan
+            StringEquals
+            | StringNotEquals
+            | StringEqualsIgnoreCase
+            | StringNotEqualsIgnoreCase
+            | StringLike
+            | StringNotLike => Family::String,
+            NumericEquals
+            | NumericNotEquals
+            | NumericLessThan
+            | NumericLessThanEquals
+            | NumericGreaterThan
+            | NumericGreaterThanEquals => Family::Numeric,
+            DateEquals
+            | DateNotEquals
+            | DateLessThan
+            | DateLessThanEquals
+            | DateGreaterThan
             | DateGreaterThanEquals => Family::Date,
             Bool => Family::Bool,
             BinaryEquals => Family::Binary,
@@ -310,7 +322,9 @@ impl Condition {
 }
 
 fn eval_entry(op: Operator, e: &ConditionEntry, ctx: &Context, missing: &mut Vec<String>) -> bool {
-    let entry = ctx.get_lower(&e.key_lower).filter(|en| !en.values.is_empty());
+    let entry = ctx
+        .get_lower(&e.key_lower)
+        .filter(|en| !en.values.is_empty());
     let Some(entry) = entry else {
         if op.base != BaseOp::Null && !missing.iter().any(|m| m.eq_ignore_ascii_case(&e.key)) {
             missing.push(e.key.clone());
@@ -397,7 +411,9 @@ pub(crate) fn lower(s: &str) -> String {
 }
 
 fn eq_ci(policy_lower: &str, text: &str) -> bool {
-    policy_lower.chars().eq(text.chars().flat_map(char::to_lowercase))
+    policy_lower
+        .chars()
+        .eq(text.chars().flat_map(char::to_lowercase))
 }
 
 /// Splits ARN pattern tokens into its six colon-separated components; the sixth keeps any
@@ -485,7 +501,10 @@ mod tests {
         let v = "arn:aws:someservice:us-east-2:999999999999:store/abc:111122223333:finance/document.txt";
         assert!(!arn_match(&segs, v));
         assert!(Glob::new("arn:aws:someservice:*:111122223333:finance/*").matches(v));
-        assert!(arn_match(&segs, "arn:aws:someservice:us-east-2:111122223333:finance/a:b"));
+        assert!(arn_match(
+            &segs,
+            "arn:aws:someservice:us-east-2:111122223333:finance/a:b"
+        ));
         assert!(!arn_match(&segs, "not-an-arn"));
     }
 }

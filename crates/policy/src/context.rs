@@ -176,7 +176,8 @@ pub fn parse_date(text: &str) -> Option<i64> {
             }
         }
     }
-    if !rest.is_empty() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !rest.is_empty() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month)
+    {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + secs)
@@ -233,11 +234,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, normalize_ip(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -259,7 +264,7 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     if text.len() - body.len() > 2 || body.len() % 4 == 1 {
         return None;
     }
-    if text.len() != body.len() && text.len() % 4 != 0 {
+    if text.len() != body.len() && !matches!(text.len() % 4, 0) {
         return None;
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 4);
@@ -500,7 +505,13 @@ impl Context {
     pub fn insert_multi(&mut self, key: &str, values: Vec<Value>) -> &mut Self {
         self.keys.insert(
             key.to_ascii_lowercase(),
-            (key.to_owned(), Entry { values, multi: true }),
+            (
+                key.to_owned(),
+                Entry {
+                    values,
+                    multi: true,
+                },
+            ),
         );
         self
     }
@@ -573,7 +584,9 @@ mod tests {
         let c = Cidr::parse("2001:db8:1234:5678::/64").unwrap();
         assert!(c.contains("2001:db8:1234:5678:abcd::1".parse().unwrap()));
         assert!(!c.contains("203.0.113.5".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("1.2.3.4".parse().unwrap()));
         assert!(Cidr::parse("1.2.3.4/33").is_none());
         assert!(Cidr::parse("1.2.3.4/").is_none());
         assert!(Cidr::parse("host").is_none());

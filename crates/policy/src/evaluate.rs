@@ -95,7 +95,9 @@ impl Principal {
                 account,
                 role,
                 session,
-            } => Some(format!("arn:aws:sts::{account}:assumed-role/{role}/{session}")),
+            } => Some(format!(
+                "arn:aws:sts::{account}:assumed-role/{role}/{session}"
+            )),
             Principal::FederatedUser { account, name, .. } => {
                 Some(format!("arn:aws:sts::{account}:federated-user/{name}"))
             }
@@ -441,20 +443,19 @@ fn id_match(id: &PrincipalId, p: &Principal) -> Option<PMatch> {
                 ..
             },
         ) if arn == u => Some(PMatch::Role),
-        (PrincipalId::Role { account, name }, Principal::AssumedRole { account: a, role, .. })
-            if account == a && name == role =>
-        {
-            Some(PMatch::Role)
-        }
+        (
+            PrincipalId::Role { account, name },
+            Principal::AssumedRole {
+                account: a, role, ..
+            },
+        ) if account == a && name == role => Some(PMatch::Role),
         (PrincipalId::AssumedRole(arn), Principal::AssumedRole { .. })
         | (PrincipalId::FederatedUser(arn), Principal::FederatedUser { .. })
             if p.arn().as_deref() == Some(arn.as_str()) =>
         {
             Some(PMatch::Direct)
         }
-        (PrincipalId::Service(s), Principal::Service { name }) if s == name => {
-            Some(PMatch::Direct)
-        }
+        (PrincipalId::Service(s), Principal::Service { name }) if s == name => Some(PMatch::Direct),
         _ => None,
     }
 }
@@ -490,8 +491,7 @@ fn principal_match(block: &PrincipalBlock, p: &Principal) -> Option<PMatch> {
         Principal::Service { .. } => listed(&|id| any(id) || id_match(id, p).is_some()),
         Principal::Root { .. } => acct_listed,
         Principal::User { .. } | Principal::FederatedUser { .. } => {
-            acct_listed
-                && listed(&|id| any(id) || id_match(id, p) == Some(PMatch::Direct))
+            acct_listed && listed(&|id| any(id) || id_match(id, p) == Some(PMatch::Direct))
         }
         Principal::AssumedRole { .. } => {
             acct_listed
@@ -548,15 +548,23 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Response {
                 continue;
             }
             let pmatch = if resource_based {
-                match st.principal.as_ref().and_then(|b| principal_match(b, &req.principal)) {
+                match st
+                    .principal
+                    .as_ref()
+                    .and_then(|b| principal_match(b, &req.principal))
+                {
                     Some(m) => Some(m),
                     None => continue,
                 }
             } else {
                 None
             };
-            if !resource_matches(st.resource.as_ref(), &req.resource, &req.context, &mut missing)
-            {
+            if !resource_matches(
+                st.resource.as_ref(),
+                &req.resource,
+                &req.context,
+                &mut missing,
+            ) {
                 continue;
             }
             let mut ok = true;
@@ -638,19 +646,23 @@ fn decide(
             let sess_allow = allows(&|h| h.ty == PolicyType::Session);
             let id_allow = allows(&|h| h.ty == PolicyType::Identity);
             // Trusted side (spec 3.3 step 4 / 3.5 step 2).
-            let trusted: Result<Vec<MatchedStatement>, Reason> = if matches!(p, Principal::Root { .. }) {
-                Ok(Vec::new())
-            } else if id_allow.is_empty() {
-                Err(Reason::NoIdentityAllow)
-            } else if matches!(p, Principal::FederatedUser { .. }) && set.session.is_empty() {
-                // A federated user without a session policy gets nothing from identity
-                // policies (spec 3.6).
-                Err(Reason::NoSessionAllow)
-            } else if sessions_present && sess_allow.is_empty() {
-                Err(Reason::NoSessionAllow)
-            } else {
-                Ok(id_allow.into_iter().chain(sess_allow.iter().cloned()).collect())
-            };
+            let trusted: Result<Vec<MatchedStatement>, Reason> =
+                if matches!(p, Principal::Root { .. }) {
+                    Ok(Vec::new())
+                } else if id_allow.is_empty() {
+                    Err(Reason::NoIdentityAllow)
+                } else if matches!(p, Principal::FederatedUser { .. }) && set.session.is_empty() {
+                    // A federated user without a session policy gets nothing from identity
+                    // policies (spec 3.6).
+                    Err(Reason::NoSessionAllow)
+                } else if sessions_present && sess_allow.is_empty() {
+                    Err(Reason::NoSessionAllow)
+                } else {
+                    Ok(id_allow
+                        .into_iter()
+                        .chain(sess_allow.iter().cloned())
+                        .collect())
+                };
             if same_account {
                 if matches!(p, Principal::Root { .. }) {
                     return (Decision::Allow, Reason::Root, Vec::new());
@@ -667,7 +679,10 @@ fn decide(
                 }
                 let via_role = allows(&|h| is_res(h) && h.pmatch == Some(PMatch::Role));
                 if !via_role.is_empty() && (!sessions_present || !sess_allow.is_empty()) {
-                    let m = via_role.into_iter().chain(sess_allow.iter().cloned()).collect();
+                    let m = via_role
+                        .into_iter()
+                        .chain(sess_allow.iter().cloned())
+                        .collect();
                     return (Decision::Allow, Reason::ResourceAllow, m);
                 }
                 match trusted {

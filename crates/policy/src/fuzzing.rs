@@ -49,10 +49,18 @@ pub fn check_policy(policy: &Policy) -> Result<(), Violation> {
     let printed = policy.to_json_string();
     match Policy::parse(&printed, policy.kind) {
         Ok(again) if again == *policy => {}
-        Ok(_) => return Err(Violation(format!("round trip changed the policy: {printed}"))),
+        Ok(_) => {
+            return Err(Violation(format!(
+                "round trip changed the policy: {printed}"
+            )))
+        }
         // A printed policy can exceed the size limit only if the input nearly did; printing
         // adds no characters beyond quoting, so treat that as a violation too.
-        Err(e) => return Err(Violation(format!("printed policy does not parse: {e}: {printed}"))),
+        Err(e) => {
+            return Err(Violation(format!(
+                "printed policy does not parse: {e}: {printed}"
+            )))
+        }
     }
     let reversed = Policy {
         statements: policy.statements.iter().rev().cloned().collect(),
@@ -78,7 +86,9 @@ pub fn check_policy(policy: &Policy) -> Result<(), Violation> {
         let a = evaluate(&req, &set);
         let b = evaluate(&req, &set);
         if a != b {
-            return Err(Violation(format!("evaluation is not deterministic for {req:?}")));
+            return Err(Violation(format!(
+                "evaluation is not deterministic for {req:?}"
+            )));
         }
         for other in [&reversed, &rotated] {
             let r = evaluate(&req, &policy_set(other));
@@ -101,7 +111,9 @@ pub fn check_policy(policy: &Policy) -> Result<(), Violation> {
             )));
         }
         if d.decision == Decision::Allow && a.decision != Decision::Allow {
-            return Err(Violation("adding a Deny turned a deny into an allow".into()));
+            return Err(Violation(
+                "adding a Deny turned a deny into an allow".into(),
+            ));
         }
     }
     Ok(())
@@ -151,7 +163,10 @@ pub(crate) fn sample_requests(policy: &Policy) -> Vec<Request> {
             name: "inspector2.amazonaws.com".into(),
         }),
     ];
-    let mut actions = vec!["ecr:BatchGetImage".to_owned(), "ecr:GetAuthorizationToken".to_owned()];
+    let mut actions = vec![
+        "ecr:BatchGetImage".to_owned(),
+        "ecr:GetAuthorizationToken".to_owned(),
+    ];
     let mut resources = vec![format!("{REPO}app"), "*".to_owned()];
     for st in policy.statements.iter().take(4) {
         if let Some(a) = st.action.patterns.first() {
@@ -180,10 +195,13 @@ fn fill_context(c: &mut Context, salt: usize) {
     if let Ok(ip) = "203.0.113.40".parse() {
         c.insert("aws:SourceIp", Value::ip(ip));
     }
-    c.insert("aws:SecureTransport", Value::bool(salt % 2 == 0));
+    c.insert("aws:SecureTransport", Value::bool(matches!(salt % 2, 0)));
     c.insert("aws:CurrentTime", Value::date(1_893_455_999 + salt as i64));
     c.insert("aws:EpochTime", Value::integer(1_893_455_999 + salt as i64));
-    c.insert("aws:PrincipalTag/team", Value::string(if salt % 3 == 0 { "pay" } else { "web" }));
+    c.insert(
+        "aws:PrincipalTag/team",
+        Value::string(if matches!(salt % 3, 0) { "pay" } else { "web" }),
+    );
     if salt % 2 == 1 {
         c.insert("aws:SourceVpce", Value::string("vpce-0a1b2c3d4e5f67890"));
         c.remove("aws:SourceIp");

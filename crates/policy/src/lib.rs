@@ -50,7 +50,9 @@ pub use ast::{
 pub use condition::{
     BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operator, Scalar, SetOp,
 };
-pub use context::{format_date, parse_date, BadValue, Cidr, Context, Decimal, Entry, Value, ValueType};
+pub use context::{
+    format_date, parse_date, BadValue, Cidr, Context, Decimal, Entry, Value, ValueType,
+};
 pub use error::{Finding, ParseError, Severity};
 pub use evaluate::{
     evaluate, Decision, MatchedStatement, PolicySet, PolicyType, Principal, Reason, Request,

@@ -2,7 +2,10 @@
 //! at fault; parsing continues after an error so that one run reports all of them.
 
 use crate::ast::*;
-use crate::condition::{arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operand, Operator, Scalar};
+use crate::condition::{
+    arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operand,
+    Operator, Scalar,
+};
 use crate::context::{decode_base64, parse_date, Cidr, Decimal};
 use crate::error::{Finding, ParseError};
 use crate::json::{self, Json};
@@ -113,7 +116,10 @@ impl Parser {
                 None
             }
             Some(other) => {
-                self.err("Version", format!("unsupported Version `{}`", compact(other)));
+                self.err(
+                    "Version",
+                    format!("unsupported Version `{}`", compact(other)),
+                );
                 None
             }
         };
@@ -190,8 +196,15 @@ impl Parser {
         for (k, _) in obj {
             if !matches!(
                 k.as_str(),
-                "Sid" | "Effect" | "Principal" | "NotPrincipal" | "Action" | "NotAction"
-                    | "Resource" | "NotResource" | "Condition"
+                "Sid"
+                    | "Effect"
+                    | "Principal"
+                    | "NotPrincipal"
+                    | "Action"
+                    | "NotAction"
+                    | "Resource"
+                    | "NotResource"
+                    | "Condition"
             ) {
                 self.err(path, format!("unknown element `{k}`"));
             }
@@ -204,9 +217,7 @@ impl Parser {
                     if !s.chars().all(|c| c.is_ascii_alphanumeric()) {
                         self.err(&p, "Sid may contain only A-Z, a-z, 0-9");
                     }
-                } else if s.is_empty()
-                    || s.chars().count() > 100
-                    || s.chars().any(char::is_control)
+                } else if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control)
                 {
                     self.err(&p, "Sid must be 1 to 100 printable characters");
                 }
@@ -221,7 +232,10 @@ impl Parser {
             Some(Json::String(s)) if s == "Allow" => Some(Effect::Allow),
             Some(Json::String(s)) if s == "Deny" => Some(Effect::Deny),
             Some(_) => {
-                self.err(&join(path, "Effect"), "Effect must be \"Allow\" or \"Deny\"");
+                self.err(
+                    &join(path, "Effect"),
+                    "Effect must be \"Allow\" or \"Deny\"",
+                );
                 None
             }
             None => {
@@ -234,15 +248,16 @@ impl Parser {
             (Some(v), None) => self.actions(v, &join(path, "Action"), "Action", false),
             (None, Some(v)) => self.actions(v, &join(path, "NotAction"), "NotAction", true),
             _ => {
-                self.err(path, "statement must have exactly one of Action and NotAction");
+                self.err(
+                    path,
+                    "statement must have exactly one of Action and NotAction",
+                );
                 None
             }
         };
         let resource = match (get(obj, "Resource"), get(obj, "NotResource")) {
             (Some(v), None) => self.resources(v, &join(path, "Resource"), "Resource", false),
-            (None, Some(v)) => {
-                self.resources(v, &join(path, "NotResource"), "NotResource", true)
-            }
+            (None, Some(v)) => self.resources(v, &join(path, "NotResource"), "NotResource", true),
             (None, None) => {
                 if self.kind == PolicyKind::Identity {
                     self.err(path, "missing Resource");
@@ -297,7 +312,10 @@ impl Parser {
                 ok.then_some(out)
             }
             _ => {
-                self.err(path, format!("{elem} must be a string or a list of strings"));
+                self.err(
+                    path,
+                    format!("{elem} must be a string or a list of strings"),
+                );
                 None
             }
         }
@@ -403,7 +421,9 @@ impl Parser {
                             continue;
                         }
                     };
-                    let Some(items) = self.strings(v, &ppath, name) else { continue };
+                    let Some(items) = self.strings(v, &ppath, name) else {
+                        continue;
+                    };
                     let mut vals = Vec::with_capacity(items.len());
                     for (s, p) in items {
                         match classify_principal(ty, &s) {
@@ -467,7 +487,10 @@ impl Parser {
                         Json::Number(n) => Scalar::Number(n.clone()),
                         Json::Bool(b) => Scalar::Bool(*b),
                         _ => {
-                            self.err(&vpath, "condition value must be a string, number or boolean");
+                            self.err(
+                                &vpath,
+                                "condition value must be a string, number or boolean",
+                            );
                             continue;
                         }
                     };
@@ -511,7 +534,9 @@ impl Parser {
                 let empty = crate::context::Context::default();
                 match op.base {
                     StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
-                        let pre = (!has_vars).then(|| t.render(&empty).map(|s| lower(&s))).flatten();
+                        let pre = (!has_vars)
+                            .then(|| t.render(&empty).map(|s| lower(&s)))
+                            .flatten();
                         Operand::StrCi(t, pre)
                     }
                     StringLike | StringNotLike => {
@@ -615,8 +640,7 @@ fn classify_principal(ty: PrincipalType, s: &str) -> Result<PrincipalId, String>
             let [arn, partition, service, region, account, resource] = parts.as_slice() else {
                 return Err(invalid());
             };
-            if *arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account)
-            {
+            if *arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account) {
                 return Err(invalid());
             }
             let account = (*account).to_owned();

@@ -43,7 +43,11 @@ fn statement(st: &Statement) -> J {
     };
     m.insert("Effect".into(), J::String(effect.into()));
     if let Some(p) = &st.principal {
-        let key = if p.negated { "NotPrincipal" } else { "Principal" };
+        let key = if p.negated {
+            "NotPrincipal"
+        } else {
+            "Principal"
+        };
         let v = match &p.set {
             PrincipalSet::Star => J::String("*".into()),
             PrincipalSet::Typed(entries) => {
@@ -57,8 +61,17 @@ fn statement(st: &Statement) -> J {
         };
         m.insert(key.into(), v);
     }
-    let akey = if st.action.negated { "NotAction" } else { "Action" };
-    let actions = st.action.patterns.iter().map(|p| p.source.clone()).collect();
+    let akey = if st.action.negated {
+        "NotAction"
+    } else {
+        "Action"
+    };
+    let actions = st
+        .action
+        .patterns
+        .iter()
+        .map(|p| p.source.clone())
+        .collect();
     m.insert(akey.into(), list(actions));
     if let Some(r) = &st.resource {
         let key = if r.negated { "NotResource" } else { "Resource" };

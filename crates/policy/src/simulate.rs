@@ -52,7 +52,11 @@ impl SimulationResult {
 }
 
 /// Answers every query for `principal` under `set`.
-pub fn simulate(principal: &Principal, set: &PolicySet, queries: &[Query]) -> Vec<SimulationResult> {
+pub fn simulate(
+    principal: &Principal,
+    set: &PolicySet,
+    queries: &[Query],
+) -> Vec<SimulationResult> {
     queries
         .iter()
         .map(|q| {
@@ -103,7 +107,13 @@ pub fn parse_context_arg(arg: &str) -> Result<(String, Entry), String> {
         .into_iter()
         .map(|v| Value::parse(vt, v).map_err(|e| format!("context `{key}`: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((key.to_owned(), Entry { values, multi: list }))
+    Ok((
+        key.to_owned(),
+        Entry {
+            values,
+            multi: list,
+        },
+    ))
 }
 
 impl Context {

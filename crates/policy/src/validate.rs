@@ -29,7 +29,10 @@ pub fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
             if !p.variables_enabled() && text.contains("${") {
                 out.insert(
                     0,
-                    Finding::warning("Version", "Version missing: policy variables are not expanded"),
+                    Finding::warning(
+                        "Version",
+                        "Version missing: policy variables are not expanded",
+                    ),
                 );
             }
             out
@@ -61,7 +64,11 @@ fn at(path: &str, elem: &str, i: usize, n: usize) -> String {
 }
 
 fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
-    let aelem = if st.action.negated { "NotAction" } else { "Action" };
+    let aelem = if st.action.negated {
+        "NotAction"
+    } else {
+        "Action"
+    };
     let n = st.action.patterns.len();
     // Actions the statement can match, for the condition-key checks.
     let mut covered: Vec<&'static catalog::ActionInfo> = Vec::new();
@@ -74,11 +81,17 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
             let ap = at(path, aelem, i, n);
             let is_ecr = a.source.to_ascii_lowercase().starts_with("ecr:");
             if is_ecr && !a.glob.has_wildcards() {
-                out.push(Finding::warning(&ap, format!("unknown action `{}`", a.source)));
+                out.push(Finding::warning(
+                    &ap,
+                    format!("unknown action `{}`", a.source),
+                ));
             } else {
                 out.push(Finding::warning(
                     &ap,
-                    format!("action `{}` matches no action known to this registry", a.source),
+                    format!(
+                        "action `{}` matches no action known to this registry",
+                        a.source
+                    ),
                 ));
             }
         }
@@ -128,13 +141,20 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
     }
 
     if let Some(pb) = &st.principal {
-        let pelem = if pb.negated { "NotPrincipal" } else { "Principal" };
+        let pelem = if pb.negated {
+            "NotPrincipal"
+        } else {
+            "Principal"
+        };
         if let PrincipalSet::Typed(entries) = &pb.set {
             for (ty, _) in entries {
                 if matches!(ty, PrincipalType::Federated | PrincipalType::CanonicalUser) {
                     out.push(Finding::warning(
                         &format!("{path}.{pelem}.{}", ty.as_str()),
-                        format!("principal type `{}` never matches in this registry", ty.as_str()),
+                        format!(
+                            "principal type `{}` never matches in this registry",
+                            ty.as_str()
+                        ),
                     ));
                 }
             }
@@ -149,7 +169,8 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
             let has_account = match &pb.set {
                 PrincipalSet::Star => true,
                 PrincipalSet::Typed(e) => e.iter().any(|(_, vs)| {
-                    vs.iter().any(|v| matches!(v.id, PrincipalId::Account(_) | PrincipalId::Any))
+                    vs.iter()
+                        .any(|v| matches!(v.id, PrincipalId::Account(_) | PrincipalId::Any))
                 }),
             };
             if !has_account {
@@ -176,17 +197,26 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
                 let t = e.values.iter().any(|v| v.operand == Operand::Null(true));
                 let f = e.values.iter().any(|v| v.operand == Operand::Null(false));
                 if t && f {
-                    out.push(Finding::warning(&kpath, "Null with both \"true\" and \"false\" is always true"));
+                    out.push(Finding::warning(
+                        &kpath,
+                        "Null with both \"true\" and \"false\" is always true",
+                    ));
                 }
             }
             let Some(info) = catalog::key(&e.key) else {
-                out.push(Finding::warning(&kpath, format!("unknown condition key `{}`", e.key)));
+                out.push(Finding::warning(
+                    &kpath,
+                    format!("unknown condition key `{}`", e.key),
+                ));
                 continue;
             };
             if !covered.is_empty() && !covered.iter().any(|a| catalog::action_supports(a, info)) {
                 out.push(Finding::warning(
                     &kpath,
-                    format!("condition key `{}` is not available for any action of this statement", e.key),
+                    format!(
+                        "condition key `{}` is not available for any action of this statement",
+                        e.key
+                    ),
                 ));
             }
             match (c.op.set, info.multivalued) {
@@ -209,7 +239,11 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
             if let Some(expected) = type_mismatch(c.op.base.family(), info.ty) {
                 out.push(Finding::warning(
                     &kpath,
-                    format!("operator `{opname}` expects {expected} but `{}` is {}", e.key, describe(info.ty)),
+                    format!(
+                        "operator `{opname}` expects {expected} but `{}` is {}",
+                        e.key,
+                        describe(info.ty)
+                    ),
                 ));
             }
         }
@@ -266,26 +300,35 @@ fn resource_warning(src: &str) -> Option<String> {
         return Some(format!("`{src}` is not an ARN"));
     }
     if !fits(partition, "aws") {
-        return Some(format!("partition `{partition}` is not `aws`; this registry serves only `aws`"));
+        return Some(format!(
+            "partition `{partition}` is not `aws`; this registry serves only `aws`"
+        ));
     }
     if !fits(service, "ecr") {
         let known = crate::catalog::SERVICES.iter().any(|s| fits(service, s));
         if !known {
-            return Some(format!("`{src}` is not a resource of this registry (service `{service}`)"));
+            return Some(format!(
+                "`{src}` is not a resource of this registry (service `{service}`)"
+            ));
         }
         return None;
     }
     if region.is_empty() {
         return Some(format!("`{src}`: ECR ARNs have a region"));
     }
-    if !account.contains(['*', '?'])
-        && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Some(format!("`{src}`: account `{account}` is not a 12-digit account ID"));
+    let is_account_id = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !(is_account_id || account.contains(['*', '?'])) {
+        return Some(format!(
+            "`{src}`: account `{account}` is not a 12-digit account ID"
+        ));
     }
     // The resource part must be able to match some `repository/NAME`.
     let g = Glob::new(resource);
-    if !(g.matches("repository/x") || g.matches("repository/") || resource.starts_with("repository/") || resource.starts_with('$')) {
+    if !(g.matches("repository/x")
+        || g.matches("repository/")
+        || resource.starts_with("repository/")
+        || resource.starts_with('$'))
+    {
         return Some(format!(
             "`{src}` is not an ECR repository ARN (expected arn:aws:ecr:REGION:ACCOUNT:repository/NAME)"
         ));

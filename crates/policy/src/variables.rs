@@ -111,7 +111,9 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Text(t) | Part::Literal(t) => out.push_str(t),
-                Part::Var { key, default, .. } => out.push_str(resolve(ctx, key, default.as_deref())?),
+                Part::Var { key, default, .. } => {
+                    out.push_str(resolve(ctx, key, default.as_deref())?)
+                }
             }
         }
         Some(out)

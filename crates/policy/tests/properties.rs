@@ -50,18 +50,38 @@ fn resource() -> impl Strategy<Value = String> {
 fn condition() -> impl Strategy<Value = Option<J>> {
     prop_oneof![
         Just(None),
-        Just(Some(json!({"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}}))),
-        Just(Some(json!({"NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}}))),
-        Just(Some(json!({"StringEquals": {"aws:PrincipalTag/team": ["pay", "web"]}}))),
-        Just(Some(json!({"StringNotEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}))),
-        Just(Some(json!({"ForAllValues:StringLike": {"aws:TagKeys": ["team", "e*"]}}))),
-        Just(Some(json!({"ForAnyValue:StringEquals": {"aws:TagKeys": "secret"}}))),
+        Just(Some(
+            json!({"IpAddress": {"aws:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}})
+        )),
+        Just(Some(
+            json!({"NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}})
+        )),
+        Just(Some(
+            json!({"StringEquals": {"aws:PrincipalTag/team": ["pay", "web"]}})
+        )),
+        Just(Some(
+            json!({"StringNotEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})
+        )),
+        Just(Some(
+            json!({"ForAllValues:StringLike": {"aws:TagKeys": ["team", "e*"]}})
+        )),
+        Just(Some(
+            json!({"ForAnyValue:StringEquals": {"aws:TagKeys": "secret"}})
+        )),
         Just(Some(json!({"Null": {"aws:TokenIssueTime": "true"}}))),
         Just(Some(json!({"Bool": {"aws:SecureTransport": true}}))),
-        Just(Some(json!({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}))),
-        Just(Some(json!({"NumericGreaterThanEquals": {"aws:EpochTime": 1.8e9}}))),
-        Just(Some(json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/a*"}}))),
-        Just(Some(json!({"StringLike": {"aws:username": "${aws:PrincipalTag/team}*"}}))),
+        Just(Some(
+            json!({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}})
+        )),
+        Just(Some(
+            json!({"NumericGreaterThanEquals": {"aws:EpochTime": 1.8e9}})
+        )),
+        Just(Some(
+            json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/a*"}})
+        )),
+        Just(Some(
+            json!({"StringLike": {"aws:username": "${aws:PrincipalTag/team}*"}})
+        )),
     ]
 }
 
@@ -82,25 +102,36 @@ fn statement(resource_policy: bool) -> impl Strategy<Value = J> {
         ],
         any::<bool>(),
     )
-        .prop_map(move |(allow, not_action, actions, resources, not_res, cond, principal, not_p)| {
-            let mut s = serde_json::Map::new();
-            s.insert("Effect".into(), json!(if allow { "Allow" } else { "Deny" }));
-            s.insert((if not_action { "NotAction" } else { "Action" }).into(), json!(actions));
-            let resources = match (resource_policy, resources) {
-                (false, None) => Some(vec!["*".to_owned()]),
-                (_, r) => r,
-            };
-            if let Some(r) = resources {
-                s.insert((if not_res { "NotResource" } else { "Resource" }).into(), json!(r));
-            }
-            if resource_policy {
-                s.insert((if not_p { "NotPrincipal" } else { "Principal" }).into(), principal);
-            }
-            if let Some(c) = cond {
-                s.insert("Condition".into(), c);
-            }
-            J::Object(s)
-        })
+        .prop_map(
+            move |(allow, not_action, actions, resources, not_res, cond, principal, not_p)| {
+                let mut s = serde_json::Map::new();
+                s.insert("Effect".into(), json!(if allow { "Allow" } else { "Deny" }));
+                s.insert(
+                    (if not_action { "NotAction" } else { "Action" }).into(),
+                    json!(actions),
+                );
+                let resources = match (resource_policy, resources) {
+                    (false, None) => Some(vec!["*".to_owned()]),
+                    (_, r) => r,
+                };
+                if let Some(r) = resources {
+                    s.insert(
+                        (if not_res { "NotResource" } else { "Resource" }).into(),
+                        json!(r),
+                    );
+                }
+                if resource_policy {
+                    s.insert(
+                        (if not_p { "NotPrincipal" } else { "Principal" }).into(),
+                        principal,
+                    );
+                }
+                if let Some(c) = cond {
+                    s.insert("Condition".into(), c);
+                }
+                J::Object(s)
+            },
+        )
 }
 
 fn policy(kind: PolicyKind) -> impl Strategy<Value = Policy> {
@@ -134,7 +165,12 @@ fn request() -> impl Strategy<Value = Request> {
             Just("arn:aws:ecr:us-east-1:111122223333:repository/prod-1".to_owned()),
             Just("*".to_owned()),
         ],
-        prop_oneof![Just("203.0.113.9"), Just("198.51.100.1"), Just("2001:db8::1"), Just("")],
+        prop_oneof![
+            Just("203.0.113.9"),
+            Just("198.51.100.1"),
+            Just("2001:db8::1"),
+            Just("")
+        ],
         prop::option::of(prop_oneof![Just("pay"), Just("web"), Just("ops")]),
         prop::collection::vec(prop_oneof![Just("team"), Just("env"), Just("secret")], 0..3),
         any::<bool>(),
@@ -149,16 +185,20 @@ fn request() -> impl Strategy<Value = Request> {
             };
             let mut req = Request::new(p, action, &resource);
             if !ip.is_empty() {
-                req.context.insert("aws:SourceIp", Value::ip(ip.parse().unwrap()));
+                req.context
+                    .insert("aws:SourceIp", Value::ip(ip.parse().unwrap()));
             }
             if let Some(t) = team {
-                req.context.insert("aws:PrincipalTag/team", Value::string(t));
+                req.context
+                    .insert("aws:PrincipalTag/team", Value::string(t));
             }
             req.context
                 .insert_multi("aws:TagKeys", tags.into_iter().map(Value::string).collect());
             req.context.insert("aws:SecureTransport", Value::bool(tls));
-            req.context.insert("aws:CurrentTime", Value::date(1_900_000_000));
-            req.context.insert("aws:EpochTime", Value::integer(1_900_000_000));
+            req.context
+                .insert("aws:CurrentTime", Value::date(1_900_000_000));
+            req.context
+                .insert("aws:EpochTime", Value::integer(1_900_000_000));
             req
         })
 }

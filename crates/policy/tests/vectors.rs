@@ -95,7 +95,11 @@ fn run_case(file: &str, loaded: &Loaded, defaults: Option<&J>, case: &J) -> Resu
         set.set_registry(n, get(n));
     }
     let p = principal(case["principal"].as_str().unwrap());
-    let mut req = Request::new(p, case["action"].as_str().unwrap(), case["resource"].as_str().unwrap());
+    let mut req = Request::new(
+        p,
+        case["action"].as_str().unwrap(),
+        case["resource"].as_str().unwrap(),
+    );
     apply_context(&mut req.context, defaults);
     apply_context(&mut req.context, case.get("context"));
     for k in case["absent"].as_array().into_iter().flatten() {
@@ -108,7 +112,12 @@ fn run_case(file: &str, loaded: &Loaded, defaults: Option<&J>, case: &J) -> Resu
         problems.push(format!("decision {} (want {want})", resp.decision.as_str()));
     }
     if let Some(m) = case.get("matched") {
-        let mut want: Vec<String> = m.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+        let mut want: Vec<String> = m
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect();
         let mut got: Vec<String> = resp
             .matched
             .iter()
@@ -151,7 +160,12 @@ fn all_vectors() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(count >= 100, "only {count} cases");
 }
 
@@ -168,7 +182,8 @@ fn fuzz_invariants_hold_on_vector_policies() {
             };
             let mut input = vec![kind];
             input.extend(serde_json::to_vec_pretty(&p["document"]).unwrap());
-            check_invariants(&input).unwrap_or_else(|v| panic!("{}: {name}: {}", path.display(), v.0));
+            check_invariants(&input)
+                .unwrap_or_else(|v| panic!("{}: {name}: {}", path.display(), v.0));
         }
     }
 }
@@ -177,7 +192,9 @@ fn fuzz_invariants_hold_on_vector_policies() {
 #[test]
 fn fuzz_invariants_hold_on_seed_files() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/seeds");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     for e in entries {
         let path = e.unwrap().path();
         let data = std::fs::read(&path).unwrap();
