@@ -34,6 +34,14 @@ pub enum Error {
     RangeNotSatisfiable { size: u64 },
     #[error("the request body ended early: {0}")]
     BodyInterrupted(std::io::Error),
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    NoSuchEntity(String),
+    #[error("malformed policy document: {0}")]
+    MalformedPolicy(String),
+    #[error("secret sealing failed: {0}")]
+    Sealing(String),
     #[error(transparent)]
     Storage(#[from] portcullis_storage::Error),
 }

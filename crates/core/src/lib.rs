@@ -6,8 +6,10 @@
 //! serialized per session and resumable after a restart.
 
 pub mod error;
+pub mod iam;
 pub mod registry;
 pub mod uploads;
 
 pub use error::{Error, Result};
+pub use iam::{Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, Secret};
 pub use registry::{BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions};
