@@ -1,0 +1,133 @@
+//! Registry tokens: the password of `docker login --username AWS`, as GetAuthorizationToken
+//! issues it.
+//!
+//! A token is `pc1.<claims>.<mac>`: base64url JSON claims (the access key that asked, issue and
+//! expiry times, a random id) and an HMAC-SHA256 over them with a key derived from the master
+//! key. It carries no permissions: each request re-resolves the key's principal and policies,
+//! so deactivating the key or changing a policy takes effect on the next request. The alphabet
+//! has no `:`, which `aws ecr get-login-password` requires.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Registry tokens are valid for 12 hours, as ECR's are.
+pub const TOKEN_TTL_SECS: i64 = 12 * 3600;
+
+const PREFIX: &str = "pc1.";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    /// The access key whose principal the token acts as.
+    #[serde(rename = "k")]
+    pub access_key_id: String,
+    #[serde(rename = "iat")]
+    pub issued_at: i64,
+    #[serde(rename = "exp")]
+    pub expires_at: i64,
+    /// Random, so that two tokens issued in the same second differ.
+    #[serde(rename = "n")]
+    pub nonce: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the authorization token is malformed")]
+    Malformed,
+    #[error("the authorization token has an invalid signature")]
+    BadSignature,
+    #[error("the authorization token expired at {0}")]
+    Expired(i64),
+}
+
+/// Issues and checks registry tokens.
+pub struct TokenSigner {
+    key: [u8; 32],
+}
+
+impl TokenSigner {
+    /// Derives the token key from the master key, so that one secret protects everything.
+    pub fn from_master(master: &[u8; 32]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| {
+            // INVARIANT: HMAC accepts keys of any length.
+            unreachable!("hmac accepts any key length")
+        });
+        mac.update(b"portcullis registry token key v1");
+        TokenSigner {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    fn mac(&self, data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("hmac accepts any key length"));
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn issue(&self, access_key_id: &str, now: i64, nonce: &str) -> (String, TokenClaims) {
+        let claims = TokenClaims {
+            access_key_id: access_key_id.to_owned(),
+            issued_at: now,
+            expires_at: now + TOKEN_TTL_SECS,
+            nonce: nonce.to_owned(),
+        };
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(body.as_bytes()));
+        (format!("{PREFIX}{body}.{tag}"), claims)
+    }
+
+    pub fn verify(&self, token: &str, now: i64) -> Result<TokenClaims, TokenError> {
+        let rest = token.strip_prefix(PREFIX).ok_or(TokenError::Malformed)?;
+        let (body, tag) = rest.split_once('.').ok_or(TokenError::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| TokenError::Malformed)?;
+        if !bool::from(self.mac(body.as_bytes()).as_slice().ct_eq(&tag)) {
+            return Err(TokenError::BadSignature);
+        }
+        let json = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| TokenError::Malformed)?;
+        let claims: TokenClaims =
+            serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+        if now >= claims.expires_at {
+            return Err(TokenError::Expired(claims.expires_at));
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issues_verifiable_tokens_without_colons() {
+        let signer = TokenSigner::from_master(&[1; 32]);
+        let (token, claims) = signer.issue("AKIAEXAMPLE", 1000, "n1");
+        assert!(!token.contains(':'));
+        assert_eq!(signer.verify(&token, 1001), Ok(claims));
+        assert_eq!(
+            signer.verify(&token, 1000 + TOKEN_TTL_SECS),
+            Err(TokenError::Expired(1000 + TOKEN_TTL_SECS))
+        );
+    }
+
+    #[test]
+    fn refuses_tampered_and_foreign_tokens() {
+        let signer = TokenSigner::from_master(&[1; 32]);
+        let (token, _) = signer.issue("AKIAEXAMPLE", 1000, "n1");
+        let other = TokenSigner::from_master(&[2; 32]);
+        assert_eq!(other.verify(&token, 1001), Err(TokenError::BadSignature));
+        let mut tampered = token.clone().into_bytes();
+        tampered[6] ^= 1;
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(signer.verify(&tampered, 1001).is_err());
+        assert_eq!(signer.verify("garbage", 1), Err(TokenError::Malformed));
+        assert_eq!(signer.verify("pc1.a.b", 1), Err(TokenError::Malformed));
+    }
+}
