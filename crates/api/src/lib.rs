@@ -12,7 +12,9 @@
 
 pub mod body;
 pub mod classify;
+pub mod listener;
 pub mod oci;
+pub mod proxy_protocol;
 pub mod server;
 
 use std::sync::Arc;

@@ -1,36 +1,68 @@
 //! Serving a router on TCP listeners: HTTP/1.1 with a header timeout (so a slow client cannot
-//! hold a connection), and a graceful shutdown that stops accepting and lets in-flight
-//! requests finish within a grace period.
+//! hold a connection), optionally behind TLS and a PROXY protocol header (see [`crate::listener`]),
+//! and a graceful shutdown that stops accepting and lets in-flight requests finish within a
+//! grace period.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use crate::listener::{client_ip, Accepted, ConnectionInfo, Endpoint, ListenerSpec, SourceIp};
 use crate::Limits;
 
 /// Serves `app` on every listener until `shutdown` resolves, then drains connections.
+///
+/// Logs `listening on http://ADDR` (or `https://`) for each listener before accepting, and
+/// fails before serving anything when a TLS listener's certificate or key cannot be loaded.
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, ListenerSpec)>,
     app: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let graceful = std::sync::Arc::new(GracefulShutdown::new());
+    let mut bound = Vec::new();
+    for (listener, spec) in listeners {
+        let local = listener.local_addr()?;
+        let endpoint = Endpoint::new(&spec, local).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("listener `{}`: {e}", spec.address),
+            )
+        })?;
+        bound.push((listener, Arc::new(endpoint)));
+    }
+    for (_, endpoint) in &bound {
+        let scheme = endpoint.scheme();
+        match (&endpoint.endpoint_id, &endpoint.vpc_id) {
+            (None, None) => tracing::info!("listening on {scheme}://{}", endpoint.local),
+            (endpoint_id, vpc_id) => tracing::info!(
+                endpoint_id = endpoint_id.as_deref().unwrap_or("-"),
+                vpc_id = vpc_id.as_deref().unwrap_or("-"),
+                "listening on {scheme}://{}",
+                endpoint.local
+            ),
+        }
+    }
+
+    let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accept_loops = Vec::new();
-    for listener in listeners {
+    for (listener, endpoint) in bound {
         let app = app.clone();
         let limits = limits.clone();
         let graceful = graceful.clone();
         let mut stop = stop_rx.clone();
+        let conn_stop = stop_rx.clone();
         accept_loops.push(tokio::spawn(async move {
             loop {
                 let (stream, peer) = tokio::select! {
@@ -46,7 +78,14 @@ pub async fn serve(
                     _ = stop.changed() => break,
                 };
                 let _ = stream.set_nodelay(true);
-                serve_connection(stream, peer, app.clone(), &limits, &graceful);
+                let connection = Connection {
+                    endpoint: endpoint.clone(),
+                    app: app.clone(),
+                    limits: limits.clone(),
+                    watcher: graceful.watcher(),
+                    stop: conn_stop.clone(),
+                };
+                tokio::spawn(connection.run(stream, peer));
             }
         }));
     }
@@ -56,7 +95,7 @@ pub async fn serve(
     for l in accept_loops {
         let _ = l.await;
     }
-    let graceful = std::sync::Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
@@ -66,27 +105,69 @@ pub async fn serve(
     Ok(())
 }
 
-fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
+/// One accepted TCP connection, from its PROXY header and TLS handshake to its last request.
+struct Connection {
+    endpoint: Arc<Endpoint>,
     app: Router,
-    limits: &Limits,
-    graceful: &GracefulShutdown,
-) {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(req.map(axum::body::Body::new))
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    let conn = graceful.watch(conn);
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
+    limits: Limits,
+    /// Held from accept on, so shutdown also waits for (or cuts) connections still in their
+    /// prelude.
+    watcher: Watcher,
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn run(mut self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let prelude = self
+            .endpoint
+            .accept(stream, peer, self.limits.header_timeout);
+        let accepted = tokio::select! {
+            accepted = prelude => accepted,
+            // Nothing has been asked yet, so nothing is lost by closing now.
+            _ = self.stop.wait_for(|stopping| *stopping) => return,
+        };
+        let (io, info) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "connection closed before its first request");
+                return;
+            }
+        };
+        match io {
+            Accepted::Plain(io) => self.serve_http(io, peer, info).await,
+            Accepted::Tls(io) => self.serve_http(io, peer, info).await,
+        }
+    }
+
+    async fn serve_http<S>(self, io: S, peer: SocketAddr, info: ConnectionInfo)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let app = self.app;
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            let source_ip = client_ip(&info, req.headers());
+            tracing::debug!(
+                source_ip = %source_ip,
+                secure = info.secure,
+                endpoint_id = ?info.endpoint_id.as_deref(),
+                vpc_id = ?info.vpc_id.as_deref(),
+                peer = %info.peer,
+                "request context"
+            );
+            let ext = req.extensions_mut();
+            ext.insert(ConnectInfo(peer));
+            ext.insert(info.clone());
+            ext.insert(SourceIp(source_ip));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout)
+            .keep_alive(true);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = self.watcher.watch(conn).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
-    });
+    }
 }

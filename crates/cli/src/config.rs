@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use portcullis_api::listener::{self, ListenerSpec, TlsFiles};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The whole configuration of `portcullis serve`.
@@ -15,6 +16,10 @@ pub struct Config {
     /// Addresses to listen on (`host:port`); one string or a list.
     #[serde(deserialize_with = "one_or_many")]
     pub listen: Vec<String>,
+    /// More listeners, each with its own options (TLS, network endpoint tags, trusted
+    /// proxies); served alongside `listen`. See [`ListenerConfig`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerConfig>,
     /// Directory holding all state of the embedded default: blobs, uploads and `meta.sqlite`.
     pub data_dir: PathBuf,
     pub storage: StorageConfig,
@@ -22,6 +27,47 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+}
+
+/// One `[[listeners]]` entry:
+///
+/// ```toml
+/// [[listeners]]
+/// address = "0.0.0.0:5443"
+/// tls_cert = "/etc/portcullis/tls/chain.pem"
+/// tls_key = "/etc/portcullis/tls/key.pem"
+/// endpoint_id = "vpce-0a1b2c3d"
+/// vpc_id = "vpc-1a2b3c4d"
+/// trusted_proxies = ["10.0.0.0/8"]
+/// proxy_protocol = false
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `host:port` to listen on; port 0 picks a free port (the log says which).
+    pub address: String,
+    /// PEM certificate chain (leaf first) for HTTPS; needs `tls_key`. Plain HTTP without both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// The network endpoint this listener stands for: requests through it carry
+    /// `aws:SourceVpce` = this value. `vpce-` and lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+    /// The VPC of that endpoint, `aws:SourceVpc`. `vpc-` and lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// CIDRs (or single addresses) of proxies and load balancers in front of this listener.
+    /// Only from these peers is `X-Forwarded-For` (and, with `proxy_protocol`, the PROXY
+    /// header) believed for `aws:SourceIp`; from anyone else the TCP peer is the source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// Every connection must open with a PROXY protocol v1 or v2 header from a peer in
+    /// `trusted_proxies`; other connections are closed. Needs `trusted_proxies`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +124,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: vec!["127.0.0.1:5000".into()],
+            listeners: Vec::new(),
             data_dir: PathBuf::from("./portcullis-data"),
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
@@ -134,8 +181,15 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// Top-level keys read from `PORTCULLIS_*`; other variables with that prefix belong to other
 /// tools (or to later features) and are ignored rather than refused.
-const ENV_KEYS: [&str; 7] = [
-    "listen", "data_dir", "storage", "limits", "uploads", "metrics", "log",
+const ENV_KEYS: [&str; 8] = [
+    "listen",
+    "listeners",
+    "data_dir",
+    "storage",
+    "limits",
+    "uploads",
+    "metrics",
+    "log",
 ];
 
 /// Values given on the command line, which win over everything else.
@@ -160,7 +214,12 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figmen
     }
     let env = Env::prefixed("PORTCULLIS_").split("__").filter(|key| {
         // The filter sees the key as written (`DATA_DIR`, `STORAGE__FSYNC`), before mapping.
-        let top = key.as_str().split("__").next().unwrap_or("").to_ascii_lowercase();
+        let top = key
+            .as_str()
+            .split("__")
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let top = top.split('.').next().unwrap_or("");
         ENV_KEYS.contains(&top)
     });
@@ -168,6 +227,70 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, figmen
         .merge(env)
         .merge(Serialized::defaults(overrides))
         .extract()
+}
+
+impl Config {
+    /// Every listener to bind: the plain `listen` addresses first, then `[[listeners]]`,
+    /// each checked.
+    pub fn listener_specs(&self) -> Result<Vec<ListenerSpec>, String> {
+        let mut specs: Vec<ListenerSpec> = self.listen.iter().map(ListenerSpec::plain).collect();
+        for (i, l) in self.listeners.iter().enumerate() {
+            let spec = l
+                .to_spec()
+                .map_err(|e| format!("listeners[{i}] (`{}`): {e}", l.address))?;
+            specs.push(spec);
+        }
+        Ok(specs)
+    }
+}
+
+impl ListenerConfig {
+    fn to_spec(&self) -> Result<ListenerSpec, String> {
+        if self.address.trim().is_empty() {
+            return Err("`address` is required".into());
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => return Err("`tls_cert` and `tls_key` go together: give both or neither".into()),
+        };
+        if let Some(id) = &self.endpoint_id {
+            if !listener::is_endpoint_id(id) {
+                return Err(format!(
+                    "endpoint_id `{id}` is not `vpce-` followed by lowercase hex digits"
+                ));
+            }
+        }
+        if let Some(id) = &self.vpc_id {
+            if !listener::is_vpc_id(id) {
+                return Err(format!(
+                    "vpc_id `{id}` is not `vpc-` followed by lowercase hex digits"
+                ));
+            }
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| listener::parse_trusted_proxy(p).map_err(|e| format!("trusted_proxies: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.proxy_protocol && trusted_proxies.is_empty() {
+            return Err(
+                "`proxy_protocol = true` needs `trusted_proxies`: PROXY headers are accepted only from them"
+                    .into(),
+            );
+        }
+        Ok(ListenerSpec {
+            address: self.address.clone(),
+            tls,
+            endpoint_id: self.endpoint_id.clone(),
+            vpc_id: self.vpc_id.clone(),
+            trusted_proxies,
+            proxy_protocol: self.proxy_protocol,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +329,91 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let c = load(Some(&example), &Overrides::default()).unwrap();
             assert_eq!(c, Config::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listeners_from_the_file_come_after_listen() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.toml",
+                r#"
+listen = "127.0.0.1:5000"
+[[listeners]]
+address = "127.0.0.2:5001"
+endpoint_id = "vpce-0a1b2c3d"
+vpc_id = "vpc-1a2b3c4d"
+trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]
+proxy_protocol = true
+[[listeners]]
+address = "127.0.0.1:5443"
+tls_cert = "/tls/chain.pem"
+tls_key = "/tls/key.pem"
+"#,
+            )?;
+            let flags = Overrides {
+                listen: Some(vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()]),
+                data_dir: None,
+            };
+            let c = load(Some(Path::new("p.toml")), &flags).unwrap();
+            let specs = c.listener_specs().unwrap();
+            let addresses: Vec<&str> = specs.iter().map(|s| s.address.as_str()).collect();
+            assert_eq!(
+                addresses,
+                [
+                    "127.0.0.1:1",
+                    "127.0.0.1:2",
+                    "127.0.0.2:5001",
+                    "127.0.0.1:5443"
+                ]
+            );
+            assert_eq!(specs[0], ListenerSpec::plain("127.0.0.1:1"));
+            assert_eq!(specs[2].endpoint_id.as_deref(), Some("vpce-0a1b2c3d"));
+            assert_eq!(specs[2].vpc_id.as_deref(), Some("vpc-1a2b3c4d"));
+            assert_eq!(specs[2].trusted_proxies.len(), 2);
+            assert!(specs[2].proxy_protocol);
+            assert_eq!(
+                specs[3].tls,
+                Some(TlsFiles {
+                    cert: "/tls/chain.pem".into(),
+                    key: "/tls/key.pem".into()
+                })
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_listeners_are_refused_by_name() {
+        let cases = [
+            ("tls_cert = \"/c.pem\"", "tls_cert` and `tls_key"),
+            ("tls_key = \"/k.pem\"", "tls_cert` and `tls_key"),
+            ("endpoint_id = \"vpce-XYZ\"", "endpoint_id `vpce-XYZ`"),
+            ("endpoint_id = \"vpc-0a1b\"", "endpoint_id"),
+            ("vpc_id = \"vpce-0a1b\"", "vpc_id `vpce-0a1b`"),
+            (
+                "trusted_proxies = [\"10.0.0.0/33\"]",
+                "`10.0.0.0/33` is not a CIDR",
+            ),
+            ("proxy_protocol = true", "needs `trusted_proxies`"),
+        ];
+        for (line, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                jail.create_file(
+                    "p.toml",
+                    &format!("[[listeners]]\naddress = \"127.0.0.1:0\"\n[[listeners]]\naddress = \"127.0.0.9:7\"\n{line}\n"),
+                )?;
+                let c = load(Some(Path::new("p.toml")), &Overrides::default()).unwrap();
+                let err = c.listener_specs().unwrap_err();
+                assert!(err.starts_with("listeners[1] (`127.0.0.9:7`): "), "{err}");
+                assert!(err.contains(expected), "{line}: {err}");
+                Ok(())
+            });
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "[[listeners]]\naddress = \"x:1\"\ntls = true\n")?;
+            assert!(load(Some(Path::new("p.toml")), &Overrides::default()).is_err());
             Ok(())
         });
     }

@@ -15,6 +15,16 @@ use crate::config::Config;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(config = %serde_json::to_string(&config)?, "effective configuration");
+    // Listener mistakes (a bad CIDR, an unreadable key) are found before anything is touched.
+    let listener_specs = config
+        .listener_specs()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    for spec in &listener_specs {
+        if let Some(files) = &spec.tls {
+            portcullis_api::listener::load_tls(files)
+                .with_context(|| format!("listener `{}`", spec.address))?;
+        }
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir `{}`", config.data_dir.display()))?;
     let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
@@ -61,20 +71,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
     };
     let mut listeners = Vec::new();
-    for addr in &config.listen {
-        let listener = TcpListener::bind(addr)
+    for spec in listener_specs {
+        let listener = TcpListener::bind(&spec.address)
             .await
-            .with_context(|| format!("binding `{addr}`"))?;
-        listeners.push(listener);
+            .with_context(|| format!("binding `{}`", spec.address))?;
+        listeners.push((listener, spec));
     }
     let app = portcullis_api::router(AppState {
         registry,
         limits: limits.clone(),
     })
     .layer(tower_http::trace::TraceLayer::new_for_http());
-    for l in &listeners {
-        tracing::info!("listening on http://{}", l.local_addr()?);
-    }
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
