@@ -704,3 +704,168 @@ fn decide(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO: &str = "arn:aws:ecr:ap-northeast-1:111122223333:repository/app";
+
+    fn rp(body: &str) -> Policy {
+        Policy::parse(
+            &format!(r#"{{"Statement":[{body}]}}"#),
+            PolicyKind::Repository,
+        )
+        .unwrap()
+    }
+
+    fn id(body: &str) -> Policy {
+        Policy::parse(
+            &format!(r#"{{"Statement":[{body}]}}"#),
+            PolicyKind::Identity,
+        )
+        .unwrap()
+    }
+
+    fn decide_for(arn: &str, set: &PolicySet, action: &str) -> Decision {
+        let p = match arn {
+            "anonymous" => Principal::Anonymous,
+            arn => Principal::from_arn(arn).unwrap(),
+        };
+        evaluate(&Request::new(p, action, REPO), set).decision
+    }
+
+    const ADMIN: &str = "arn:aws:iam::111122223333:user/admin";
+    const BOB: &str = "arn:aws:iam::111122223333:user/bob";
+
+    #[test]
+    fn not_principal_needs_the_whole_chain() {
+        let allow_all = id(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#);
+        let only_user = rp(&format!(
+            r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":"{ADMIN}"}},"Action":"ecr:*"}}"#
+        ));
+        let mut set = PolicySet::new();
+        set.add_identity("id", allow_all.clone())
+            .set_repository("rp", only_user);
+        assert_eq!(
+            decide_for(ADMIN, &set, "ecr:PutImage"),
+            Decision::ExplicitDeny
+        );
+        let with_account = rp(&format!(
+            r#"{{"Effect":"Deny","NotPrincipal":{{"AWS":["arn:aws:iam::111122223333:root","{ADMIN}"]}},"Action":"ecr:*"}}"#
+        ));
+        set.set_repository("rp", with_account);
+        assert_eq!(decide_for(ADMIN, &set, "ecr:PutImage"), Decision::Allow);
+        assert_eq!(
+            decide_for(BOB, &set, "ecr:PutImage"),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(
+            decide_for("anonymous", &set, "ecr:PutImage"),
+            Decision::ExplicitDeny
+        );
+    }
+
+    #[test]
+    fn root_is_allowed_but_not_past_a_deny() {
+        let root = "arn:aws:iam::111122223333:root";
+        let mut set = PolicySet::new();
+        assert_eq!(decide_for(root, &set, "ecr:PutImage"), Decision::Allow);
+        set.set_repository(
+            "rp",
+            rp(r#"{"Effect":"Deny","Principal":"*","Action":"ecr:PutImage"}"#),
+        );
+        assert_eq!(
+            decide_for(root, &set, "ecr:PutImage"),
+            Decision::ExplicitDeny
+        );
+        assert_eq!(decide_for(root, &set, "ecr:BatchGetImage"), Decision::Allow);
+    }
+
+    #[test]
+    fn federated_user_needs_a_session_policy() {
+        let fed = "arn:aws:sts::111122223333:federated-user/bob";
+        let mut set = PolicySet::new();
+        set.add_identity(
+            "id",
+            id(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#),
+        );
+        assert_eq!(
+            decide_for(fed, &set, "ecr:PutImage"),
+            Decision::ImplicitDeny
+        );
+        set.add_session(
+            "sp",
+            id(r#"{"Effect":"Allow","Action":"ecr:PutImage","Resource":"*"}"#),
+        );
+        assert_eq!(decide_for(fed, &set, "ecr:PutImage"), Decision::Allow);
+        assert_eq!(
+            decide_for(fed, &set, "ecr:BatchGetImage"),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn repository_policy_ignored_for_star() {
+        let mut set = PolicySet::new();
+        set.set_repository(
+            "rp",
+            rp(r#"{"Effect":"Allow","Principal":"*","Action":"ecr:*"}"#),
+        );
+        let alice = Principal::from_arn("arn:aws:iam::111122223333:user/alice").unwrap();
+        let r = evaluate(
+            &Request::new(alice.clone(), "ecr:GetAuthorizationToken", "*"),
+            &set,
+        );
+        assert_eq!(r.decision, Decision::ImplicitDeny);
+        set.set_registry(
+            "gp",
+            Policy::parse(
+                r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"ecr:GetAuthorizationToken"}}"#,
+                PolicyKind::Registry,
+            )
+            .unwrap(),
+        );
+        let r = evaluate(&Request::new(alice, "ecr:GetAuthorizationToken", "*"), &set);
+        assert_eq!(r.decision, Decision::ExplicitDeny);
+        assert_eq!(r.matched[0].policy_type, PolicyType::Registry);
+    }
+
+    #[test]
+    fn principal_arns_and_context() {
+        let s = Principal::from_arn("arn:aws:sts::111122223333:assumed-role/ci/run-42").unwrap();
+        assert_eq!(
+            s.principal_arn().unwrap(),
+            "arn:aws:iam::111122223333:role/ci"
+        );
+        assert_eq!(
+            s.arn().unwrap(),
+            "arn:aws:sts::111122223333:assumed-role/ci/run-42"
+        );
+        let c = s.context();
+        assert!(c.get("aws:username").is_none());
+        assert_eq!(
+            c.get("aws:PrincipalType").unwrap().values[0].text(),
+            "AssumedRole"
+        );
+        let u = Principal::from_arn("arn:aws:iam::111122223333:user/div/alice").unwrap();
+        assert_eq!(
+            u.context().get("aws:username").unwrap().values[0].text(),
+            "alice"
+        );
+        assert!(Principal::from_arn("arn:aws:iam::1:user/x").is_none());
+        assert!(Principal::from_arn("arn:aws:sts::111122223333:assumed-role/ci").is_none());
+    }
+
+    #[test]
+    fn denial_messages_follow_aws() {
+        let set = PolicySet::new();
+        let alice = Principal::from_arn("arn:aws:iam::111122223333:user/alice").unwrap();
+        let req = Request::new(alice, "ecr:PutImage", REPO);
+        let msg = evaluate(&req, &set).denial_message(&req).unwrap();
+        assert_eq!(
+            msg,
+            format!("User: arn:aws:iam::111122223333:user/alice is not authorized to perform: ecr:PutImage on resource: {REPO} because no identity-based policy allows the ecr:PutImage action")
+        );
+    }
+}

@@ -685,3 +685,413 @@ fn classify_principal(ty: PrincipalType, s: &str) -> Result<PrincipalId, String>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str, kind: PolicyKind) -> Vec<(String, String)> {
+        match Policy::parse(text, kind) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.into_iter().map(|f| (f.path, f.message)).collect(),
+        }
+    }
+
+    fn has(text: &str, kind: PolicyKind, path: &str, msg: &str) {
+        let errs = errors(text, kind);
+        assert!(
+            errs.iter().any(|(p, m)| p == path && m == msg),
+            "want `{path}: {msg}` in {errs:?}"
+        );
+    }
+
+    const ID: PolicyKind = PolicyKind::Identity;
+    const RP: PolicyKind = PolicyKind::Repository;
+    const OK: &str = r#""Effect":"Allow","Action":"ecr:*","Resource":"*""#;
+
+    #[test]
+    fn document_level_errors() {
+        has("[]", ID, "", "policy document must be a JSON object");
+        has(
+            r#"{"Statement":[]}"#,
+            ID,
+            "Statement",
+            "Statement must not be empty",
+        );
+        has(r#"{"Version":"2012-10-17"}"#, ID, "", "missing Statement");
+        has(
+            r#"{"Version":"2020-01-01","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+            ID,
+            "Version",
+            "unsupported Version `2020-01-01`",
+        );
+        has(
+            &format!(r#"{{"Id":"x","Statement":{{{OK}}}}}"#),
+            ID,
+            "Id",
+            "Id is not allowed in identity-based policies",
+        );
+        has(
+            &format!(r#"{{"Id":5,"Statement":{{{OK}}}}}"#),
+            RP,
+            "Id",
+            "Id must be a string",
+        );
+        has(
+            &format!(r#"{{"Foo":1,"Statement":{{{OK}}}}}"#),
+            ID,
+            "",
+            "unknown element `Foo`",
+        );
+        has(
+            r#"{"Statement":[1]}"#,
+            ID,
+            "Statement[0]",
+            "statement must be an object",
+        );
+        assert!(errors("{", ID)
+            .first()
+            .is_some_and(|(_, m)| m.starts_with("invalid JSON")));
+    }
+
+    #[test]
+    fn duplicate_keys_anywhere() {
+        has(
+            &format!(r#"{{"Statement":{{{OK}}},"Statement":{{{OK}}}}}"#),
+            ID,
+            "",
+            "duplicate key `Statement`",
+        );
+        has(
+            r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true","aws:SecureTransport":"false"}}}]}"#,
+            ID,
+            "Statement[0].Condition.Bool",
+            "duplicate key `aws:SecureTransport`",
+        );
+    }
+
+    #[test]
+    fn statement_errors() {
+        let s = |body: &str| format!(r#"{{"Statement":[{{{OK}}},{{{body}}}]}}"#);
+        has(
+            &s(r#""Effect":"allow","Action":"*","Resource":"*""#),
+            ID,
+            "Statement[1].Effect",
+            "Effect must be \"Allow\" or \"Deny\"",
+        );
+        has(
+            &s(r#""Effect":"Allow","Resource":"*""#),
+            ID,
+            "Statement[1]",
+            "statement must have exactly one of Action and NotAction",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"*","NotAction":"*","Resource":"*""#),
+            ID,
+            "Statement[1]",
+            "statement must have exactly one of Action and NotAction",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":[],"Resource":"*""#),
+            ID,
+            "Statement[1].Action",
+            "Action must not be empty",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"ecr","Resource":"*""#),
+            ID,
+            "Statement[1].Action",
+            "invalid action `ecr`",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":["*",3],"Resource":"*""#),
+            ID,
+            "Statement[1].Action[1]",
+            "Action must be a string or a list of strings",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"*""#),
+            ID,
+            "Statement[1]",
+            "missing Resource",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"*","Resource":"*","NotResource":"*""#),
+            ID,
+            "Statement[1]",
+            "use only one of Resource and NotResource",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"*","Resource":"arn:aws:ecr""#),
+            ID,
+            "Statement[1].Resource",
+            "invalid ARN `arn:aws:ecr`",
+        );
+        has(
+            &s(r#""Effect":"Allow","Action":"*","Resource":"*","Foo":1"#),
+            ID,
+            "Statement[1]",
+            "unknown element `Foo`",
+        );
+        has(
+            &s(r#""Sid":"a-b","Effect":"Allow","Action":"*","Resource":"*""#),
+            ID,
+            "Statement[1].Sid",
+            "Sid may contain only A-Z, a-z, 0-9",
+        );
+        has(
+            r#"{"Statement":[{"Sid":"A","Effect":"Allow","Action":"*","Resource":"*"},{"Sid":"A","Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+            ID,
+            "Statement[1].Sid",
+            "duplicate Sid `A`",
+        );
+        has(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:${aws:username}:1:repository/x"}}"#,
+            ID,
+            "Statement.Resource",
+            "policy variables are allowed only in the resource part of an ARN",
+        );
+        has(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"arn:aws:ecr:r:1:repository/${aws:username"}}"#,
+            ID,
+            "Statement.Resource",
+            "invalid policy variable",
+        );
+    }
+
+    #[test]
+    fn principal_errors() {
+        let rp = |p: &str| {
+            format!(r#"{{"Statement":{{"Effect":"Allow","Principal":{p},"Action":"ecr:*"}}}}"#)
+        };
+        has(
+            &format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":"*",{}}}}}"#,
+                r#""Action":"*","Resource":"*""#
+            ),
+            ID,
+            "Statement.Principal",
+            "Principal is not allowed in identity-based policies",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*"}}"#,
+            RP,
+            "Statement",
+            "missing Principal",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","NotPrincipal":"*","Action":"ecr:*"}}"#,
+            RP,
+            "Statement",
+            "use only one of Principal and NotPrincipal",
+        );
+        has(
+            &rp(r#"{"IAM":"x"}"#),
+            RP,
+            "Statement.Principal",
+            "unknown principal type `IAM`",
+        );
+        has(
+            &rp(r#"{"AWS":"arn:aws:iam::111122223333:user/*"}"#),
+            RP,
+            "Statement.Principal.AWS",
+            "wildcards are not allowed in principal `arn:aws:iam::111122223333:user/*`",
+        );
+        has(
+            &rp(r#"{"AWS":["ci-*"]}"#),
+            RP,
+            "Statement.Principal.AWS[0]",
+            "wildcards are not allowed in principal `ci-*`",
+        );
+        has(
+            &rp(r#"{"AWS":"bob"}"#),
+            RP,
+            "Statement.Principal.AWS",
+            "invalid principal `bob`",
+        );
+        has(
+            &rp(r#"{"AWS":"arn:aws:sts::111122223333:assumed-role/ci"}"#),
+            RP,
+            "Statement.Principal.AWS",
+            "invalid principal `arn:aws:sts::111122223333:assumed-role/ci`",
+        );
+        has(
+            &rp(r#"{"AWS":[]}"#),
+            RP,
+            "Statement.Principal.AWS",
+            "Principal must not be empty",
+        );
+        for ok in [
+            r#""*""#,
+            r#"{"AWS":"*"}"#,
+            r#"{"AWS":"111122223333"}"#,
+            r#"{"AWS":["arn:aws:iam::111122223333:root","arn:aws:iam::111122223333:user/a/b","arn:aws:iam::111122223333:role/ci"]}"#,
+            r#"{"AWS":"arn:aws:sts::111122223333:assumed-role/ci/run-42"}"#,
+            r#"{"AWS":"arn:aws:sts::111122223333:federated-user/bob"}"#,
+            r#"{"Service":"inspector2.amazonaws.com","Federated":"x","CanonicalUser":"y"}"#,
+        ] {
+            assert!(
+                errors(&rp(ok), RP).is_empty(),
+                "{ok}: {:?}",
+                errors(&rp(ok), RP)
+            );
+        }
+    }
+
+    #[test]
+    fn condition_errors() {
+        let c = |cond: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{cond}}}}}"#
+            )
+        };
+        has(
+            &c(r#"{"StringEqualz":{"k":"v"}}"#),
+            ID,
+            "Statement.Condition.StringEqualz",
+            "unknown condition operator `StringEqualz`",
+        );
+        has(
+            &c(r#"{"stringequals":{"k":"v"}}"#),
+            ID,
+            "Statement.Condition.stringequals",
+            "unknown condition operator `stringequals`",
+        );
+        has(
+            &c(r#"{"NullIfExists":{"k":"true"}}"#),
+            ID,
+            "Statement.Condition.NullIfExists",
+            "Null has no IfExists form",
+        );
+        has(
+            &c(r#"{"ForAllValues:Null":{"k":"true"}}"#),
+            ID,
+            "Statement.Condition.ForAllValues:Null",
+            "Null cannot be used with ForAllValues or ForAnyValue",
+        );
+        has(
+            &c(r#"{"StringEquals":{"k":[]}}"#),
+            ID,
+            "Statement.Condition.StringEquals.k",
+            "condition values must not be empty",
+        );
+        has(
+            &c(r#"{"StringEquals":{"k":[null]}}"#),
+            ID,
+            "Statement.Condition.StringEquals.k[0]",
+            "condition value must be a string, number or boolean",
+        );
+        has(
+            &c(r#"{"StringEquals":{"k":{"a":1}}}"#),
+            ID,
+            "Statement.Condition.StringEquals.k",
+            "condition value must be a string, number or boolean",
+        );
+        has(
+            &c(r#"{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","x"]}}"#),
+            ID,
+            "Statement.Condition.IpAddress.aws:SourceIp[1]",
+            "invalid value `x` for `IpAddress`",
+        );
+        has(
+            &c(r#"{"DateLessThan":{"aws:CurrentTime":"tomorrow"}}"#),
+            ID,
+            "Statement.Condition.DateLessThan.aws:CurrentTime",
+            "invalid value `tomorrow` for `DateLessThan`",
+        );
+        has(
+            &c(r#"{"NumericLessThan":{"k":"ten"}}"#),
+            ID,
+            "Statement.Condition.NumericLessThan.k",
+            "invalid value `ten` for `NumericLessThan`",
+        );
+        has(
+            &c(r#"{"Bool":{"k":"yes"}}"#),
+            ID,
+            "Statement.Condition.Bool.k",
+            "invalid value `yes` for `Bool`",
+        );
+        has(
+            &c(r#"{"Bool":{"k":"${aws:username}"}}"#),
+            ID,
+            "Statement.Condition.Bool.k",
+            "invalid value `${aws:username}` for `Bool`",
+        );
+        has(
+            &c(r#"{"Null":{"k":1}}"#),
+            ID,
+            "Statement.Condition.Null.k",
+            "invalid value `1` for `Null`",
+        );
+        has(
+            &c(r#"{"BinaryEquals":{"k":"!!"}}"#),
+            ID,
+            "Statement.Condition.BinaryEquals.k",
+            "invalid value `!!` for `BinaryEquals`",
+        );
+        has(
+            &c(r#"{"StringLike":{"k":"${}"}}"#),
+            ID,
+            "Statement.Condition.StringLike.k",
+            "invalid policy variable",
+        );
+        for ok in [
+            r#"{"NumericEquals":{"k":[10, "10.5", 1e3]}}"#,
+            r#"{"DateGreaterThan":{"k":[1893456000, "2030-01-01"]}}"#,
+            r#"{"Bool":{"k":true},"Null":{"j":"FALSE"}}"#,
+            r#"{"ForAnyValue:StringLikeIfExists":{"aws:TagKeys":"a*"}}"#,
+            r#"{"BinaryEquals":{"k":"aGVsbG8="}}"#,
+        ] {
+            assert!(
+                errors(&c(ok), ID).is_empty(),
+                "{ok}: {:?}",
+                errors(&c(ok), ID)
+            );
+        }
+    }
+
+    #[test]
+    fn size_limit() {
+        let big = format!(
+            r#"{{"Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Sid":"{}"}}}}"#,
+            "a".repeat(MAX_POLICY_CHARS)
+        );
+        has(&big, ID, "", "policy exceeds 10240 characters");
+        // White space does not count.
+        let spaced = format!(
+            r#"{{"Statement":{{"Effect":"Allow","Action":"*","Resource":"*"}}}}{}"#,
+            " ".repeat(20_000)
+        );
+        assert!(errors(&spaced, ID).is_empty());
+    }
+
+    #[test]
+    fn repository_sid_rules() {
+        let p = |sid: &str| {
+            format!(
+                r#"{{"Statement":{{"Sid":"{sid}","Effect":"Allow","Principal":"*","Action":"ecr:*"}}}}"#
+            )
+        };
+        assert!(errors(&p("Allow pulls - CI"), RP).is_empty());
+        has(
+            &p(""),
+            RP,
+            "Statement.Sid",
+            "Sid must be 1 to 100 printable characters",
+        );
+        has(
+            &p(&"x".repeat(101)),
+            RP,
+            "Statement.Sid",
+            "Sid must be 1 to 100 printable characters",
+        );
+    }
+
+    #[test]
+    fn statement_may_be_object_or_array() {
+        let one = Policy::parse(&format!(r#"{{"Statement":{{{OK}}}}}"#), ID).unwrap();
+        let arr = Policy::parse(&format!(r#"{{"Statement":[{{{OK}}}]}}"#), ID).unwrap();
+        assert_eq!(one, arr);
+        assert_eq!(one.version(), None);
+    }
+}

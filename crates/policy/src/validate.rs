@@ -50,7 +50,7 @@ pub fn validate_policy(p: &Policy) -> Vec<Finding> {
         } else {
             format!("Statement[{i}]")
         };
-        statement(p, st, &path, &mut out);
+        statement(st, &path, &mut out);
     }
     out
 }
@@ -63,7 +63,7 @@ fn at(path: &str, elem: &str, i: usize, n: usize) -> String {
     }
 }
 
-fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
+fn statement(st: &Statement, path: &str, out: &mut Vec<Finding>) {
     let aelem = if st.action.negated {
         "NotAction"
     } else {
@@ -248,7 +248,6 @@ fn statement(p: &Policy, st: &Statement, path: &str, out: &mut Vec<Finding>) {
             }
         }
     }
-    let _ = p;
 }
 
 fn describe(t: KeyType) -> &'static str {
@@ -334,4 +333,138 @@ fn resource_warning(src: &str) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(text: &str, kind: PolicyKind) -> Vec<String> {
+        validate(text, kind)
+            .into_iter()
+            .map(|f| {
+                assert_eq!(f.severity, crate::Severity::Warning, "{f}");
+                format!("{}: {}", f.path, f.message)
+            })
+            .collect()
+    }
+
+    fn has(text: &str, kind: PolicyKind, needle: &str) {
+        let w = warnings(text, kind);
+        assert!(
+            w.iter().any(|x| x.contains(needle)),
+            "want `{needle}` in {w:?}"
+        );
+    }
+
+    const R: &str = "arn:aws:ecr:ap-northeast-1:111122223333:repository/";
+
+    #[test]
+    fn clean_policies_have_no_findings() {
+        let ci = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}},
+            {{"Effect":"Allow","Action":["ecr:PutImage","ecr:Batch*"],"Resource":"{R}web-*",
+              "Condition":{{"IpAddress":{{"aws:SourceIp":"203.0.113.0/24"}},"StringEquals":{{"ecr:ResourceTag/env":"dev"}}}}}}]}}"#
+        );
+        assert_eq!(warnings(&ci, PolicyKind::Identity), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_each_kind_of_warning() {
+        let id = PolicyKind::Identity;
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:PullImage","Resource":"*"}}"#,
+            id,
+            "Statement.Action: unknown action `ecr:PullImage`",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}}"#,
+            id,
+            "matches no action known to this registry",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:s3:::b/*"}}"#,
+            id,
+            "not a resource of this registry",
+        );
+        has(
+            &format!(
+                r#"{{"Statement":{{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:ap-northeast-1:111122223333:image/x"}}}}"#
+            ),
+            id,
+            "not an ECR repository ARN",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"StringEquals":{"aws:Whatever":"x"}}}}"#,
+            id,
+            "unknown condition key `aws:Whatever`",
+        );
+        has(
+            &format!(
+                r#"{{"Statement":{{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"{R}x","Condition":{{"ForAnyValue:StringEquals":{{"aws:TagKeys":"x"}}}}}}}}"#
+            ),
+            id,
+            "not available for any action of this statement",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"IpAddress":{"aws:username":"10.0.0.0/8"}}}}"#,
+            id,
+            "operator `IpAddress` expects an IP address key but `aws:username` is a string",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","NotAction":"ecr:DeleteRepository","Resource":"*"}}"#,
+            id,
+            "Allow with NotAction",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:CreateRepository","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":"x"}}}}"#,
+            id,
+            "ForAllValues with Allow",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Deny","Action":"ecr:*","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:SourceVpce":"x"}}}}"#,
+            id,
+            "is single-valued",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Deny","Action":"ecr:CreateRepository","Resource":"*","Condition":{"StringEquals":{"aws:TagKeys":"x"}}}}"#,
+            id,
+            "is multivalued",
+        );
+        has(
+            &format!(
+                r#"{{"Statement":{{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"{R}*"}}}}"#
+            ),
+            id,
+            "needs \"Resource\": \"*\"",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"*","Condition":{"Null":{"aws:SourceVpce":["true","false"]}}}}"#,
+            id,
+            "always true",
+        );
+        has(
+            &format!(
+                r#"{{"Statement":{{"Effect":"Allow","Action":"ecr:*","Resource":"{R}${{aws:username}}"}}}}"#
+            ),
+            id,
+            "Version missing: policy variables are not expanded",
+        );
+        let rp = PolicyKind::Repository;
+        has(
+            r#"{"Statement":{"Effect":"Allow","NotPrincipal":{"AWS":"111122223333"},"Action":"ecr:*"}}"#,
+            rp,
+            "NotPrincipal with Allow",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:user/a"},"Action":"ecr:*"}}"#,
+            rp,
+            "does not list the principal's account",
+        );
+        has(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"cognito"},"Action":"ecr:*"}}"#,
+            rp,
+            "principal type `Federated` never matches",
+        );
+    }
 }
