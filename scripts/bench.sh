@@ -117,6 +117,7 @@ http:
 EOF
 "$registry_bin" serve "$tmp/distribution/config.yml" > "$tmp/distribution/log" 2>&1 &
 pids+=($!)
+dist_pid=$!
 dist_url="http://127.0.0.1:$dist_port"
 wait_ready "$dist_url" "$tmp/distribution/log"
 dist_version=$("$registry_bin" --version 2>&1 | awk '{print $NF}')
@@ -128,6 +129,7 @@ if [ "$with_portcullis" = 1 ]; then
     RUST_LOG=${RUST_LOG:-warn,portcullis=info} "$target_dir/release/portcullis" serve \
         --listen 127.0.0.1:0 --data-dir "$tmp/portcullis/data" > "$tmp/portcullis/log" 2>&1 &
     pids+=($!)
+    p_pid=$!
     p_url=""
     for _ in $(seq 1 300); do
         p_url=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/portcullis/log" | head -1 | sed 's/listening on //') || true
@@ -141,9 +143,9 @@ if [ "$with_portcullis" = 1 ]; then
     fi
     wait_ready "$p_url" "$tmp/portcullis/log"
     log "portcullis on $p_url"
-    targets+=(--target "portcullis=$p_url")
+    targets+=(--target "portcullis=$p_url" --server-pid "portcullis=$p_pid")
 fi
-targets+=(--target "distribution=$dist_url")
+targets+=(--target "distribution=$dist_url" --server-pid "distribution=$dist_pid")
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%MZ)

@@ -126,6 +126,12 @@ struct Args {
     #[arg(long)]
     verify_pulls: bool,
 
+    /// PID of a target's server process, as NAME=PID: the output then also shows the CPU time
+    /// the server spent per GiB and per request (read from /proc), which contention from other
+    /// processes on the machine does not inflate the way it does wall-clock rates.
+    #[arg(long = "server-pid", value_parser = parse_pid)]
+    server_pids: Vec<(String, u32)>,
+
     /// Skip the size x concurrency matrix.
     #[arg(long)]
     skip_matrix: bool,
@@ -180,6 +186,12 @@ fn parse_target(s: &str) -> Result<Target, String> {
         name: name.to_string(),
         base,
     })
+}
+
+fn parse_pid(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s.split_once('=').ok_or("expected NAME=PID")?;
+    let pid = pid.parse().map_err(|_| format!("bad PID `{pid}`"))?;
+    Ok((name.to_string(), pid))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -324,6 +336,8 @@ fn make_blobs(src: &BlobSource, first_seed: u64, count: u64, size: u64) -> Vec<B
 struct Registry {
     client: Client,
     target: Target,
+    /// The server's PID when it runs on this machine, to account its CPU time.
+    pid: Option<u32>,
     src: BlobSource,
     verify_pulls: bool,
 }
@@ -546,6 +560,8 @@ struct Stats {
     latencies: Vec<Duration>,
     errors: u64,
     first_error: Option<String>,
+    /// CPU seconds the server process spent during the batch, when its PID is known.
+    server_cpu: Option<f64>,
 }
 
 impl Stats {
@@ -567,6 +583,19 @@ impl Stats {
         l[idx]
     }
 
+    /// Server CPU seconds per GiB moved.
+    fn cpu_per_gib(&self) -> Option<f64> {
+        let gib = self.bytes as f64 / (1u64 << 30) as f64;
+        self.server_cpu.filter(|_| gib > 0.0).map(|c| c / gib)
+    }
+
+    /// Server CPU microseconds per operation.
+    fn cpu_us_per_op(&self) -> Option<f64> {
+        self.server_cpu
+            .filter(|_| self.ops > 0)
+            .map(|c| c * 1e6 / self.ops as f64)
+    }
+
     fn ok(&self) -> bool {
         self.errors == 0 && self.ops > 0
     }
@@ -574,13 +603,20 @@ impl Stats {
 
 /// Runs `ops` operations from `in_flight` workers, each taking the next index until none are
 /// left, and times the whole batch.
-async fn run_batch<F, Fut>(ops: u64, in_flight: usize, bytes_per_op: u64, op: F) -> Stats
+async fn run_batch<F, Fut>(
+    pid: Option<u32>,
+    ops: u64,
+    in_flight: usize,
+    bytes_per_op: u64,
+    op: F,
+) -> Stats
 where
     F: Fn(u64) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
     let next = Arc::new(AtomicU64::new(0));
     let errors: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
+    let cpu0 = pid.and_then(cpu_seconds);
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(in_flight);
     for _ in 0..in_flight {
@@ -619,17 +655,19 @@ where
         latencies,
         errors,
         first_error,
+        server_cpu: cpu_delta(pid, cpu0),
     }
 }
 
 /// Runs `op` from `workers` workers until `secs` have passed.
-async fn run_for<F, Fut>(secs: u64, workers: usize, op: F) -> Stats
+async fn run_for<F, Fut>(pid: Option<u32>, secs: u64, workers: usize, op: F) -> Stats
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let errors: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
+    let cpu0 = pid.and_then(cpu_seconds);
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -667,7 +705,26 @@ where
         latencies,
         errors,
         first_error,
+        server_cpu: cpu_delta(pid, cpu0),
     }
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used, from `/proc/<pid>/stat`,
+/// whose times are in USER_HZ ticks, fixed at 100 per second by the Linux ABI.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses; the fields after it do not.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn cpu_delta(pid: Option<u32>, before: Option<f64>) -> Option<f64> {
+    Some(cpu_seconds(pid?)? - before?)
 }
 
 /// SHA-256 speed of one core: the sha2 crate over `size` bytes fed in 1 MiB chunks, best of 3.
@@ -764,6 +821,11 @@ async fn main() -> anyhow::Result<()> {
         .map(|t| Registry {
             client: client.clone(),
             target: t.clone(),
+            pid: args
+                .server_pids
+                .iter()
+                .find(|(n, _)| *n == t.name)
+                .map(|(_, p)| *p),
             src: src.clone(),
             verify_pulls: args.verify_pulls,
         })
@@ -829,7 +891,7 @@ async fn main() -> anyhow::Result<()> {
                         plan.in_flight
                     ));
                     let (rr, rp, bb, flow) = (r.clone(), repo.clone(), blobs.clone(), args.flow);
-                    push[i] = run_batch(plan.ops, plan.in_flight, size, move |k| {
+                    push[i] = run_batch(r.pid, plan.ops, plan.in_flight, size, move |k| {
                         let (rr, rp, bb) = (rr.clone(), rp.clone(), bb.clone());
                         async move { rr.push(&rp, &bb[k as usize], flow).await }
                     })
@@ -837,7 +899,7 @@ async fn main() -> anyhow::Result<()> {
                     report_errors(&r.target.name, "push", &push[i]);
                     log(format!("{}: pull", r.target.name));
                     let (rr, rp, bb) = (r.clone(), repo.clone(), blobs.clone());
-                    pull[i] = run_batch(plan.ops, plan.in_flight, size, move |k| {
+                    pull[i] = run_batch(r.pid, plan.ops, plan.in_flight, size, move |k| {
                         let (rr, rp, bb) = (rr.clone(), rp.clone(), bb.clone());
                         async move { rr.pull(&rp, &bb[k as usize]).await }
                     })
@@ -878,7 +940,7 @@ async fn main() -> anyhow::Result<()> {
                         r.url(&format!("/v2/{repo}/blobs/{layer}"))?
                     };
                     let rr = r.clone();
-                    let s = run_for(args.hammer_secs, c, move || {
+                    let s = run_for(r.pid, args.hammer_secs, c, move || {
                         let (rr, url) = (rr.clone(), url.clone());
                         async move {
                             if what == "manifest GET" {
@@ -931,7 +993,7 @@ async fn run_single(
                 human_size(size)
             ));
             let (rr, rp, bb) = (r.clone(), repo.clone(), blobs.clone());
-            let s = run_batch(n, 1, size, move |k| {
+            let s = run_batch(r.pid, n, 1, size, move |k| {
                 let (rr, rp, bb) = (rr.clone(), rp.clone(), bb.clone());
                 async move { rr.push(&rp, &bb[k as usize], flow).await }
             })
@@ -944,7 +1006,7 @@ async fn run_single(
         }
         log(format!("{}: single stream pull", r.target.name));
         let (rr, rp, bb) = (r.clone(), repo.clone(), docker.clone());
-        let s = run_batch(n, 1, size, move |k| {
+        let s = run_batch(r.pid, n, 1, size, move |k| {
             let (rr, rp, bb) = (rr.clone(), rp.clone(), bb.clone());
             async move { rr.pull(&rp, &bb[k as usize]).await }
         })
@@ -1134,17 +1196,24 @@ fn render(
             "{} blobs per flow per target. MiB/s over the whole batch; latency per blob.\n",
             args.single_blobs
         );
-        let _ = writeln!(o, "| operation | target | MiB/s | p50 ms | max ms |");
-        let _ = writeln!(o, "|---|---|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| operation | target | MiB/s | p50 ms | max ms | server CPU s | MiB per server CPU-second |"
+        );
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
         for (label, stats) in [
             ("push, docker flow", &s.push_docker),
             ("push, monolithic", &s.push_mono),
             ("pull", &s.pull),
         ] {
             for (st, name) in stats.iter().zip(&names) {
+                let cpu = st.server_cpu.map_or("-".to_string(), |c| format!("{c:.2}"));
+                let eff = st
+                    .cpu_per_gib()
+                    .map_or("-".to_string(), |c| format!("{:.0}", 1024.0 / c));
                 let _ = writeln!(
                     o,
-                    "| {label} | {name} | {} | {} | {} |",
+                    "| {label} | {name} | {} | {} | {} | {cpu} | {eff} |",
                     cell(st, st.mib_s()),
                     ms(st.percentile(0.5)),
                     ms(st.percentile(1.0))
@@ -1212,6 +1281,39 @@ fn render(
             );
         }
         let _ = writeln!(o);
+        if cells
+            .iter()
+            .any(|c| c.push.iter().any(|s| s.server_cpu.is_some()))
+        {
+            let _ = writeln!(
+                o,
+                "Server CPU seconds per GiB moved (user + system, all threads, from /proc; lower \
+                 is better, and unlike MiB/s not inflated by other processes on the machine):\n"
+            );
+            let mut head = "| size | concurrency |".to_string();
+            let mut rule = "|---|---:|".to_string();
+            for dir in ["push", "pull"] {
+                for n in &names {
+                    head += &format!(" {dir} {n} |");
+                    rule += "---:|";
+                }
+            }
+            let _ = writeln!(o, "{head}\n{rule}");
+            for c in cells {
+                let mut row = format!("| {} | {} |", human_size(c.plan.size), c.plan.concurrency);
+                for stats in [&c.push, &c.pull] {
+                    for st in stats {
+                        row += &format!(
+                            " {} |",
+                            st.cpu_per_gib()
+                                .map_or("-".to_string(), |v| format!("{v:.2}"))
+                        );
+                    }
+                }
+                let _ = writeln!(o, "{row}");
+            }
+            let _ = writeln!(o);
+        }
     }
 
     let small: Vec<&CellResult> = cells.iter().filter(|c| c.plan.size <= 64 << 10).collect();
@@ -1219,14 +1321,15 @@ fn render(
         let _ = writeln!(o, "### Small requests: rate and latency\n");
         let _ = writeln!(
             o,
-            "req/s for blob push counts whole pushes ({} requests each); latencies in ms.\n",
+            "req/s for blob push counts whole pushes ({} requests each); latencies in ms; CPU µs/req \
+             is the server's CPU time per request (per push for pushes).\n",
             if args.flow == Flow::Docker { 3 } else { 2 }
         );
         let mut head = "| request | concurrency |".to_string();
         let mut rule = "|---|---:|".to_string();
         for n in &names {
-            head += &format!(" {n} req/s | {n} p50 | {n} p99 |");
-            rule += "---:|---:|---:|";
+            head += &format!(" {n} req/s | {n} p50 | {n} p99 | {n} CPU µs/req |");
+            rule += "---:|---:|---:|---:|";
         }
         if two {
             head += " req/s ratio |";
@@ -1257,10 +1360,12 @@ fn render(
             let mut row = format!("| {label} | {c} |");
             for st in stats {
                 row += &format!(
-                    " {} | {} | {} |",
+                    " {} | {} | {} | {} |",
                     cell(st, st.rps()),
                     ms(st.percentile(0.5)),
-                    ms(st.percentile(0.99))
+                    ms(st.percentile(0.99)),
+                    st.cpu_us_per_op()
+                        .map_or("-".to_string(), |v| format!("{v:.0}"))
                 );
             }
             if two {
