@@ -11,6 +11,7 @@ use crate::error::{Finding, ParseError};
 use crate::json::{self, Json};
 use crate::variables::Template;
 use crate::wildcard::Glob;
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Policy size limit, in characters excluding white space (spec 2.2).
@@ -19,7 +20,7 @@ pub const MAX_POLICY_CHARS: usize = 10_240;
 impl Policy {
     /// Parses and checks a policy document of the given kind.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, ParseError> {
-        let size = text.chars().filter(|c| !c.is_whitespace()).count();
+        let size = non_whitespace_chars(text);
         if size > MAX_POLICY_CHARS {
             return Err(ParseError {
                 errors: vec![Finding::error(
@@ -67,7 +68,14 @@ fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-fn get<'a>(obj: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
+fn at(path: &str, i: Option<usize>) -> String {
+    match i {
+        Some(i) => index(path, i),
+        None => path.to_owned(),
+    }
+}
+
+fn get<'a, 'b>(obj: &'a [(Cow<'b, str>, Json<'b>)], key: &str) -> Option<&'a Json<'b>> {
     obj.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
@@ -76,20 +84,31 @@ impl Parser {
         self.errors.push(Finding::error(path, msg));
     }
 
+    /// A cheap scan first: paths are built only for documents that do have a duplicate.
     fn check_duplicates(&mut self, v: &Json, path: &str) {
+        if has_duplicates(v) {
+            self.report_duplicates(v, path);
+        }
+    }
+
+    fn report_duplicates(&mut self, v: &Json, path: &str) {
         match v {
             Json::Object(entries) => {
                 let mut seen = HashSet::new();
                 for (k, child) in entries {
-                    if !seen.insert(k.as_str()) {
+                    if !seen.insert(k.as_ref()) {
                         self.err(path, format!("duplicate key `{k}`"));
                     }
-                    self.check_duplicates(child, &join(path, k));
+                    if has_duplicates(child) {
+                        self.report_duplicates(child, &join(path, k));
+                    }
                 }
             }
             Json::Array(items) => {
                 for (i, child) in items.iter().enumerate() {
-                    self.check_duplicates(child, &index(path, i));
+                    if has_duplicates(child) {
+                        self.report_duplicates(child, &index(path, i));
+                    }
                 }
             }
             _ => {}
@@ -103,7 +122,7 @@ impl Parser {
         };
         self.check_duplicates(doc, "");
         for (k, _) in top {
-            if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
+            if !matches!(k.as_ref(), "Version" | "Id" | "Statement") {
                 self.err("", format!("unknown element `{k}`"));
             }
         }
@@ -130,7 +149,7 @@ impl Parser {
                 if self.kind == PolicyKind::Identity {
                     self.err("Id", "Id is not allowed in identity-based policies");
                 }
-                Some(s.clone())
+                Some(s.to_string())
             }
             Some(_) => {
                 self.err("Id", "Id must be a string");
@@ -191,11 +210,11 @@ impl Parser {
         })
     }
 
-    fn statement(&mut self, obj: &[(String, Json)], path: &str) -> Option<Statement> {
+    fn statement(&mut self, obj: &[(Cow<'_, str>, Json<'_>)], path: &str) -> Option<Statement> {
         let before = self.errors.len();
         for (k, _) in obj {
             if !matches!(
-                k.as_str(),
+                k.as_ref(),
                 "Sid"
                     | "Effect"
                     | "Principal"
@@ -221,7 +240,7 @@ impl Parser {
                 {
                     self.err(&p, "Sid must be 1 to 100 printable characters");
                 }
-                Some(s.clone())
+                Some(s.to_string())
             }
             Some(_) => {
                 self.err(&join(path, "Sid"), "Sid must be a string");
@@ -287,9 +306,15 @@ impl Parser {
     }
 
     /// A string or a non-empty list of strings, with the path of each string.
-    fn strings(&mut self, v: &Json, path: &str, elem: &str) -> Option<Vec<(String, String)>> {
+    /// Items carry their list index; the path is built only for an error (`at`).
+    fn strings(
+        &mut self,
+        v: &Json,
+        path: &str,
+        elem: &str,
+    ) -> Option<Vec<(String, Option<usize>)>> {
         match v {
-            Json::String(s) => Some(vec![(s.clone(), path.to_owned())]),
+            Json::String(s) => Some(vec![(s.to_string(), None)]),
             Json::Array(items) if items.is_empty() => {
                 self.err(path, format!("{elem} must not be empty"));
                 None
@@ -299,7 +324,7 @@ impl Parser {
                 let mut ok = true;
                 for (i, item) in items.iter().enumerate() {
                     match item {
-                        Json::String(s) => out.push((s.clone(), index(path, i))),
+                        Json::String(s) => out.push((s.to_string(), Some(i))),
                         _ => {
                             self.err(
                                 &index(path, i),
@@ -330,7 +355,7 @@ impl Parser {
                     !svc.is_empty() && !name.is_empty() && !svc.contains(['*', '?'])
                 });
             if !valid {
-                self.err(&p, format!("invalid action `{s}`"));
+                self.err(&at(path, p), format!("invalid action `{s}`"));
                 continue;
             }
             patterns.push(ActionPattern {
@@ -352,14 +377,14 @@ impl Parser {
         let mut patterns = Vec::with_capacity(items.len());
         for (s, p) in items {
             if s != "*" && s.split(':').count() < 6 {
-                self.err(&p, format!("invalid ARN `{s}`"));
+                self.err(&at(path, p), format!("invalid ARN `{s}`"));
                 continue;
             }
             let template = if self.vars {
                 match Template::parse(&s) {
                     Ok(t) => t,
                     Err(_) => {
-                        self.err(&p, "invalid policy variable");
+                        self.err(&at(path, p), "invalid policy variable");
                         continue;
                     }
                 }
@@ -369,7 +394,7 @@ impl Parser {
             if let Some(prefix) = template.text_before_first_var() {
                 if prefix.matches(':').count() < 5 {
                     self.err(
-                        &p,
+                        &at(path, p),
                         "policy variables are allowed only in the resource part of an ARN",
                     );
                     continue;
@@ -381,7 +406,11 @@ impl Parser {
         Some(ResourceBlock { negated, patterns })
     }
 
-    fn principal_block(&mut self, obj: &[(String, Json)], path: &str) -> Option<PrincipalBlock> {
+    fn principal_block(
+        &mut self,
+        obj: &[(Cow<'_, str>, Json<'_>)],
+        path: &str,
+    ) -> Option<PrincipalBlock> {
         let (value, negated, name) = match (get(obj, "Principal"), get(obj, "NotPrincipal")) {
             (None, None) => {
                 if self.kind.is_resource_based() {
@@ -411,7 +440,7 @@ impl Parser {
                 let mut out = Vec::new();
                 for (k, v) in entries {
                     let ppath = join(&path, k);
-                    let ty = match k.as_str() {
+                    let ty = match k.as_ref() {
                         "AWS" => PrincipalType::Aws,
                         "Service" => PrincipalType::Service,
                         "Federated" => PrincipalType::Federated,
@@ -428,7 +457,7 @@ impl Parser {
                     for (s, p) in items {
                         match classify_principal(ty, &s) {
                             Ok(id) => vals.push(PrincipalValue { source: s, id }),
-                            Err(msg) => self.err(&p, msg),
+                            Err(msg) => self.err(&at(&ppath, p), msg),
                         }
                     }
                     out.push((ty, vals));
@@ -467,28 +496,28 @@ impl Parser {
             };
             let mut entries = Vec::with_capacity(keys.len());
             for (key, vals) in keys {
-                let kpath = join(&opath, key);
-                let raw: Vec<(&Json, String)> = match vals {
+                let kpath = || join(&opath, key);
+                let raw: Vec<(&Json, Option<usize>)> = match vals {
                     Json::Array(items) if items.is_empty() => {
-                        self.err(&kpath, "condition values must not be empty");
+                        self.err(&kpath(), "condition values must not be empty");
                         continue;
                     }
                     Json::Array(items) => items
                         .iter()
                         .enumerate()
-                        .map(|(i, it)| (it, index(&kpath, i)))
+                        .map(|(i, it)| (it, Some(i)))
                         .collect(),
-                    single => vec![(single, kpath.clone())],
+                    single => vec![(single, None)],
                 };
                 let mut values = Vec::with_capacity(raw.len());
-                for (item, vpath) in raw {
+                for (item, vi) in raw {
                     let scalar = match item {
-                        Json::String(s) => Scalar::String(s.clone()),
+                        Json::String(s) => Scalar::String(s.to_string()),
                         Json::Number(n) => Scalar::Number(n.clone()),
                         Json::Bool(b) => Scalar::Bool(*b),
                         _ => {
                             self.err(
-                                &vpath,
+                                &at(&kpath(), vi),
                                 "condition value must be a string, number or boolean",
                             );
                             continue;
@@ -499,15 +528,15 @@ impl Parser {
                             raw: scalar,
                             operand,
                         }),
-                        Err(msg) => self.err(&vpath, msg),
+                        Err(msg) => self.err(&at(&kpath(), vi), msg),
                     }
                 }
                 if key.is_empty() {
-                    self.err(&kpath, "condition key must not be empty");
+                    self.err(&kpath(), "condition key must not be empty");
                 }
                 entries.push(ConditionEntry {
                     key_lower: key.to_ascii_lowercase(),
-                    key: key.clone(),
+                    key: key.to_string(),
                     values,
                 });
             }
@@ -527,41 +556,53 @@ impl Parser {
             }
         };
         use BaseOp::*;
+        // Without variable syntax the operand is compiled straight from the text, and the
+        // template (needed only to substitute variables) stays empty.
+        let literal = !(self.vars && text.contains("${"));
         Ok(match op.base.family() {
+            Family::String if literal => match op.base {
+                StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
+                    Operand::StrCi(Template::empty(), Some(lower(&text)))
+                }
+                StringLike | StringNotLike => {
+                    Operand::Like(Template::empty(), Some(Glob::new(&text)))
+                }
+                _ => Operand::Str(Template::empty(), Some(text.clone().into_owned())),
+            },
             Family::String => {
                 let t = template()?;
-                let has_vars = t.has_vars();
-                let empty = crate::context::Context::default();
+                // Only `${*}`-style specials: still constant, so compile it now.
+                let fixed = (!t.has_vars())
+                    .then(|| t.render(&crate::context::Context::default()))
+                    .flatten();
                 match op.base {
                     StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => {
-                        let pre = (!has_vars)
-                            .then(|| t.render(&empty).map(|s| lower(&s)))
-                            .flatten();
-                        Operand::StrCi(t, pre)
+                        Operand::StrCi(t, fixed.map(|s| lower(&s)))
                     }
                     StringLike | StringNotLike => {
                         let g = t.compile(true);
                         Operand::Like(t, g)
                     }
-                    _ => {
-                        let pre = (!has_vars).then(|| t.render(&empty)).flatten();
-                        Operand::Str(t, pre)
-                    }
+                    _ => Operand::Str(t, fixed),
                 }
+            }
+            Family::Arn if literal => {
+                let mut toks = Vec::new();
+                crate::wildcard::tokenize(&text, &mut toks);
+                // A pattern that is not an ARN matches nothing; an empty segment list
+                // encodes that.
+                Operand::Arn(
+                    Template::empty(),
+                    Some(arn_segments(toks).unwrap_or_default()),
+                )
             }
             Family::Arn => {
                 let t = template()?;
-                let segs = if t.has_vars() {
-                    None
-                } else {
-                    // A pattern that is not an ARN matches nothing; an empty segment list
-                    // encodes that.
-                    Some(
-                        t.tokens(&crate::context::Context::default(), true)
-                            .and_then(arn_segments)
-                            .unwrap_or_default(),
-                    )
-                };
+                let segs = (!t.has_vars()).then(|| {
+                    t.tokens(&crate::context::Context::default(), true)
+                        .and_then(arn_segments)
+                        .unwrap_or_default()
+                });
                 Operand::Arn(t, segs)
             }
             Family::Numeric => match v {
@@ -597,9 +638,39 @@ impl Parser {
     }
 }
 
+/// Characters that count toward the size limit; the byte loop covers the usual ASCII text.
+pub(crate) fn non_whitespace_chars(text: &str) -> usize {
+    if text.is_ascii() {
+        text.bytes()
+            .filter(|b| !char::from(*b).is_whitespace())
+            .count()
+    } else {
+        text.chars().filter(|c| !c.is_whitespace()).count()
+    }
+}
+
+fn has_duplicates(v: &Json) -> bool {
+    match v {
+        Json::Object(entries) => {
+            let dup_here = if entries.len() <= 16 {
+                entries
+                    .iter()
+                    .enumerate()
+                    .any(|(i, (k, _))| entries.iter().take(i).any(|(k2, _)| k2 == k))
+            } else {
+                let mut seen = HashSet::new();
+                !entries.iter().all(|(k, _)| seen.insert(k.as_ref()))
+            };
+            dup_here || entries.iter().any(|(_, c)| has_duplicates(c))
+        }
+        Json::Array(items) => items.iter().any(has_duplicates),
+        _ => false,
+    }
+}
+
 fn compact(v: &Json) -> String {
     match v {
-        Json::String(s) => s.clone(),
+        Json::String(s) => s.to_string(),
         Json::Number(n) => n.to_string(),
         Json::Bool(b) => b.to_string(),
         other => other.type_name().to_owned(),

@@ -17,7 +17,7 @@ pub fn validate(text: &str, kind: PolicyKind) -> Vec<Finding> {
         Err(e) => e.errors,
         Ok(p) => {
             let mut out = validate_policy(&p);
-            let size = text.chars().filter(|c| !c.is_whitespace()).count();
+            let size = crate::parse::non_whitespace_chars(text);
             if kind == PolicyKind::Identity && size > MANAGED_POLICY_CHARS {
                 out.push(Finding::warning(
                     "",

@@ -32,6 +32,11 @@ pub(crate) struct Template {
 pub(crate) struct BadVariable;
 
 impl Template {
+    /// No parts: stands for an operand that was compiled from literal text.
+    pub(crate) fn empty() -> Template {
+        Template { parts: Vec::new() }
+    }
+
     /// Text with no variable syntax (2008-10-17 documents, or operators without variables).
     pub(crate) fn plain(text: &str) -> Template {
         Template {
