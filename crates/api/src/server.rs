@@ -152,6 +152,8 @@ impl Connection {
                 endpoint_id = ?info.endpoint_id.as_deref(),
                 vpc_id = ?info.vpc_id.as_deref(),
                 peer = %info.peer,
+                method = %req.method(),
+                path = %req.uri().path(),
                 "request context"
             );
             let ext = req.extensions_mut();

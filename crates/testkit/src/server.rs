@@ -106,13 +106,8 @@ impl TestServer {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(addr) = line
-                        .split("listening on http://")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .and_then(|a| a.trim_end_matches(['"', ',']).parse::<SocketAddr>().ok())
-                    {
-                        let _ = tx.send(addr);
+                    if let Some(found) = listening_on(&line) {
+                        let _ = tx.send(found);
                     }
                     let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
                     l.push_str(&line);
@@ -120,7 +115,7 @@ impl TestServer {
                 }
             });
         }
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (scheme, addr) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -132,7 +127,7 @@ impl TestServer {
         };
         TestServer {
             addr,
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             options,
             data_dir,
             _temp: temp,
@@ -189,6 +184,19 @@ impl TestServer {
     pub fn host(&self) -> String {
         self.addr.to_string()
     }
+}
+
+/// The scheme and address of a `listening on http://ADDR` (or `https://`) log line.
+pub fn listening_on(line: &str) -> Option<(&'static str, SocketAddr)> {
+    let rest = line.split("listening on ").nth(1)?;
+    let (scheme, rest) = if let Some(r) = rest.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        ("https", rest.strip_prefix("https://")?)
+    };
+    let addr = rest.split_whitespace().next()?;
+    let addr = addr.trim_end_matches(['"', ',']).parse().ok()?;
+    Some((scheme, addr))
 }
 
 impl Drop for TestServer {
