@@ -530,11 +530,26 @@ fn resource_matches(
     any != block.negated
 }
 
-struct Hit {
+/// An applicable statement, borrowed: owned `MatchedStatement`s are made only for the
+/// statements that end up in the response.
+struct Hit<'a> {
     ty: PolicyType,
     effect: Effect,
     pmatch: Option<PMatch>,
-    stmt: MatchedStatement,
+    policy_id: &'a str,
+    sid: Option<&'a str>,
+    index: usize,
+}
+
+impl Hit<'_> {
+    fn to_matched(&self) -> MatchedStatement {
+        MatchedStatement {
+            policy_id: self.policy_id.to_owned(),
+            policy_type: self.ty,
+            sid: self.sid.map(str::to_owned),
+            index: self.index,
+        }
+    }
 }
 
 /// Evaluates a request against a policy set (spec 3.3–3.6).
@@ -578,12 +593,9 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Response {
                     ty,
                     effect: st.effect,
                     pmatch,
-                    stmt: MatchedStatement {
-                        policy_id: named.id.clone(),
-                        policy_type: ty,
-                        sid: st.sid.clone(),
-                        index,
-                    },
+                    policy_id: &named.id,
+                    sid: st.sid.as_deref(),
+                    index,
                 });
             }
         }
@@ -602,29 +614,29 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Response {
 fn decide(
     req: &Request,
     set: &PolicySet,
-    hits: Vec<Hit>,
+    hits: Vec<Hit<'_>>,
 ) -> (Decision, Reason, Vec<MatchedStatement>) {
-    let denies: Vec<&Hit> = hits.iter().filter(|h| h.effect == Effect::Deny).collect();
+    let denies: Vec<&Hit<'_>> = hits.iter().filter(|h| h.effect == Effect::Deny).collect();
     if let Some(first) = denies.first() {
         let reason = Reason::ExplicitDeny(first.ty);
         return (
             Decision::ExplicitDeny,
             reason,
-            denies.iter().map(|h| h.stmt.clone()).collect(),
+            denies.iter().map(|h| h.to_matched()).collect(),
         );
     }
-    let allows = |f: &dyn Fn(&Hit) -> bool| -> Vec<MatchedStatement> {
+    let allows = |f: &dyn Fn(&Hit<'_>) -> bool| -> Vec<MatchedStatement> {
         hits.iter()
             .filter(|h| h.effect == Effect::Allow && f(h))
-            .map(|h| h.stmt.clone())
+            .map(Hit::to_matched)
             .collect()
     };
     let implicit = |r| (Decision::ImplicitDeny, r, Vec::new());
-    let is_res = |h: &Hit| matches!(h.ty, PolicyType::Resource | PolicyType::Registry);
+    let is_res = |h: &Hit<'_>| matches!(h.ty, PolicyType::Resource | PolicyType::Registry);
     let p = &req.principal;
     match p {
         Principal::Anonymous | Principal::Service { .. } => {
-            let named_ok = |h: &Hit| {
+            let named_ok = |h: &Hit<'_>| {
                 is_res(h)
                     && match p {
                         Principal::Service { .. } => {

@@ -56,16 +56,25 @@ struct Parser {
     errors: Vec<Finding>,
 }
 
+// Paths are built on every statement, so they avoid the formatting machinery.
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+        return key.to_owned();
     }
+    let mut s = String::with_capacity(path.len() + 1 + key.len());
+    s.push_str(path);
+    s.push('.');
+    s.push_str(key);
+    s
 }
 
 fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
+    let mut s = String::with_capacity(path.len() + 4);
+    s.push_str(path);
+    s.push('[');
+    s.push_str(&i.to_string());
+    s.push(']');
+    s
 }
 
 fn at(path: &str, i: Option<usize>) -> String {
@@ -400,7 +409,13 @@ impl Parser {
                     continue;
                 }
             }
-            let glob = template.compile(true);
+            let glob = if template.has_vars() {
+                None
+            } else if !s.contains("${") {
+                Some(Glob::new(&s))
+            } else {
+                template.compile(true)
+            };
             patterns.push(ResourcePattern { template, glob });
         }
         Some(ResourceBlock { negated, patterns })

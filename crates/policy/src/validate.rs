@@ -388,9 +388,7 @@ mod tests {
             "not a resource of this registry",
         );
         has(
-            &format!(
-                r#"{{"Statement":{{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:ap-northeast-1:111122223333:image/x"}}}}"#
-            ),
+            r#"{"Statement":{"Effect":"Allow","Action":"ecr:*","Resource":"arn:aws:ecr:ap-northeast-1:111122223333:image/x"}}"#,
             id,
             "not an ECR repository ARN",
         );

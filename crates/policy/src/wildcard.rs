@@ -36,6 +36,18 @@ pub(crate) enum Glob {
 
 impl Glob {
     pub(crate) fn new(pattern: &str) -> Glob {
+        // Most patterns are literal or end in one `*`: no token list needed.
+        match pattern.find(['*', '?']) {
+            None => return Glob::Exact(pattern.to_owned()),
+            Some(i) if i + 1 == pattern.len() && pattern.ends_with('*') => {
+                return match pattern.get(..i) {
+                    Some("") => Glob::Any,
+                    Some(head) => Glob::Prefix(head.to_owned()),
+                    None => Glob::Any,
+                };
+            }
+            Some(_) => {}
+        }
         let mut toks = Vec::new();
         tokenize(pattern, &mut toks);
         Glob::from_toks(toks)

@@ -162,7 +162,7 @@ fn cases(seed: u64, n: usize, faithful: bool) -> Vec<Case> {
             Case {
                 policy: json!({"Version": "2012-10-17", "Statement": stmts}),
                 action: g.pick(ACTIONS).to_string(),
-                resource: resource_arn(*g.pick(RESOURCES)),
+                resource: resource_arn(g.pick::<&str>(RESOURCES)),
                 team,
                 gaps,
             }
