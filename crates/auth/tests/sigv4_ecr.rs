@@ -320,6 +320,11 @@ fn signed_content_sha256_must_match_body() {
     )
     .unwrap_err();
     assert_eq!(err, SigV4Error::PayloadHashMismatch);
+    assert_eq!(auth.check_body_hash(&body_hash()), Ok(()));
+    assert_eq!(
+        auth.check_body_hash(sigv4::EMPTY_SHA256),
+        Err(SigV4Error::PayloadHashMismatch)
+    );
 }
 
 #[test]

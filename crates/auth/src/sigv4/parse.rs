@@ -214,6 +214,22 @@ impl SigV4Auth {
         self.content_sha256.as_deref() == Some(UNSIGNED_PAYLOAD)
     }
 
+    /// For a caller that verified with no body hash (the body streamed after `verify`): the
+    /// body read must hash to the signed `x-amz-content-sha256`, unless that is
+    /// `UNSIGNED-PAYLOAD`. Without the header there is nothing to check here: `verify` already
+    /// demanded the body hash.
+    pub fn check_body_hash(&self, body_sha256_hex: &str) -> Result<(), SigV4Error> {
+        match self.content_sha256.as_deref() {
+            Some(claimed)
+                if claimed != UNSIGNED_PAYLOAD
+                    && !claimed.eq_ignore_ascii_case(body_sha256_hex) =>
+            {
+                Err(SigV4Error::PayloadHashMismatch)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The `Authorization` header value this auth was parsed from, in the canonical spelling
     /// (`, ` separators). `None` for a presigned request.
     pub fn authorization_header(&self) -> Option<String> {

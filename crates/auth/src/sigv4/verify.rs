@@ -68,7 +68,7 @@ pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &
 /// - `body_sha256_hex`: lowercase hex SHA-256 of the body received ([`super::sha256_hex`]).
 ///   It may be `None` when the client sent `x-amz-content-sha256`: the signature then covers
 ///   that claim, and a caller that streams the body must compare the claim with the body's
-///   hash when it has read it (unless it is `UNSIGNED-PAYLOAD`). Without the header the
+///   hash when it has read it ([`SigV4Auth::check_body_hash`]). Without the header the
 ///   signature covers the body itself, and `None` fails with [`SigV4Error::BodyHashRequired`]
 ///   (except for a presigned request, checked against `UNSIGNED-PAYLOAD`).
 /// - `now_unix`: the server clock.
@@ -204,12 +204,10 @@ fn check_signature(
     }
 
     // The signature is good; now hold the client to the payload hash it signed.
-    if let (Some(claimed), Some(body)) = (auth.content_sha256(), body) {
-        if claimed != UNSIGNED_PAYLOAD && !claimed.eq_ignore_ascii_case(body) {
-            return Err(SigV4Error::PayloadHashMismatch);
-        }
+    match body {
+        Some(body) => auth.check_body_hash(body),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
