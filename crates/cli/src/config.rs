@@ -2,6 +2,11 @@
 //! (nested keys joined by `__`, e.g. `PORTCULLIS_STORAGE__FSYNC=false`) < command-line flags.
 //! The doc comment of each field is its reference documentation.
 
+#![expect(
+    clippy::result_large_err,
+    reason = "figment's error type is large, and its test Jail requires closures to return it"
+)]
+
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -27,6 +32,49 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub audit: AuditConfig,
+}
+
+/// Identity and access: where the registry lives in ARNs and the key that protects secrets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The 12-digit account id of this registry, as in ARNs and `registryId`.
+    pub account_id: String,
+    /// The region name used in ARNs and accepted in signatures.
+    pub region: String,
+    /// Base64 of 32 random bytes: seals access-key secrets at rest and signs registry tokens.
+    /// When unset, a key is generated once into `<data_dir>/master.key` (mode 0600); set it
+    /// (for example through `PORTCULLIS_AUTH__MASTER_KEY`) to keep it apart from the data.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "redact")]
+    pub master_key: Option<String>,
+}
+
+/// The audit log of every authentication and authorization decision (JSON lines).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// File the events are appended to; `-` for standard output, `off` to disable. Default:
+    /// `<data_dir>/audit.log`.
+    pub path: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            account_id: "123456789012".into(),
+            region: "us-east-1".into(),
+            master_key: None,
+        }
+    }
+}
+
+fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("***"),
+        None => s.serialize_none(),
+    }
 }
 
 /// One `[[listeners]]` entry:
@@ -131,6 +179,8 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -181,7 +231,9 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// Top-level keys read from `PORTCULLIS_*`; other variables with that prefix belong to other
 /// tools (or to later features) and are ignored rather than refused.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: &[&str] = &[
+    "auth",
+    "audit",
     "listen",
     "listeners",
     "data_dir",
@@ -380,6 +432,23 @@ tls_key = "/tls/key.pem"
                     key: "/tls/key.pem".into()
                 })
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listeners_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "PORTCULLIS_LISTENERS",
+                r#"[{address = "127.0.0.1:7", endpoint_id = "vpce-1f", trusted_proxies = ["10.0.0.0/8"]}]"#,
+            );
+            let c = load(None, &Overrides::default()).unwrap();
+            let specs = c.listener_specs().unwrap();
+            assert_eq!(specs.len(), 2);
+            assert_eq!(specs[1].address, "127.0.0.1:7");
+            assert_eq!(specs[1].endpoint_id.as_deref(), Some("vpce-1f"));
+            assert_eq!(specs[1].trusted_proxies.len(), 1);
             Ok(())
         });
     }
