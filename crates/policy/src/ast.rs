@@ -113,8 +113,8 @@ impl ActionBlock {
     pub fn negated(&self) -> bool {
         self.negated
     }
-    pub fn patterns(&self) -> impl Iterator<Item = &str> {
-        self.patterns.iter().map(|p| p.source.as_str())
+    pub fn patterns(&self) -> impl Iterator<Item = String> + '_ {
+        self.patterns.iter().map(|p| p.glob.to_source())
     }
     pub(crate) fn matches(&self, action: &str) -> bool {
         let any = self
@@ -127,7 +127,7 @@ impl ActionBlock {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ActionPattern {
-    pub(crate) source: String,
+    /// As written; matched with ASCII case folded, so the pattern keeps its case.
     pub(crate) glob: Glob,
 }
 
@@ -142,15 +142,26 @@ impl ResourceBlock {
         self.negated
     }
     pub fn patterns(&self) -> impl Iterator<Item = String> + '_ {
-        self.patterns.iter().map(|p| p.template.source())
+        self.patterns.iter().map(ResourcePattern::source)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ResourcePattern {
-    pub(crate) template: Template,
+    /// Only for text with `${` in a 2012-10-17 document; other patterns are just their glob.
+    pub(crate) template: Option<Template>,
     /// Precompiled when the pattern has no variables.
     pub(crate) glob: Option<Glob>,
+}
+
+impl ResourcePattern {
+    pub(crate) fn source(&self) -> String {
+        match (&self.template, &self.glob) {
+            (Some(t), _) => t.source(),
+            (None, Some(g)) => g.to_source(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -252,6 +252,8 @@ impl Scalar {
 /// A policy value compiled for its operator.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Operand {
+    /// Literal text: the raw JSON value itself is the operand, no copy kept.
+    StrRaw,
     Str(Template, Option<String>),
     /// Pre-lowered when it has no variables.
     StrCi(Template, Option<String>),
@@ -352,7 +354,7 @@ fn eval_entry(op: Operator, e: &ConditionEntry, ctx: &Context, missing: &mut Vec
         let any = e
             .values
             .iter()
-            .any(|p| positive(op.base, &ready(&p.operand, ctx), r));
+            .any(|p| positive(op.base, &ready(p, ctx), r));
         any != negated
     };
     match op.set {
@@ -377,8 +379,9 @@ enum Ready<'a> {
     Unresolved,
 }
 
-fn ready<'a>(op: &'a Operand, ctx: &Context) -> Ready<'a> {
-    match op {
+fn ready<'a>(v: &'a ConditionValue, ctx: &Context) -> Ready<'a> {
+    match &v.operand {
+        Operand::StrRaw => Ready::Str(v.raw.text()),
         Operand::Str(_, Some(s)) => Ready::Str(Cow::Borrowed(s)),
         Operand::Str(t, None) => t
             .render(ctx)

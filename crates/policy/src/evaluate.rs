@@ -513,12 +513,12 @@ fn resource_matches(
         // resource of the registry (spec 2.2, 3.3).
         return true;
     };
-    let any = block.patterns.iter().any(|p| match &p.glob {
-        Some(g) => g.matches(resource),
-        None => match p.template.tokens(ctx, true) {
+    let any = block.patterns.iter().any(|p| match (&p.glob, &p.template) {
+        (Some(g), _) => g.matches(resource),
+        (None, Some(t)) => match t.tokens(ctx, true) {
             Some(toks) => crate::wildcard::glob_match(&toks, resource, false),
             None => {
-                for k in p.template.var_keys() {
+                for k in t.var_keys() {
                     if ctx.get_lower(k).is_none() {
                         missing.push(k.to_owned());
                     }
@@ -526,6 +526,7 @@ fn resource_matches(
                 false
             }
         },
+        (None, None) => false,
     });
     any != block.negated
 }

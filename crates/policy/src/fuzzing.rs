@@ -170,10 +170,10 @@ pub(crate) fn sample_requests(policy: &Policy) -> Vec<Request> {
     let mut resources = vec![format!("{REPO}app"), "*".to_owned()];
     for st in policy.statements.iter().take(4) {
         if let Some(a) = st.action.patterns.first() {
-            actions.push(a.source.replace(['*', '?'], "x"));
+            actions.push(a.glob.to_source().replace(['*', '?'], "x"));
         }
         if let Some(r) = st.resource.as_ref().and_then(|r| r.patterns.first()) {
-            resources.push(r.template.source().replace(['*', '?'], "x"));
+            resources.push(r.source().replace(['*', '?'], "x"));
         }
     }
     let mut out = Vec::new();

@@ -368,8 +368,7 @@ impl Parser {
                 continue;
             }
             patterns.push(ActionPattern {
-                glob: Glob::new(&s.to_ascii_lowercase()),
-                source: s,
+                glob: Glob::new(&s),
             });
         }
         Some(ActionBlock { negated, patterns })
@@ -389,16 +388,19 @@ impl Parser {
                 self.err(&at(path, p), format!("invalid ARN `{s}`"));
                 continue;
             }
-            let template = if self.vars {
-                match Template::parse(&s) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        self.err(&at(path, p), "invalid policy variable");
-                        continue;
-                    }
+            if !(self.vars && s.contains("${")) {
+                patterns.push(ResourcePattern {
+                    template: None,
+                    glob: Some(Glob::new(&s)),
+                });
+                continue;
+            }
+            let template = match Template::parse(&s) {
+                Ok(t) => t,
+                Err(_) => {
+                    self.err(&at(path, p), "invalid policy variable");
+                    continue;
                 }
-            } else {
-                Template::plain(&s)
             };
             if let Some(prefix) = template.text_before_first_var() {
                 if prefix.matches(':').count() < 5 {
@@ -409,14 +411,11 @@ impl Parser {
                     continue;
                 }
             }
-            let glob = if template.has_vars() {
-                None
-            } else if !s.contains("${") {
-                Some(Glob::new(&s))
-            } else {
-                template.compile(true)
-            };
-            patterns.push(ResourcePattern { template, glob });
+            let glob = template.compile(true);
+            patterns.push(ResourcePattern {
+                template: Some(template),
+                glob,
+            });
         }
         Some(ResourceBlock { negated, patterns })
     }
@@ -582,7 +581,7 @@ impl Parser {
                 StringLike | StringNotLike => {
                     Operand::Like(Template::empty(), Some(Glob::new(&text)))
                 }
-                _ => Operand::Str(Template::empty(), Some(text.clone().into_owned())),
+                _ => Operand::StrRaw,
             },
             Family::String => {
                 let t = template()?;
@@ -655,10 +654,14 @@ impl Parser {
 
 /// Characters that count toward the size limit; the byte loop covers the usual ASCII text.
 pub(crate) fn non_whitespace_chars(text: &str) -> usize {
-    if text.is_ascii() {
-        text.bytes()
-            .filter(|b| !char::from(*b).is_whitespace())
-            .count()
+    let mut ws = 0usize;
+    let mut high = 0u8;
+    for &b in text.as_bytes() {
+        ws += usize::from(matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
+        high |= b;
+    }
+    if high < 0x80 {
+        text.len() - ws
     } else {
         text.chars().filter(|c| !c.is_whitespace()).count()
     }

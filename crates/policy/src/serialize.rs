@@ -70,7 +70,7 @@ fn statement(st: &Statement) -> J {
         .action
         .patterns
         .iter()
-        .map(|p| p.source.clone())
+        .map(|p| p.glob.to_source())
         .collect();
     m.insert(akey.into(), list(actions));
     if let Some(r) = &st.resource {

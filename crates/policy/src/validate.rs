@@ -73,24 +73,22 @@ fn statement(st: &Statement, path: &str, out: &mut Vec<Finding>) {
     // Actions the statement can match, for the condition-key checks.
     let mut covered: Vec<&'static catalog::ActionInfo> = Vec::new();
     for (i, a) in st.action.patterns.iter().enumerate() {
+        let source = a.glob.to_source();
         let hits: Vec<_> = catalog::ACTIONS
             .iter()
             .filter(|info| a.glob.matches_ascii_ci(info.name))
             .collect();
         if hits.is_empty() {
             let ap = at(path, aelem, i, n);
-            let is_ecr = a.source.to_ascii_lowercase().starts_with("ecr:");
+            let is_ecr = source.to_ascii_lowercase().starts_with("ecr:");
             if is_ecr && !a.glob.has_wildcards() {
-                out.push(Finding::warning(
-                    &ap,
-                    format!("unknown action `{}`", a.source),
-                ));
+                out.push(Finding::warning(&ap, format!("unknown action `{source}`")));
             } else {
                 out.push(Finding::warning(
                     &ap,
                     format!(
                         "action `{}` matches no action known to this registry",
-                        a.source
+                        source
                     ),
                 ));
             }
@@ -108,7 +106,7 @@ fn statement(st: &Statement, path: &str, out: &mut Vec<Finding>) {
         let relem = if r.negated { "NotResource" } else { "Resource" };
         let rn = r.patterns.len();
         for (i, pat) in r.patterns.iter().enumerate() {
-            let src = pat.template.source();
+            let src = pat.source();
             if src == "*" {
                 continue;
             }
@@ -116,7 +114,7 @@ fn statement(st: &Statement, path: &str, out: &mut Vec<Finding>) {
                 out.push(Finding::warning(&at(path, relem, i, rn), msg));
             }
         }
-        let has_star = r.patterns.iter().any(|p| p.template.source() == "*");
+        let has_star = r.patterns.iter().any(|p| p.glob == Some(Glob::Any));
         if st.effect == Effect::Allow && st.action.negated && !r.negated && has_star {
             out.push(Finding::warning(
                 path,
@@ -125,7 +123,7 @@ fn statement(st: &Statement, path: &str, out: &mut Vec<Finding>) {
         }
         if !r.negated && !has_star && !st.action.negated {
             for (i, a) in st.action.patterns.iter().enumerate() {
-                if let Some(info) = catalog::action(&a.source) {
+                if let Some(info) = catalog::action(&a.glob.to_source()) {
                     if info.resource == ResourceType::None {
                         out.push(Finding::warning(
                             &at(path, aelem, i, n),

@@ -98,6 +98,23 @@ impl Glob {
         }
     }
 
+    /// The pattern text back, for patterns built by `Glob::new` (no literal wildcards).
+    pub(crate) fn to_source(&self) -> String {
+        match self {
+            Glob::Any => "*".to_owned(),
+            Glob::Exact(s) => s.clone(),
+            Glob::Prefix(p) => format!("{p}*"),
+            Glob::General(toks) => toks
+                .iter()
+                .map(|t| match t {
+                    Tok::Char(c) => *c,
+                    Tok::Star => '*',
+                    Tok::One => '?',
+                })
+                .collect(),
+        }
+    }
+
     pub(crate) fn has_wildcards(&self) -> bool {
         !matches!(self, Glob::Exact(_))
     }
