@@ -11,6 +11,8 @@ pub enum OciEndpoint {
     Base,
     /// `/v2/_catalog`
     Catalog,
+    /// `/v2/token`: the Bearer token endpoint of the Docker token flow.
+    Token,
     /// `/v2/<name>/tags/list`
     Tags { name: RepoName },
     /// `/v2/<name>/manifests/<reference>`
@@ -34,6 +36,7 @@ impl OciEndpoint {
         match self {
             OciEndpoint::Base => "base",
             OciEndpoint::Catalog => "catalog",
+            OciEndpoint::Token => "token",
             OciEndpoint::Tags { .. } => "tags",
             OciEndpoint::Manifest { .. } => "manifest",
             OciEndpoint::Blob { .. } => "blob",
@@ -45,7 +48,7 @@ impl OciEndpoint {
 
     pub fn repository(&self) -> Option<&RepoName> {
         match self {
-            OciEndpoint::Base | OciEndpoint::Catalog => None,
+            OciEndpoint::Base | OciEndpoint::Catalog | OciEndpoint::Token => None,
             OciEndpoint::Tags { name }
             | OciEndpoint::Manifest { name, .. }
             | OciEndpoint::Blob { name, .. }
@@ -79,6 +82,9 @@ pub fn classify(rest: &str) -> Result<OciEndpoint, ClassifyError> {
     }
     if rest == "_catalog" {
         return Ok(OciEndpoint::Catalog);
+    }
+    if rest == "token" {
+        return Ok(OciEndpoint::Token);
     }
     if let Some(n) = rest.strip_suffix("/tags/list") {
         return Ok(OciEndpoint::Tags { name: name(n)? });

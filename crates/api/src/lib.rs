@@ -10,8 +10,10 @@
               boxing it would only add an allocation"
 )]
 
+pub mod access;
 pub mod body;
 pub mod classify;
+pub mod ecr;
 pub mod listener;
 pub mod oci;
 pub mod proxy_protocol;
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use axum::routing::any;
 use axum::Router;
-use portcullis_core::Registry;
+use portcullis_auth::TokenSigner;
+use portcullis_core::{AuditLog, Iam, Registry};
 
 /// Connection and request limits.
 #[derive(Debug, Clone)]
@@ -48,6 +51,9 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub iam: Arc<Iam>,
+    pub tokens: Arc<TokenSigner>,
+    pub audit: Arc<AuditLog>,
     pub limits: Limits,
 }
 
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .route("/", axum::routing::post(ecr::dispatch))
         .fallback(not_found)
         .with_state(state)
 }

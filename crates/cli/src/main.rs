@@ -2,6 +2,8 @@
 //! backends. The only crate that may use `anyhow`.
 
 mod config;
+mod keys;
+mod offline;
 mod policy_cmd;
 mod serve;
 mod telemetry;
@@ -36,6 +38,12 @@ enum Command {
     /// Validate and simulate IAM policies offline.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Registry tokens (docker login passwords), made offline from the data directory.
+    #[command(subcommand)]
+    Token(offline::TokenCommand),
+    /// Operator commands that work on the data directory while the server is down (or up).
+    #[command(subcommand)]
+    Admin(offline::AdminCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +58,12 @@ struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
     config: Option<PathBuf>,
+}
+
+fn offline_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +83,8 @@ fn main() -> anyhow::Result<()> {
             0
         }
         Command::Policy(cmd) => policy_cmd::run(cmd)?,
+        Command::Token(cmd) => offline_runtime()?.block_on(offline::token(cmd))?,
+        Command::Admin(cmd) => offline_runtime()?.block_on(offline::admin(cmd))?,
     };
     std::process::exit(code);
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portcullis_api::{AppState, Limits};
-use portcullis_core::{Registry, RegistryOptions};
+use portcullis_auth::TokenSigner;
+use portcullis_core::{Iam, IamOptions, Registry, RegistryOptions};
 use portcullis_storage::blob::fs::FsBlobStore;
 use portcullis_storage::layout::META_DB;
 use portcullis_storage::meta::sqlite::SqliteMetaStore;
@@ -32,11 +33,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let meta = SqliteMetaStore::open(&config.data_dir.join(META_DB))
         .await
         .context("opening the metadata database")?;
+    let meta = Arc::new(meta);
     let registry = Arc::new(Registry::new(
         Arc::new(blobs),
-        Arc::new(meta),
+        meta.clone(),
         RegistryOptions::default(),
     ));
+    let master = crate::keys::master_key(&config)?;
+    let iam = Arc::new(Iam::new(
+        meta.clone(),
+        meta,
+        master.clone(),
+        IamOptions {
+            account_id: config.auth.account_id.clone(),
+            region: config.auth.region.clone(),
+        },
+    ));
+    crate::keys::bootstrap(&iam).await?;
+    let tokens = Arc::new(TokenSigner::from_master(master.as_bytes()));
+    let audit = Arc::new(crate::keys::audit_log(&config)?);
 
     // Staged files without a session are what a crash between the two writes leaves behind.
     let max_idle_ms = (config.uploads.max_idle_hours * 3_600_000) as i64;
@@ -79,6 +94,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let app = portcullis_api::router(AppState {
         registry,
+        iam,
+        tokens,
+        audit,
         limits: limits.clone(),
     })
     .layer(tower_http::trace::TraceLayer::new_for_http());

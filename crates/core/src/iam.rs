@@ -469,6 +469,59 @@ impl Iam {
         Ok(policy)
     }
 
+    /// Creates a repository explicitly (CreateRepository); `false` when it exists.
+    pub async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool> {
+        let created = self.meta.create_repository(repo, tags).await?;
+        self.changed();
+        Ok(created)
+    }
+
+    pub async fn delete_repository(
+        &self,
+        repo: &str,
+        force: bool,
+    ) -> Result<portcullis_storage::DeleteRepository> {
+        let outcome = self.meta.delete_repository(repo, force).await?;
+        self.changed();
+        Ok(outcome)
+    }
+
+    pub async fn repository_records(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RepositoryRecord>> {
+        Ok(self.meta.repository_records(last, limit).await?)
+    }
+
+    /// Sets (after validating it) or clears a repository policy; `false` when the repository
+    /// does not exist.
+    pub async fn set_repository_policy(&self, repo: &str, document: Option<&str>) -> Result<bool> {
+        if let Some(d) = document {
+            parse_policy(d, PolicyKind::Repository)?;
+        }
+        let done = self.meta.set_repository_policy(repo, document).await?;
+        self.changed();
+        Ok(done)
+    }
+
+    /// Sets (after validating it) or clears the registry policy; returns whether one was set.
+    pub async fn set_registry_policy(&self, document: Option<&str>) -> Result<bool> {
+        if let Some(d) = document {
+            parse_policy(d, PolicyKind::Registry)?;
+        }
+        let existed = self
+            .meta
+            .set_registry_setting(REGISTRY_POLICY, document)
+            .await?;
+        self.changed();
+        Ok(existed)
+    }
+
+    pub async fn registry_policy_text(&self) -> Result<Option<String>> {
+        Ok(self.meta.registry_setting(REGISTRY_POLICY).await?)
+    }
+
     /// Call after anything that changes what [`Iam::repository`] or
     /// [`Iam::registry_policy`] returns (repository creation, deletion, policies, tags).
     pub fn repositories_changed(&self) {

@@ -5,11 +5,13 @@
 //! manifest is stored only when everything it references is in its repository; uploads are
 //! serialized per session and resumable after a restart.
 
+pub mod audit;
 pub mod error;
 pub mod iam;
 pub mod registry;
 pub mod uploads;
 
+pub use audit::{AuditEvent, AuditLog, UserIdentity};
 pub use error::{Error, Result};
 pub use iam::{Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, Secret};
 pub use registry::{BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions};

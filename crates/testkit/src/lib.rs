@@ -9,4 +9,7 @@ pub mod clients;
 pub mod fixtures;
 pub mod server;
 
-pub use server::{portcullis_bin, ServerOptions, TestServer};
+pub use server::{
+    basic_auth, portcullis_bin, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID,
+    ADMIN_SECRET_ACCESS_KEY,
+};

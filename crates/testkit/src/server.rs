@@ -25,6 +25,11 @@ pub fn portcullis_bin() -> PathBuf {
     bin
 }
 
+/// The access key every test server's `admin` user is bootstrapped with.
+pub const ADMIN_ACCESS_KEY_ID: &str = "AKIAPORTCULLISTEST01";
+/// The secret of [`ADMIN_ACCESS_KEY_ID`].
+pub const ADMIN_SECRET_ACCESS_KEY: &str = "portcullis-test-secret-0123456789abcdef";
+
 /// How to start a server.
 #[derive(Debug, Default, Clone)]
 pub struct ServerOptions {
@@ -92,6 +97,11 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        cmd.env("PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
+            .env(
+                "PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY",
+                ADMIN_SECRET_ACCESS_KEY,
+            );
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
@@ -180,6 +190,38 @@ impl TestServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// A registry password for a user (what `aws ecr get-login-password` prints), issued
+    /// offline with `portcullis token issue`.
+    pub fn password_for(&self, user: &str) -> String {
+        let out = Command::new(portcullis_bin())
+            .args(["token", "issue", "--user", user, "--data-dir"])
+            .arg(&self.data_dir)
+            .envs(
+                self.options
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .output()
+            .expect("run portcullis token issue");
+        assert!(
+            out.status.success(),
+            "portcullis token issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The registry password of the bootstrap administrator (full access).
+    pub fn admin_password(&self) -> String {
+        self.password_for("admin")
+    }
+
+    /// `Basic base64("AWS:" + admin password)`, ready for an `Authorization` header.
+    pub fn admin_basic_auth(&self) -> String {
+        basic_auth("AWS", &self.admin_password())
+    }
+
     /// `host:port`, as registry clients want it.
     pub fn host(&self) -> String {
         self.addr.to_string()
@@ -197,6 +239,13 @@ pub fn listening_on(line: &str) -> Option<(&'static str, SocketAddr)> {
     let addr = rest.split_whitespace().next()?;
     let addr = addr.trim_end_matches(['"', ',']).parse().ok()?;
     Some((scheme, addr))
+}
+
+/// `Basic base64(user:password)`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
 }
 
 impl Drop for TestServer {

@@ -159,6 +159,15 @@ impl From<CoreError> for OciError {
                 OciError::new(OciCode::RangeInvalid, message)
                     .with_header(header::CONTENT_RANGE, format!("bytes */{size}"))
             }
+            CoreError::EntityAlreadyExists(_)
+            | CoreError::NoSuchEntity(_)
+            | CoreError::MalformedPolicy(_) => {
+                OciError::new(OciCode::Unsupported, message).with_status(StatusCode::BAD_REQUEST)
+            }
+            CoreError::Sealing(_) => {
+                tracing::error!(error = %message, "secret sealing failure");
+                OciError::new(OciCode::Unknown, "internal error")
+            }
             CoreError::Storage(source) => {
                 // 5xx: the details go to the log, never to the client.
                 tracing::error!(error = %source, "storage failure");

@@ -6,7 +6,10 @@ use portcullis_core::Registry;
 use portcullis_oci::{media_types, Digest, RepoName, Tag};
 use serde_json::json;
 
+use portcullis_auth::{authorize, Caller, Facts, Target};
+
 use super::{hv, OciCode, OciError, OciRequest, OciResult};
+use crate::AppState;
 
 fn page_size(req: &OciRequest) -> Result<Option<u32>, OciError> {
     req.query("n")
@@ -53,9 +56,44 @@ pub async fn tags(registry: &Registry, name: &RepoName, req: &OciRequest) -> Oci
     ))
 }
 
-pub async fn catalog(registry: &Registry, req: &OciRequest) -> OciResult {
+/// Lists only the repositories the caller may describe (`ecr:DescribeRepositories` per
+/// repository); a caller who may see none gets an empty list, never a 403.
+pub async fn catalog(
+    state: &AppState,
+    req: &OciRequest,
+    caller: &Caller,
+    facts: &Facts,
+) -> OciResult {
     let n = page_size(req)?;
-    let repos = registry.catalog(n, req.query("last")).await?;
+    let want = n.unwrap_or(u32::MAX);
+    let mut repos = Vec::new();
+    let mut cursor = req.query("last").map(str::to_owned);
+    'pages: while (repos.len() as u32) < want {
+        let page = state.registry.catalog(n, cursor.as_deref()).await?;
+        let full = n.is_some_and(|n| page.len() as u32 >= n);
+        for name in page {
+            cursor = Some(name.clone());
+            let target = Target::Repository(name.clone());
+            let outcome = authorize(
+                &state.iam,
+                caller,
+                "ecr:DescribeRepositories",
+                &target,
+                facts,
+                &[],
+            )
+            .await?;
+            if outcome.allowed() {
+                repos.push(name);
+                if repos.len() as u32 >= want {
+                    break 'pages;
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
     let resp = axum::Json(json!({ "repositories": repos })).into_response();
     Ok(with_next_link(resp, "/v2/_catalog", n, &repos))
 }

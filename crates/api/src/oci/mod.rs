@@ -5,6 +5,7 @@ mod blobs;
 pub mod error;
 mod listings;
 mod manifests;
+mod token;
 mod uploads;
 
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use portcullis_auth::{Caller, Facts, Target};
+
+use crate::access;
 use crate::classify::{classify, OciEndpoint};
 use crate::AppState;
 pub use error::{OciCode, OciError};
@@ -44,24 +48,24 @@ fn parse_query(uri: &Uri) -> HashMap<String, String> {
 }
 
 /// Serves every `/v2/...` request.
-pub async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let uri = parts.uri.clone();
     let rest = uri.path().strip_prefix("/v2").unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let facts = access::facts(&parts);
     let req = OciRequest {
-        method,
-        headers,
+        method: parts.method.clone(),
+        headers: parts.headers.clone(),
         query: parse_query(&uri),
     };
     let result = match classify(rest) {
         Ok(endpoint) => {
             let operation = endpoint.operation();
-            let res = route(&state, endpoint, req, body).await;
+            let res = match authorize_request(&state, &endpoint, &req, &facts).await {
+                Ok(caller) => route(&state, endpoint, req, body, &caller, &facts).await,
+                Err(e) => Err(e),
+            };
             let status = match &res {
                 Ok(r) => r.status(),
                 Err(e) => e.status,
@@ -92,13 +96,94 @@ fn method_not_allowed(method: &Method) -> OciError {
     )
 }
 
-async fn route(state: &AppState, endpoint: OciEndpoint, req: OciRequest, body: Body) -> OciResult {
+/// The `WWW-Authenticate` challenge of the registry: Basic, as ECR's, with the registry URL as
+/// realm.
+fn challenge(req: &OciRequest, facts: &Facts) -> String {
+    let scheme = if facts.secure { "https" } else { "http" };
+    let host = req.header(header::HOST).unwrap_or("localhost");
+    format!("Basic realm=\"{scheme}://{host}/\",service=\"ecr.amazonaws.com\"")
+}
+
+fn unauthorized(req: &OciRequest, facts: &Facts, message: String) -> OciError {
+    OciError::new(OciCode::Unauthorized, message)
+        .with_header(header::WWW_AUTHENTICATE, challenge(req, facts))
+}
+
+/// Authenticates the caller and checks every ECR action the endpoint needs. Anonymous callers
+/// who are refused get 401 with a challenge, so that clients retry with credentials; known
+/// callers get 403 with AWS's explanation.
+async fn authorize_request(
+    state: &AppState,
+    endpoint: &OciEndpoint,
+    req: &OciRequest,
+    facts: &Facts,
+) -> Result<Caller, OciError> {
+    let caller = match access::authenticate(state, &req.headers).await {
+        Ok(c) => c,
+        Err(failure) => {
+            let message = failure.message();
+            access::audit_auth_failure(state, facts, "registry", failure.code(), &message);
+            return Err(unauthorized(req, facts, message));
+        }
+    };
+    if matches!(endpoint, OciEndpoint::Base | OciEndpoint::Token)
+        && matches!(caller, Caller::Anonymous)
+    {
+        return Err(unauthorized(req, facts, "authentication required".into()));
+    }
+    let Some(repo) = endpoint.repository() else {
+        return Ok(caller);
+    };
+    let body_present = req
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|l| l != "0")
+        || req.headers.contains_key(header::TRANSFER_ENCODING);
+    let target = Target::Repository(repo.to_string());
+    let reference = match endpoint {
+        OciEndpoint::Manifest { reference, .. } => Some(reference.to_string()),
+        OciEndpoint::Blob { digest, .. } | OciEndpoint::Referrers { digest, .. } => {
+            Some(digest.to_string())
+        }
+        _ => None,
+    };
+    for action in access::oci_actions(endpoint, &req.method, &req.query, body_present) {
+        let outcome = access::check(
+            state,
+            &caller,
+            facts,
+            "registry",
+            action,
+            &target,
+            reference.clone(),
+            &[],
+        )
+        .await?;
+        if !outcome.allowed() {
+            return Err(match caller {
+                Caller::Anonymous => unauthorized(req, facts, outcome.denial_message()),
+                Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
+            });
+        }
+    }
+    Ok(caller)
+}
+
+async fn route(
+    state: &AppState,
+    endpoint: OciEndpoint,
+    req: OciRequest,
+    body: Body,
+    caller: &Caller,
+    facts: &Facts,
+) -> OciResult {
     let registry = &state.registry;
     match (endpoint, req.method.clone()) {
         (OciEndpoint::Base, Method::GET | Method::HEAD) => {
             Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
         }
-        (OciEndpoint::Catalog, Method::GET) => listings::catalog(registry, &req).await,
+        (OciEndpoint::Token, Method::GET | Method::POST) => token::issue(state, caller, facts),
+        (OciEndpoint::Catalog, Method::GET) => listings::catalog(state, &req, caller, facts).await,
         (OciEndpoint::Tags { name }, Method::GET) => listings::tags(registry, &name, &req).await,
         (OciEndpoint::Referrers { name, digest }, Method::GET) => {
             listings::referrers(registry, &name, &digest, &req).await
@@ -119,7 +204,7 @@ async fn route(state: &AppState, endpoint: OciEndpoint, req: OciRequest, body: B
             blobs::delete(registry, &name, &digest).await
         }
         (OciEndpoint::UploadStart { name }, Method::POST) => {
-            uploads::start(state, &name, &req, body).await
+            uploads::start(state, &name, &req, body, caller, facts).await
         }
         (OciEndpoint::Upload { name, id }, Method::GET) => {
             uploads::status(registry, &name, &id).await

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 use portcullis_core::{MountOutcome, Registry};
 use portcullis_oci::{ContentRange, Digest, RepoName};
 
+use portcullis_auth::{Caller, Facts, Target};
+
 use super::{hv, OciCode, OciError, OciRequest, OciResult};
+use crate::access;
 use crate::body::body_stream;
 use crate::AppState;
 
@@ -84,14 +87,40 @@ fn has_body(headers: &HeaderMap) -> bool {
     }
 }
 
-pub async fn start(state: &AppState, name: &RepoName, req: &OciRequest, body: Body) -> OciResult {
+pub async fn start(
+    state: &AppState,
+    name: &RepoName,
+    req: &OciRequest,
+    body: Body,
+    caller: &Caller,
+    facts: &Facts,
+) -> OciResult {
     let registry = &state.registry;
     if let Some(digest) = digest_param(req, "mount")? {
-        let from = req
+        let mut from = req
             .query("from")
             .map(|f| f.parse::<RepoName>())
             .transpose()
             .map_err(|e| OciError::new(OciCode::NameInvalid, e.to_string()))?;
+        // Mounting reads the source: without pull rights there, fall back to a plain upload
+        // session, which reveals nothing about what the source holds.
+        if let Some(source) = &from {
+            let target = Target::Repository(source.to_string());
+            let outcome = access::check(
+                state,
+                caller,
+                facts,
+                "registry",
+                "ecr:GetDownloadUrlForLayer",
+                &target,
+                Some(digest.to_string()),
+                &[],
+            )
+            .await?;
+            if !outcome.allowed() {
+                from = None;
+            }
+        }
         return match registry.mount_blob(name, &digest, from.as_ref()).await? {
             MountOutcome::Mounted { .. } => Ok(created(name, &digest)),
             MountOutcome::Upload { id } => Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0)),

@@ -1,0 +1,410 @@
+//! Who is calling and may they: authentication of registry requests (registry tokens in Basic
+//! or Bearer auth), the facts of the connection, and authorization with an audit event for every
+//! decision.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::{header, request::Parts, HeaderMap, Method};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use portcullis_auth::{authorize, Caller, Facts, Outcome, Target, TokenError};
+use portcullis_core::{AuditEvent, UserIdentity};
+use portcullis_policy::Value;
+
+use crate::classify::OciEndpoint;
+use crate::AppState;
+
+/// Unix seconds now.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The network facts of a request: peer address (or the trusted-proxy client address), TLS,
+/// and the endpoint tags of the listener it came through.
+pub fn facts(parts: &Parts) -> Facts {
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(conn) = parts.extensions.get::<crate::listener::ConnectionInfo>() {
+        return Facts {
+            source_ip: crate::listener::client_ip(conn, &parts.headers),
+            secure: conn.secure,
+            endpoint_id: conn.endpoint_id.as_deref().map(str::to_owned),
+            vpc_id: conn.vpc_id.as_deref().map(str::to_owned),
+            user_agent,
+            now_unix: now_unix(),
+        };
+    }
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    Facts {
+        source_ip: peer,
+        secure: false,
+        endpoint_id: None,
+        vpc_id: None,
+        user_agent,
+        now_unix: now_unix(),
+    }
+}
+
+/// Why the credentials of a request were refused.
+#[derive(Debug)]
+pub enum AuthFailure {
+    Malformed(&'static str),
+    Token(TokenError),
+    /// The token is genuine but its access key is gone or inactive.
+    Revoked,
+    Internal,
+}
+
+impl AuthFailure {
+    pub fn message(&self) -> String {
+        match self {
+            AuthFailure::Malformed(m) => (*m).to_owned(),
+            AuthFailure::Token(e) => e.to_string(),
+            AuthFailure::Revoked => {
+                "the authorization token's access key is inactive or deleted".to_owned()
+            }
+            AuthFailure::Internal => "authentication failed".to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthFailure::Malformed(_) => "MalformedCredentials",
+            AuthFailure::Token(TokenError::Expired(_)) => "ExpiredToken",
+            AuthFailure::Token(_) => "InvalidToken",
+            AuthFailure::Revoked => "RevokedCredentials",
+            AuthFailure::Internal => "InternalError",
+        }
+    }
+}
+
+/// The registry token in `Authorization: Basic base64("AWS:" + token)` or `Bearer token`.
+fn registry_token(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthFailure::Malformed("malformed Authorization header"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(rest.trim().to_owned()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(AuthFailure::Malformed(
+            "the registry accepts Basic or Bearer authorization",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(AuthFailure::Malformed("malformed Basic credentials"))?;
+    let (_user, password) = decoded
+        .split_once(':')
+        .ok_or(AuthFailure::Malformed("malformed Basic credentials"))?;
+    Ok(Some(password.to_owned()))
+}
+
+/// Resolves the caller of a registry request. No credentials make an anonymous caller; bad
+/// ones fail.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+    let Some(token) = registry_token(headers)? else {
+        return Ok(Caller::Anonymous);
+    };
+    let claims = state
+        .tokens
+        .verify(&token, now_unix())
+        .map_err(AuthFailure::Token)?;
+    match state.iam.principal_for_key(&claims.access_key_id).await {
+        Ok(Some(principal)) => Ok(Caller::User {
+            principal,
+            access_key_id: claims.access_key_id,
+        }),
+        Ok(None) => Err(AuthFailure::Revoked),
+        Err(e) => {
+            tracing::error!(error = %e, "resolving a token's principal failed");
+            Err(AuthFailure::Internal)
+        }
+    }
+}
+
+pub fn identity(caller: &Caller) -> UserIdentity {
+    match caller {
+        Caller::Anonymous => UserIdentity {
+            kind: "Anonymous".into(),
+            ..UserIdentity::default()
+        },
+        Caller::User {
+            principal,
+            access_key_id,
+        } => UserIdentity {
+            kind: "IAMUser".into(),
+            arn: Some(principal.arn.clone()),
+            user_name: Some(principal.user.name.clone()),
+            access_key_id: Some(access_key_id.clone()),
+        },
+    }
+}
+
+/// A skeleton audit event for a request; callers fill in the decision.
+pub fn event(facts: &Facts, source: &str, name: &str, who: UserIdentity) -> AuditEvent {
+    AuditEvent {
+        event_time: rfc3339(facts.now_unix),
+        event_name: name.to_owned(),
+        event_source: source.to_owned(),
+        user_identity: who,
+        source_ip_address: facts.source_ip.to_string(),
+        vpc_endpoint_id: facts.endpoint_id.clone(),
+        user_agent: facts.user_agent.clone(),
+        ..AuditEvent::default()
+    }
+}
+
+/// Records a failed authentication.
+pub fn audit_auth_failure(
+    state: &AppState,
+    facts: &Facts,
+    source: &str,
+    failure_code: &str,
+    message: &str,
+) {
+    let mut e = event(
+        facts,
+        source,
+        "Authenticate",
+        UserIdentity {
+            kind: "Unknown".into(),
+            ..UserIdentity::default()
+        },
+    );
+    e.decision = "error".into();
+    e.error_code = Some(failure_code.to_owned());
+    e.error_message = Some(message.to_owned());
+    state.audit.record(&e);
+}
+
+/// Authorizes one action and records the decision.
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    state: &AppState,
+    caller: &Caller,
+    facts: &Facts,
+    source: &str,
+    action: &str,
+    target: &Target,
+    reference: Option<String>,
+    extra: &[(String, Vec<Value>)],
+) -> Result<Outcome, portcullis_core::Error> {
+    let outcome = authorize(&state.iam, caller, action, target, facts, extra).await?;
+    let mut e = event(
+        facts,
+        source,
+        action.trim_start_matches("ecr:"),
+        identity(caller),
+    );
+    if let Target::Repository(r) = target {
+        e.repository = Some(r.clone());
+    }
+    e.reference = reference;
+    e.decision = if outcome.allowed() { "allow" } else { "deny" }.into();
+    e.deciding_statements = outcome.deciding_statements();
+    if !outcome.allowed() {
+        e.error_code = Some("AccessDenied".into());
+        e.error_message = Some(outcome.denial_message());
+    }
+    state.audit.record(&e);
+    metrics::counter!(
+        "portcullis_authz_decisions_total",
+        "decision" => if outcome.allowed() { "allow" } else { "deny" }
+    )
+    .increment(1);
+    Ok(outcome)
+}
+
+/// The ECR actions an OCI request needs (`../shared/spec/iam-policy.md` section 6). Base and
+/// catalog have none here: `/v2/` only authenticates, and the catalog filters per repository.
+pub fn oci_actions(
+    endpoint: &OciEndpoint,
+    method: &Method,
+    query: &std::collections::HashMap<String, String>,
+    body_present: bool,
+) -> Vec<&'static str> {
+    use OciEndpoint as E;
+    match (endpoint, method) {
+        (E::Blob { .. }, &Method::HEAD) => vec!["ecr:BatchCheckLayerAvailability"],
+        (E::Blob { .. }, &Method::GET) => vec!["ecr:GetDownloadUrlForLayer"],
+        (E::Blob { .. }, &Method::DELETE) => vec!["ecr:BatchDeleteImage"],
+        (E::UploadStart { .. }, &Method::POST) => {
+            if query.contains_key("digest") && !query.contains_key("mount") {
+                vec![
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                ]
+            } else {
+                vec!["ecr:InitiateLayerUpload"]
+            }
+        }
+        (E::Upload { .. }, &Method::PUT) if body_present => {
+            vec!["ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]
+        }
+        (E::Upload { .. }, &Method::PUT) => vec!["ecr:CompleteLayerUpload"],
+        (E::Upload { .. }, _) => vec!["ecr:UploadLayerPart"],
+        (E::Manifest { .. }, &Method::PUT) => vec!["ecr:PutImage"],
+        (E::Manifest { .. }, &Method::DELETE) => vec!["ecr:BatchDeleteImage"],
+        (E::Manifest { .. }, _) => vec!["ecr:BatchGetImage"],
+        (E::Tags { .. }, _) => vec!["ecr:ListImages"],
+        (E::Referrers { .. }, _) => vec!["ecr:BatchGetImage"],
+        (E::Base, _) | (E::Catalog, _) | (E::Token, _) => vec![],
+        // Other methods on blobs and the rest are answered 405 by the router before any data
+        // is touched, so there is nothing to authorize.
+        (E::Blob { .. }, _) | (E::UploadStart { .. }, _) => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::classify;
+
+    #[test]
+    fn actions_follow_the_spec_table() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let none = std::collections::HashMap::new();
+        let digest: std::collections::HashMap<String, String> =
+            [("digest".to_owned(), d.to_owned())].into();
+        type Query = std::collections::HashMap<String, String>;
+        type Case<'a> = (&'a str, Method, &'a Query, bool, &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                &format!("a/blobs/{d}"),
+                Method::HEAD,
+                &none,
+                false,
+                &["ecr:BatchCheckLayerAvailability"],
+            ),
+            (
+                &format!("a/blobs/{d}"),
+                Method::GET,
+                &none,
+                false,
+                &["ecr:GetDownloadUrlForLayer"],
+            ),
+            (
+                "a/blobs/uploads/",
+                Method::POST,
+                &none,
+                false,
+                &["ecr:InitiateLayerUpload"],
+            ),
+            (
+                "a/blobs/uploads/",
+                Method::POST,
+                &digest,
+                true,
+                &[
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                ],
+            ),
+            (
+                "a/blobs/uploads/x1",
+                Method::PATCH,
+                &none,
+                true,
+                &["ecr:UploadLayerPart"],
+            ),
+            (
+                "a/blobs/uploads/x1",
+                Method::PUT,
+                &digest,
+                false,
+                &["ecr:CompleteLayerUpload"],
+            ),
+            (
+                "a/blobs/uploads/x1",
+                Method::PUT,
+                &digest,
+                true,
+                &["ecr:UploadLayerPart", "ecr:CompleteLayerUpload"],
+            ),
+            (
+                "a/blobs/uploads/x1",
+                Method::GET,
+                &none,
+                false,
+                &["ecr:UploadLayerPart"],
+            ),
+            (
+                "a/manifests/v1",
+                Method::HEAD,
+                &none,
+                false,
+                &["ecr:BatchGetImage"],
+            ),
+            (
+                "a/manifests/v1",
+                Method::PUT,
+                &none,
+                true,
+                &["ecr:PutImage"],
+            ),
+            (
+                "a/manifests/v1",
+                Method::DELETE,
+                &none,
+                false,
+                &["ecr:BatchDeleteImage"],
+            ),
+            (
+                "a/tags/list",
+                Method::GET,
+                &none,
+                false,
+                &["ecr:ListImages"],
+            ),
+            (
+                &format!("a/referrers/{d}"),
+                Method::GET,
+                &none,
+                false,
+                &["ecr:BatchGetImage"],
+            ),
+            (
+                &format!("a/blobs/{d}"),
+                Method::DELETE,
+                &none,
+                false,
+                &["ecr:BatchDeleteImage"],
+            ),
+        ];
+        for (path, method, query, body, want) in cases {
+            let e = classify(path).unwrap();
+            assert_eq!(
+                &oci_actions(&e, method, query, *body),
+                want,
+                "{method} {path}"
+            );
+        }
+    }
+}

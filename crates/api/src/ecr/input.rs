@@ -1,0 +1,135 @@
+//! Reading operation inputs with the model's constraints; every violation names the member.
+
+use serde_json::Value;
+
+use super::EcrError;
+
+fn constraint(member: &str, what: &str) -> EcrError {
+    EcrError::invalid(format!(
+        "Invalid parameter at '{member}' failed to satisfy constraint: '{what}'"
+    ))
+}
+
+pub fn opt_str<'a>(input: &'a Value, member: &str) -> Result<Option<&'a str>, EcrError> {
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(constraint(member, "must be a string")),
+    }
+}
+
+pub fn req_str<'a>(input: &'a Value, member: &str) -> Result<&'a str, EcrError> {
+    opt_str(input, member)?.ok_or_else(|| constraint(member, "member must not be null"))
+}
+
+pub fn opt_bool(input: &Value, member: &str) -> Result<Option<bool>, EcrError> {
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(constraint(member, "must be a boolean")),
+    }
+}
+
+pub fn opt_int(input: &Value, member: &str, min: i64, max: i64) -> Result<Option<i64>, EcrError> {
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(constraint(
+                member,
+                &format!("must be between {min} and {max}"),
+            )),
+        },
+        Some(_) => Err(constraint(member, "must be an integer")),
+    }
+}
+
+/// `repositoryName`: 2 to 256 characters of the model's pattern (the OCI name grammar).
+pub fn repository_name<'a>(input: &'a Value, member: &str) -> Result<&'a str, EcrError> {
+    let name = req_str(input, member)?;
+    check_repository_name(name, member)?;
+    Ok(name)
+}
+
+pub fn check_repository_name(name: &str, member: &str) -> Result<(), EcrError> {
+    if !(2..=256).contains(&name.len()) {
+        return Err(constraint(
+            member,
+            "Member must have length between 2 and 256",
+        ));
+    }
+    if name.parse::<portcullis_oci::RepoName>().is_err() {
+        return Err(constraint(
+            member,
+            "Member must satisfy regular expression pattern: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*",
+        ));
+    }
+    Ok(())
+}
+
+/// `registryId`, when given, must be this registry's account.
+pub fn check_registry_id(input: &Value, account: &str) -> Result<(), EcrError> {
+    match opt_str(input, "registryId")? {
+        None => Ok(()),
+        Some(id) if !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())) => Err(constraint(
+            "registryId",
+            "Member must satisfy regular expression pattern: [0-9]{12}",
+        )),
+        Some(id) if id != account => Err(EcrError::invalid(format!(
+            "Invalid parameter at 'registryId': registry '{id}' is not this registry ('{account}')"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `policyText`: 0 to 10240 characters.
+pub fn policy_text<'a>(input: &'a Value, member: &str) -> Result<&'a str, EcrError> {
+    let text = req_str(input, member)?;
+    if text.chars().count() > 10240 {
+        return Err(constraint(
+            member,
+            "Member must have length less than or equal to 10240",
+        ));
+    }
+    Ok(text)
+}
+
+/// `tags`: `[{"Key": ..., "Value": ...}]`, keys 1-128 and values 0-256 characters, at most 50.
+pub fn tags(input: &Value, member: &str) -> Result<Vec<(String, String)>, EcrError> {
+    let items = match input.get(member) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(constraint(member, "must be a list")),
+    };
+    if items.len() > 50 {
+        return Err(EcrError::new(
+            "TooManyTagsException",
+            "a resource can have at most 50 tags",
+        ));
+    }
+    let mut out: Vec<(String, String)> = Vec::with_capacity(items.len());
+    for item in items {
+        let key = req_str(item, "Key").map_err(|_| {
+            EcrError::new(
+                "InvalidTagParameterException",
+                "every tag needs a string `Key`",
+            )
+        })?;
+        let value = opt_str(item, "Value")?.unwrap_or("");
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(EcrError::new(
+                "InvalidTagParameterException",
+                "tag keys have 1 to 128 characters and values at most 256",
+            ));
+        }
+        if key.starts_with("aws:") {
+            return Err(EcrError::new(
+                "InvalidTagParameterException",
+                "tag keys starting with `aws:` are reserved",
+            ));
+        }
+        out.retain(|(k, _)| k != key);
+        out.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,181 @@
+//! The ECR control-plane API: AWS JSON 1.1 on `POST /` with
+//! `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`, signed with SigV4
+//! (signing name `ecr`). Each operation is authorized by the `ecr:` action of its name.
+
+mod error;
+mod input;
+mod ops;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use portcullis_auth::sigv4::{self, SigV4Error, SignedRequestParts};
+use portcullis_auth::{Caller, Facts};
+
+pub use error::EcrError;
+
+use crate::access;
+use crate::AppState;
+
+const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
+/// Largest request body: UploadLayerPart carries up to 20 MiB, base64-encoded.
+const MAX_BODY: usize = 30 * 1024 * 1024;
+
+/// What every operation handler gets.
+pub struct EcrContext {
+    pub caller: Caller,
+    pub facts: Facts,
+    /// `scheme://host[:port]` as the client reached us, for URIs in responses.
+    pub public_url: String,
+    /// `host[:port]`, for repository URIs.
+    pub host: String,
+    pub request_id: String,
+}
+
+/// Serves `POST /` requests that carry an `X-Amz-Target` of the ECR API.
+pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let facts = access::facts(&parts);
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .map(str::to_owned);
+    let result = match operation {
+        None => Err(EcrError::new(
+            "UnknownOperationException",
+            "the X-Amz-Target header does not name an ECR operation",
+        )),
+        Some(op) => handle(&state, &parts, body, facts, &op, &request_id).await,
+    };
+    let mut resp = match result {
+        Ok(body) => {
+            let mut r = axum::Json(body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+async fn handle(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    facts: Facts,
+    operation: &str,
+    request_id: &str,
+) -> Result<serde_json::Value, EcrError> {
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Err(EcrError::invalid(
+                "the request body is too large or was cut off",
+            ))
+        }
+    };
+    let caller = authenticate(state, parts, &bytes, &facts).await?;
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let scheme = if facts.secure { "https" } else { "http" };
+    let ctx = EcrContext {
+        caller,
+        facts,
+        public_url: format!("{scheme}://{host}"),
+        host,
+        request_id: request_id.to_owned(),
+    };
+    let input: serde_json::Value = if bytes.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            EcrError::new(
+                "SerializationException",
+                format!("the request body is not JSON: {e}"),
+            )
+        })?
+    };
+    if !input.is_object() {
+        return Err(EcrError::new(
+            "SerializationException",
+            "the request body must be a JSON object",
+        ));
+    }
+    let result = ops::run(state, &ctx, operation, &input).await;
+    metrics::counter!(
+        "portcullis_http_requests_total",
+        "api" => "ecr",
+        "operation" => ops::metric_name(operation),
+        "status" => if result.is_ok() { "200" } else { "400" }
+    )
+    .increment(1);
+    result
+}
+
+/// Verifies the SigV4 signature and resolves the caller. Every failure is audited.
+async fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    facts: &Facts,
+) -> Result<Caller, EcrError> {
+    let fail = |e: SigV4Error| {
+        let err = EcrError::from(e);
+        access::audit_auth_failure(state, facts, "ecr.amazonaws.com", err.kind, &err.message);
+        err
+    };
+    let signed = SignedRequestParts::from_http(parts);
+    let auth = match sigv4::parse(&signed) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Err(fail(SigV4Error::MissingAuthenticationToken)),
+        Err(e) => return Err(fail(e)),
+    };
+    if auth.session_token().is_some() {
+        // Temporary credentials come with STS, a later issue; until then no session is valid.
+        return Err(fail(SigV4Error::UnrecognizedClient));
+    }
+    let secret = match state.iam.active_key_secret(auth.access_key_id()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(fail(SigV4Error::UnrecognizedClient)),
+        Err(e) => {
+            tracing::error!(error = %e, "looking up an access key failed");
+            return Err(EcrError::server());
+        }
+    };
+    let body_hash = sigv4::sha256_hex(body);
+    sigv4::verify(
+        &auth,
+        &signed,
+        Some(&body_hash),
+        secret.expose(),
+        access::now_unix(),
+        "ecr",
+    )
+    .map_err(fail)?;
+    match state.iam.principal_for_key(auth.access_key_id()).await {
+        Ok(Some(principal)) => Ok(Caller::User {
+            principal,
+            access_key_id: auth.access_key_id().to_owned(),
+        }),
+        Ok(None) => Err(fail(SigV4Error::UnrecognizedClient)),
+        Err(e) => {
+            tracing::error!(error = %e, "resolving a principal failed");
+            Err(EcrError::server())
+        }
+    }
+}

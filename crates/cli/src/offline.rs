@@ -1,0 +1,139 @@
+//! Offline commands that work on the data directory directly, for operators (and tests) when
+//! the API is not the way in: issuing a registry token, listing users, resetting the bootstrap
+//! key. SQLite in WAL mode lets them run while the server is up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use portcullis_auth::TokenSigner;
+use portcullis_core::{Iam, IamOptions};
+use portcullis_storage::layout::META_DB;
+use portcullis_storage::meta::sqlite::SqliteMetaStore;
+
+use crate::config::{self, Config};
+
+/// Where the data lives: the same flags and configuration as `serve`.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// Directory of the registry's state. [default: ./portcullis-data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (for `data_dir` and `auth.master_key`).
+    #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a 12-hour registry password for a user (what `aws ecr get-login-password` prints),
+    /// made with the user's first active access key.
+    ///
+    /// Example: portcullis token issue --user admin | docker login --username AWS
+    /// --password-stdin 127.0.0.1:5000
+    Issue {
+        /// The IAM user the token acts as.
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List the IAM users and their access keys (ids and status only).
+    ListUsers {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Give user `admin` a new access key (printed once) and deactivate its others: the way
+    /// back in when the bootstrap secret is lost.
+    ResetBootstrapKey {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
+    let overrides = config::Overrides {
+        data_dir: data.data_dir.clone(),
+        ..Default::default()
+    };
+    let config = config::load(data.config.as_deref(), &overrides)?;
+    let db = config.data_dir.join(META_DB);
+    if !db.exists() {
+        bail!(
+            "`{}` holds no registry (no {META_DB})",
+            config.data_dir.display()
+        );
+    }
+    let meta = Arc::new(
+        SqliteMetaStore::open(&db)
+            .await
+            .context("opening the metadata database")?,
+    );
+    let master = crate::keys::master_key(&config)?;
+    let options = IamOptions {
+        account_id: config.auth.account_id.clone(),
+        region: config.auth.region.clone(),
+    };
+    Ok((config, Iam::new(meta.clone(), meta, master, options)))
+}
+
+pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {
+    match cmd {
+        TokenCommand::Issue { user, data } => {
+            let (_, iam) = open(&data).await?;
+            let key = iam
+                .access_keys_of(&user)
+                .await?
+                .into_iter()
+                .find(|k| k.active)
+                .with_context(|| format!("user `{user}` has no active access key"))?;
+            let signer = TokenSigner::from_master(iam.master_key().as_bytes());
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            let (token, _) = signer.issue(&key.access_key_id, now, &nonce);
+            println!("{token}");
+            Ok(0)
+        }
+    }
+}
+
+pub async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AdminCommand::ListUsers { data } => {
+            let (_, iam) = open(&data).await?;
+            for user in iam.list_users().await? {
+                let keys = iam.access_keys_of(&user.name).await?;
+                let keys: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{}({})",
+                            k.access_key_id,
+                            if k.active { "Active" } else { "Inactive" }
+                        )
+                    })
+                    .collect();
+                println!("{}\t{}\t{}", user.name, iam.user_arn(&user), keys.join(" "));
+            }
+            Ok(0)
+        }
+        AdminCommand::ResetBootstrapKey { data } => {
+            let (_, iam) = open(&data).await?;
+            let old = iam.access_keys_of("admin").await?;
+            let new = iam
+                .create_access_key_with("admin", crate::keys::bootstrap_key_from_env()?)
+                .await?;
+            for k in old.iter().filter(|k| k.active) {
+                iam.set_access_key_active(&k.access_key_id, false).await?;
+            }
+            println!("aws_access_key_id     = {}", new.access_key_id);
+            println!("aws_secret_access_key = {}", new.secret_access_key.expose());
+            Ok(0)
+        }
+    }
+}
