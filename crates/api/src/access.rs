@@ -184,18 +184,16 @@ pub fn audit_auth_failure(
     state: &AppState,
     facts: &Facts,
     source: &str,
+    access_key_id: Option<&str>,
     failure_code: &str,
     message: &str,
 ) {
-    let mut e = event(
-        facts,
-        source,
-        "Authenticate",
-        UserIdentity {
-            kind: "Unknown".into(),
-            ..UserIdentity::default()
-        },
-    );
+    let who = UserIdentity {
+        kind: "Unknown".into(),
+        access_key_id: access_key_id.map(str::to_owned),
+        ..UserIdentity::default()
+    };
+    let mut e = event(facts, source, "Authenticate", who);
     e.decision = "error".into();
     e.error_code = Some(failure_code.to_owned());
     e.error_message = Some(message.to_owned());

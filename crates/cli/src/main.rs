@@ -1,6 +1,7 @@
 //! The `portcullis` binary: command line, configuration, telemetry, and the wiring of concrete
 //! backends. The only crate that may use `anyhow`.
 
+mod audit_cmd;
 mod config;
 mod keys;
 mod offline;
@@ -44,6 +45,11 @@ enum Command {
     /// Operator commands that work on the data directory while the server is down (or up).
     #[command(subcommand)]
     Admin(offline::AdminCommand),
+    /// Filter the audit log by principal, action, decision, repository and time.
+    ///
+    /// Example: portcullis audit --file ./portcullis-data/audit.log --decision deny --since
+    /// 2026-11-23T00:00:00Z
+    Audit(audit_cmd::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         Command::Policy(cmd) => policy_cmd::run(cmd)?,
         Command::Token(cmd) => offline_runtime()?.block_on(offline::token(cmd))?,
         Command::Admin(cmd) => offline_runtime()?.block_on(offline::admin(cmd))?,
+        Command::Audit(args) => audit_cmd::run(args)?,
     };
     std::process::exit(code);
 }

@@ -134,17 +134,25 @@ async fn authenticate(
     body: &[u8],
     facts: &Facts,
 ) -> Result<Caller, EcrError> {
-    let fail = |e: SigV4Error| {
+    let fail_as = |key: Option<&str>, e: SigV4Error| {
         let err = EcrError::from(e);
-        access::audit_auth_failure(state, facts, "ecr.amazonaws.com", err.kind, &err.message);
+        access::audit_auth_failure(
+            state,
+            facts,
+            "ecr.amazonaws.com",
+            key,
+            err.kind,
+            &err.message,
+        );
         err
     };
     let signed = SignedRequestParts::from_http(parts);
     let auth = match sigv4::parse(&signed) {
         Ok(Some(a)) => a,
-        Ok(None) => return Err(fail(SigV4Error::MissingAuthenticationToken)),
-        Err(e) => return Err(fail(e)),
+        Ok(None) => return Err(fail_as(None, SigV4Error::MissingAuthenticationToken)),
+        Err(e) => return Err(fail_as(None, e)),
     };
+    let fail = |e: SigV4Error| fail_as(Some(auth.access_key_id()), e);
     if auth.session_token().is_some() {
         // Temporary credentials come with STS, a later issue; until then no session is valid.
         return Err(fail(SigV4Error::UnrecognizedClient));

@@ -122,7 +122,7 @@ async fn authorize_request(
         Ok(c) => c,
         Err(failure) => {
             let message = failure.message();
-            access::audit_auth_failure(state, facts, "registry", failure.code(), &message);
+            access::audit_auth_failure(state, facts, "registry", None, failure.code(), &message);
             return Err(unauthorized(req, facts, message));
         }
     };
