@@ -9,8 +9,13 @@
 //! file is containers/image's blob-info cache (`/var/lib/containers/cache` when run as root,
 //! which has no override): it only suggests where a blob might be mounted from, and a failed
 //! mount falls back to an upload.
+//!
+//! Credentials: the registry wants a login, as ECR does. [`ClientEnv::for_server`] holds the
+//! bootstrap administrator's registry password, and [`ClientEnv::login`] /
+//! [`ClientEnv::docker_login`] log a client in the way ECR users do (user `AWS`, the password on
+//! stdin), so that the credentials land in this environment's own auth file and docker config.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +48,8 @@ pub fn require(tool: &str) -> PathBuf {
 pub struct ClientEnv {
     dir: tempfile::TempDir,
     registry: String,
+    /// The registry password (token) this environment logs in with.
+    password: Option<String>,
 }
 
 impl ClientEnv {
@@ -96,7 +103,79 @@ impl ClientEnv {
         Ok(ClientEnv {
             dir,
             registry: registry.to_owned(),
+            password: None,
         })
+    }
+
+    /// An environment aimed at `server` that holds its administrator's registry password, for
+    /// [`ClientEnv::login`], [`ClientEnv::docker_login`] and [`ClientEnv::http_get`]. Nothing is
+    /// logged in yet.
+    pub fn for_server(server: &crate::TestServer) -> anyhow::Result<ClientEnv> {
+        let mut env = ClientEnv::new(&server.host())?;
+        env.password = Some(server.admin_password());
+        Ok(env)
+    }
+
+    /// The registry password this environment logs in with.
+    pub fn password(&self) -> anyhow::Result<&str> {
+        self.password
+            .as_deref()
+            .context("this client environment holds no registry password (use `for_server`)")
+    }
+
+    /// `--creds AWS:<password>`, for a single skopeo, podman or buildah command.
+    pub fn creds(&self) -> anyhow::Result<String> {
+        Ok(format!("AWS:{}", self.password()?))
+    }
+
+    /// `Basic base64("AWS:" + password)`, the header a logged-in client sends.
+    pub fn basic_auth(&self) -> anyhow::Result<String> {
+        Ok(crate::basic_auth("AWS", self.password()?))
+    }
+
+    /// `<tool> login --tls-verify=false --username AWS --password-stdin <registry>` for skopeo,
+    /// podman or buildah: the credentials go to this environment's auth file, which all three
+    /// read.
+    pub fn login(&self, tool: &str) -> anyhow::Result<String> {
+        let password = self.password()?.to_owned();
+        self.run_with_stdin(
+            tool,
+            &[
+                "login",
+                "--tls-verify=false",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                &self.registry,
+            ],
+            password.as_bytes(),
+        )
+    }
+
+    /// `docker login --username AWS --password-stdin <registry>` into this environment's docker
+    /// config dir.
+    pub fn docker_login(&self) -> anyhow::Result<String> {
+        let password = self.password()?.to_owned();
+        let config = self.docker_config_dir();
+        let config = config.to_str().context("docker config dir is not UTF-8")?;
+        self.run_with_stdin(
+            "docker",
+            &[
+                "--config",
+                config,
+                "login",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                &self.registry,
+            ],
+            password.as_bytes(),
+        )
+    }
+
+    /// `GET url` with the given `Accept` values and this environment's credentials.
+    pub fn http_get(&self, url: &str, accept: &[&str]) -> anyhow::Result<HttpResponse> {
+        http_get(url, accept, Some(&self.basic_auth()?))
     }
 
     /// The registry's `host:port`.
@@ -154,22 +233,64 @@ impl ClientEnv {
     /// Runs `tool args…` in this environment; returns stdout, or an error with the command line,
     /// exit status, stdout and stderr.
     pub fn run(&self, tool: &str, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.output(tool, args)?;
-        if !out.status.success() {
-            bail!(
-                "`{tool} {}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                args.join(" "),
-                out.status,
-                out.stdout,
-                out.stderr
-            );
-        }
-        Ok(out.stdout)
+        succeeded(tool, args, self.output(tool, args)?)
+    }
+
+    /// As [`ClientEnv::run`], writing `stdin` to the command's standard input (passwords).
+    pub fn run_with_stdin(
+        &self,
+        tool: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> anyhow::Result<String> {
+        succeeded(tool, args, self.output_with(tool, args, Some(stdin), &[])?)
+    }
+
+    /// What ECR's documentation tells docker users to run, as one shell pipeline in this
+    /// environment: `aws ecr get-login-password --endpoint-url <endpoint_url> | docker login
+    /// --username AWS --password-stdin <registry>`, with the access key in the aws CLI's
+    /// environment variables.
+    pub fn aws_ecr_docker_login(
+        &self,
+        endpoint_url: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> anyhow::Result<ClientOutput> {
+        require("aws");
+        require("docker");
+        let pipeline = format!(
+            "set -o pipefail; aws ecr get-login-password --endpoint-url '{endpoint_url}' \
+             | docker login --username AWS --password-stdin '{}'",
+            self.registry
+        );
+        self.output_with(
+            "bash",
+            &["-c", &pipeline],
+            None,
+            &[
+                ("AWS_ACCESS_KEY_ID", access_key_id),
+                ("AWS_SECRET_ACCESS_KEY", secret_access_key),
+                ("AWS_DEFAULT_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        )
     }
 
     /// Runs `tool args…` and returns its output whatever the exit status, for tests that expect
     /// a client to fail.
     pub fn output(&self, tool: &str, args: &[&str]) -> anyhow::Result<ClientOutput> {
+        self.output_with(tool, args, None, &[])
+    }
+
+    /// As [`ClientEnv::output`], writing `stdin` (when given) to the command's standard input
+    /// and adding `envs` to its environment.
+    pub fn output_with(
+        &self,
+        tool: &str,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<ClientOutput> {
         let bin = require(tool);
         let root = self.dir.path();
         let mut cmd = Command::new(bin);
@@ -197,11 +318,21 @@ impl ClientEnv {
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_TLS_VERIFY")
             .env_remove("DOCKER_CERT_PATH")
-            .stdin(Stdio::null())
+            .envs(envs.iter().copied())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let line = format!("{tool} {}", args.join(" "));
         let mut child = cmd.spawn().with_context(|| format!("spawning `{line}`"))?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // Dropping the pipe afterwards closes it, which `--password-stdin` waits for.
+            pipe.write_all(input)
+                .with_context(|| format!("writing stdin of `{line}`"))?;
+        }
         let stdout = reader(child.stdout.take());
         let stderr = reader(child.stderr.take());
         let deadline = Instant::now() + COMMAND_TIMEOUT;
@@ -225,6 +356,21 @@ impl ClientEnv {
             stderr: stderr.join().unwrap_or_default(),
         })
     }
+}
+
+/// `out.stdout` when the command succeeded, else an error with the command line, exit status,
+/// stdout and stderr.
+fn succeeded(tool: &str, args: &[&str], out: ClientOutput) -> anyhow::Result<String> {
+    if !out.status.success() {
+        bail!(
+            "`{tool} {}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            args.join(" "),
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+    }
+    Ok(out.stdout)
 }
 
 fn reader<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandle<String> {
@@ -264,13 +410,16 @@ impl HttpResponse {
     }
 }
 
-/// `GET url` with the given `Accept` values.
-pub fn http_get(url: &str, accept: &[&str]) -> anyhow::Result<HttpResponse> {
+/// `GET url` with the given `Accept` values and, when given, `Authorization: <auth>`.
+pub fn http_get(url: &str, accept: &[&str], auth: Option<&str>) -> anyhow::Result<HttpResponse> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let mut req = reqwest::Client::new().get(url);
+        if let Some(a) = auth {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
         for a in accept {
             req = req.header(reqwest::header::ACCEPT, *a);
         }

@@ -229,6 +229,9 @@ pub fn header(resp: &Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How long a [`Registry`] request may take unless a test says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The `code`s of a spec error body, or `None` when the body is not one.
 pub fn error_codes(body: &[u8]) -> Option<Vec<String>> {
     let v: Value = serde_json::from_slice(body).ok()?;
@@ -290,26 +293,49 @@ fn check_error_body(url: &str, body: &[u8], codes: &[&str]) {
     );
 }
 
-/// A blocking client bound to one server. It never follows redirects, so that tests see the
-/// status and `Location` the server sends.
+/// A blocking client bound to one server and one identity. It never follows redirects, so that
+/// tests see the status and `Location` the server sends.
 #[derive(Clone)]
 pub struct Registry {
     pub base: String,
     pub client: Client,
+    /// The `Authorization` value sent with every request, if any.
+    auth: Option<String>,
 }
 
 impl Registry {
+    /// A client that authenticates as the server's bootstrap administrator (full access), as
+    /// every ordinary registry client does after `docker login`.
     pub fn new(server: &TestServer) -> Registry {
-        Registry::at(&server.base_url)
+        Registry::with_auth(&server.base_url, &server.admin_basic_auth())
     }
 
-    pub fn at(base_url: &str) -> Registry {
-        Registry::with_timeout(base_url, Some(Duration::from_secs(120)))
+    /// A client that sends no credentials, for tests of what anonymous callers get.
+    pub fn anonymous(server: &TestServer) -> Registry {
+        Registry::build(&server.base_url, None, Some(DEFAULT_TIMEOUT))
     }
 
-    pub fn with_timeout(base_url: &str, timeout: Option<Duration>) -> Registry {
+    /// A client that sends `Authorization: <header>` (e.g. from [`crate::basic_auth`] or
+    /// `Bearer <token>`) with every request.
+    pub fn with_auth(base_url: &str, header: &str) -> Registry {
+        Registry::build(base_url, Some(header.to_owned()), Some(DEFAULT_TIMEOUT))
+    }
+
+    /// The same base URL and identity with another overall request timeout (`None`: none).
+    pub fn with_timeout(&self, timeout: Option<Duration>) -> Registry {
+        Registry::build(&self.base, self.auth.clone(), timeout)
+    }
+
+    fn build(base_url: &str, auth: Option<String>, timeout: Option<Duration>) -> Registry {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(a) = &auth {
+            let mut value = reqwest::header::HeaderValue::from_str(a).expect("Authorization value");
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let mut b = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
             .pool_max_idle_per_host(4)
             .connect_timeout(Duration::from_secs(10));
         b = match timeout {
@@ -319,7 +345,13 @@ impl Registry {
         Registry {
             base: base_url.trim_end_matches('/').to_owned(),
             client: b.build().expect("reqwest client"),
+            auth,
         }
+    }
+
+    /// The `Authorization` value this client sends, for raw-socket requests made on its behalf.
+    pub fn auth_header(&self) -> Option<&str> {
+        self.auth.as_deref()
     }
 
     /// An absolute URL for a path (`/v2/...`) or a `Location` the server returned, which may be

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use portcullis_testkit::clients::{
-    http_get, require, sha256, ClientEnv, HttpResponse, MediaTypes, ALL_MANIFEST_TYPES,
+    require, sha256, ClientEnv, HttpResponse, MediaTypes, ALL_MANIFEST_TYPES,
 };
 use portcullis_testkit::TestServer;
 use serde_json::Value;
@@ -18,12 +18,13 @@ use serde_json::Value;
 fn setup() -> (TestServer, ClientEnv) {
     require("buildah");
     let server = TestServer::start();
-    let env = ClientEnv::new(&server.host()).expect("client env");
+    let env = ClientEnv::for_server(&server).expect("client env");
+    env.login("buildah").expect("buildah login");
     (server, env)
 }
 
-fn manifest(server: &TestServer, repo: &str, reference: &str) -> HttpResponse {
-    http_get(
+fn manifest(env: &ClientEnv, server: &TestServer, repo: &str, reference: &str) -> HttpResponse {
+    env.http_get(
         &format!("{}/v2/{repo}/manifests/{reference}", server.base_url),
         &ALL_MANIFEST_TYPES,
     )
@@ -68,7 +69,7 @@ fn build_from_scratch_push_and_pull() {
     ])
     .unwrap();
     let pushed = std::fs::read_to_string(&df).unwrap();
-    let resp = manifest(&server, "buildah/hello", "v1");
+    let resp = manifest(&env, &server, "buildah/hello", "v1");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed);
     assert_eq!(resp.header("content-type"), Some(MediaTypes::OCI.manifest));
@@ -118,7 +119,7 @@ fn from_scratch_commit_straight_to_the_registry() {
     .unwrap();
     env.buildah(&["rm", ctr]).unwrap();
 
-    let resp = manifest(&server, "buildah/committed", "v1");
+    let resp = manifest(&env, &server, "buildah/committed", "v1");
     assert_eq!(resp.status, 200);
     assert_eq!(
         resp.header("content-type"),
@@ -186,7 +187,7 @@ fn manifest_list_create_add_push_all() {
     .unwrap();
     let pushed = std::fs::read_to_string(&df).unwrap();
 
-    let resp = manifest(&server, "buildah/multi", "v1");
+    let resp = manifest(&env, &server, "buildah/multi", "v1");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed);
     let index: Value = serde_json::from_slice(&resp.body).unwrap();
@@ -198,7 +199,7 @@ fn manifest_list_create_add_push_all() {
     assert_eq!(archs, BTreeSet::from(["amd64", "arm64", "riscv64"]));
     for entry in entries {
         let digest = entry["digest"].as_str().unwrap();
-        let child = manifest(&server, "buildah/multi", digest);
+        let child = manifest(&env, &server, "buildah/multi", digest);
         assert_eq!(child.status, 200, "{entry}");
         assert_eq!(sha256(&child.body), digest);
     }

@@ -17,17 +17,33 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use portcullis_testkit::clients::{
-    http_get, require, sha256, BuiltManifest, ClientEnv, MediaTypes, OciLayout, ALL_MANIFEST_TYPES,
+    require, sha256, BuiltManifest, ClientEnv, MediaTypes, OciLayout, ALL_MANIFEST_TYPES,
 };
-use portcullis_testkit::TestServer;
+use portcullis_testkit::{TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
 use serde_json::Value;
 
 fn setup() -> (TestServer, ClientEnv) {
     require("docker");
     require("skopeo");
     let server = TestServer::start();
-    let env = ClientEnv::new(&server.host()).expect("client env");
+    let env = ClientEnv::for_server(&server).expect("client env");
+    env.login("skopeo").expect("skopeo login");
+    env.docker_login().expect("docker login");
     (server, env)
+}
+
+/// The docker config dir argument every raw `docker` invocation here passes.
+fn config_arg(env: &ClientEnv) -> String {
+    env.docker_config_dir().to_str().unwrap().to_owned()
+}
+
+/// What docker stored for the registry in its config file.
+fn stored_auth(env: &ClientEnv) -> Value {
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(env.docker_config_dir().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    config["auths"][env.registry()].clone()
 }
 
 /// Pushes one single-platform image per architecture, each to `<repo_prefix>-<arch>:v1`, and
@@ -123,36 +139,99 @@ fn plain_http_port_answers_a_tls_client_hello_with_an_http_status_line() {
     );
 }
 
+/// What ECR's documentation tells docker users to do: `aws ecr get-login-password | docker
+/// login --username AWS --password-stdin`. The password it stores then works for pulls, a wrong
+/// password is refused, and `docker logout` forgets it.
 #[test]
-fn login_succeeds_against_a_registry_without_auth() {
-    let (_server, env) = setup();
-    let out = env
-        .docker(&[
-            "login",
-            "--username",
-            "portcullis",
-            "--password",
-            "anything",
-            env.registry(),
-        ])
-        .unwrap();
-    assert!(out.contains("Login Succeeded"), "{out}");
-    let config: Value = serde_json::from_slice(
-        &std::fs::read(env.docker_config_dir().join("config.json")).unwrap(),
-    )
-    .unwrap();
+fn login_with_a_token_from_aws_ecr_get_login_password() {
+    require("aws");
+    let server = TestServer::start();
+    let env = ClientEnv::for_server(&server).expect("client env");
+    env.login("skopeo").expect("skopeo login");
+    seed(&env, "docker/login", &["amd64"]);
+    let config = config_arg(&env);
+    let inspect = |env: &ClientEnv| {
+        env.output(
+            "docker",
+            &[
+                "--config",
+                &config,
+                "manifest",
+                "inspect",
+                "--insecure",
+                &env.reference("docker/login-amd64:v1"),
+            ],
+        )
+        .unwrap()
+    };
+
+    // Not logged in: the registry challenges and docker gives up.
+    let anonymous = inspect(&env);
     assert!(
-        config["auths"][env.registry()].is_object(),
-        "docker stored no credentials for {}: {config}",
-        env.registry()
+        !anonymous.status.success(),
+        "an anonymous pull succeeded: {}",
+        anonymous.stdout
+    );
+    assert!(
+        anonymous.stderr.to_lowercase().contains("unauthorized")
+            || anonymous.stderr.contains("401")
+            || anonymous.stderr.contains("no basic auth credentials"),
+        "{}",
+        anonymous.stderr
     );
 
+    // A wrong password is refused and nothing is stored.
+    let wrong = env
+        .output_with(
+            "docker",
+            &[
+                "--config",
+                &config,
+                "login",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                env.registry(),
+            ],
+            Some(format!("{}x", env.password().unwrap()).as_bytes()),
+            &[],
+        )
+        .unwrap();
+    assert!(
+        !wrong.status.success(),
+        "docker login accepted a wrong password: {}",
+        wrong.stdout
+    );
+    assert!(stored_auth(&env).is_null(), "stored after a failed login");
+
+    // The password from `aws ecr get-login-password`, piped into `docker login`.
+    let login = env
+        .aws_ecr_docker_login(
+            &server.base_url,
+            ADMIN_ACCESS_KEY_ID,
+            ADMIN_SECRET_ACCESS_KEY,
+        )
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "aws ecr get-login-password | docker login failed ({}):\n{}\n{}",
+        login.status,
+        login.stdout,
+        login.stderr
+    );
+    assert!(login.stdout.contains("Login Succeeded"), "{}", login.stdout);
+    let stored = stored_auth(&env);
+    assert!(
+        stored.is_object(),
+        "docker stored no credentials for {}",
+        env.registry()
+    );
+    let pulled = inspect(&env);
+    assert!(pulled.status.success(), "{}", pulled.stderr);
+
     env.docker(&["logout", env.registry()]).unwrap();
-    let config: Value = serde_json::from_slice(
-        &std::fs::read(env.docker_config_dir().join("config.json")).unwrap(),
-    )
-    .unwrap();
-    assert!(config["auths"][env.registry()].is_null(), "{config}");
+    assert!(stored_auth(&env).is_null(), "still stored after logout");
+    assert!(!inspect(&env).status.success(), "pulled after logout");
 }
 
 #[test]
@@ -210,7 +289,7 @@ fn manifest_inspect_shows_images_and_lists() {
             "docker",
             &[
                 "--config",
-                env.docker_config_dir().to_str().unwrap(),
+                &config_arg(&env),
                 "manifest",
                 "inspect",
                 "--insecure",
@@ -258,11 +337,12 @@ fn manifest_create_and_push_into_another_repository() {
     let printed = out.lines().last().unwrap().trim().to_owned();
     assert!(printed.starts_with("sha256:"), "{out}");
 
-    let resp = http_get(
-        &format!("{}/v2/docker/dst/manifests/list", server.base_url),
-        &ALL_MANIFEST_TYPES,
-    )
-    .unwrap();
+    let resp = env
+        .http_get(
+            &format!("{}/v2/docker/dst/manifests/list", server.base_url),
+            &ALL_MANIFEST_TYPES,
+        )
+        .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), printed);
     let pushed: Value = serde_json::from_slice(&resp.body).unwrap();
@@ -276,14 +356,15 @@ fn manifest_create_and_push_into_another_repository() {
 
     // Every image manifest and blob now lives in the destination repository too.
     for image in &images {
-        let resp = http_get(
-            &format!(
-                "{}/v2/docker/dst/manifests/{}",
-                server.base_url, image.digest
-            ),
-            &ALL_MANIFEST_TYPES,
-        )
-        .unwrap();
+        let resp = env
+            .http_get(
+                &format!(
+                    "{}/v2/docker/dst/manifests/{}",
+                    server.base_url, image.digest
+                ),
+                &ALL_MANIFEST_TYPES,
+            )
+            .unwrap();
         assert_eq!(
             resp.status, 200,
             "manifest {} not in docker/dst",
@@ -291,11 +372,12 @@ fn manifest_create_and_push_into_another_repository() {
         );
         assert_eq!(resp.body, image.bytes);
         for blob in &image.children {
-            let resp = http_get(
-                &format!("{}/v2/docker/dst/blobs/{blob}", server.base_url),
-                &[],
-            )
-            .unwrap();
+            let resp = env
+                .http_get(
+                    &format!("{}/v2/docker/dst/blobs/{blob}", server.base_url),
+                    &[],
+                )
+                .unwrap();
             assert_eq!(resp.status, 200, "blob {blob} not mounted into docker/dst");
             assert_eq!(sha256(&resp.body), *blob);
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use portcullis_testkit::clients::{
-    http_get, require, sha256, ClientEnv, HttpResponse, MediaTypes, ALL_MANIFEST_TYPES,
+    require, sha256, ClientEnv, HttpResponse, MediaTypes, ALL_MANIFEST_TYPES,
 };
 use portcullis_testkit::TestServer;
 use serde_json::Value;
@@ -17,7 +17,8 @@ use serde_json::Value;
 fn setup() -> (TestServer, ClientEnv) {
     require("podman");
     let server = TestServer::start();
-    let env = ClientEnv::new(&server.host()).expect("client env");
+    let env = ClientEnv::for_server(&server).expect("client env");
+    env.login("podman").expect("podman login");
     (server, env)
 }
 
@@ -38,8 +39,8 @@ fn digest_file(env: &ClientEnv, name: &str) -> PathBuf {
     env.work_dir().join(format!("{name}.digest"))
 }
 
-fn manifest(server: &TestServer, repo: &str, reference: &str) -> HttpResponse {
-    http_get(
+fn manifest(env: &ClientEnv, server: &TestServer, repo: &str, reference: &str) -> HttpResponse {
+    env.http_get(
         &format!("{}/v2/{repo}/manifests/{reference}", server.base_url),
         &ALL_MANIFEST_TYPES,
     )
@@ -73,7 +74,7 @@ fn build_from_scratch_push_and_pull() {
     ])
     .unwrap();
     let pushed = std::fs::read_to_string(&df).unwrap();
-    let resp = manifest(&server, "podman/hello", "v1");
+    let resp = manifest(&env, &server, "podman/hello", "v1");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed);
     assert_eq!(resp.header("docker-content-digest"), Some(pushed.as_str()));
@@ -94,7 +95,7 @@ fn build_from_scratch_push_and_pull() {
     ])
     .unwrap();
     let pushed2 = std::fs::read_to_string(&df2).unwrap();
-    let resp = manifest(&server, "podman/hello", "v1-docker");
+    let resp = manifest(&env, &server, "podman/hello", "v1-docker");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed2);
     assert_eq!(
@@ -183,7 +184,7 @@ fn manifest_list_create_add_push_all() {
     .unwrap();
     let pushed = std::fs::read_to_string(&df).unwrap();
 
-    let resp = manifest(&server, "podman/multi", "v1");
+    let resp = manifest(&env, &server, "podman/multi", "v1");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed);
     let index: Value = serde_json::from_slice(&resp.body).unwrap();
@@ -194,7 +195,12 @@ fn manifest_list_create_add_push_all() {
         .collect();
     assert_eq!(archs, BTreeSet::from(["amd64", "arm64"]));
     for entry in entries {
-        let child = manifest(&server, "podman/multi", entry["digest"].as_str().unwrap());
+        let child = manifest(
+            &env,
+            &server,
+            "podman/multi",
+            entry["digest"].as_str().unwrap(),
+        );
         assert_eq!(child.status, 200, "{entry}");
         assert_eq!(sha256(&child.body), entry["digest"].as_str().unwrap());
     }
@@ -241,11 +247,12 @@ fn manifest_list_create_add_push_all() {
     ])
     .unwrap();
     let pushed2 = std::fs::read_to_string(&df2).unwrap();
-    let resp = manifest(&server, "podman/team/copy", "v2");
+    let resp = manifest(&env, &server, "podman/team/copy", "v2");
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), pushed2);
     for entry in entries {
         let child = manifest(
+            &env,
             &server,
             "podman/team/copy",
             entry["digest"].as_str().unwrap(),

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use portcullis_testkit::clients::{
-    http_get, require, sha256, BuiltManifest, ClientEnv, MediaTypes, OciLayout, ALL_MANIFEST_TYPES,
+    require, sha256, BuiltManifest, ClientEnv, MediaTypes, OciLayout, ALL_MANIFEST_TYPES,
 };
 use portcullis_testkit::TestServer;
 use serde_json::Value;
@@ -17,7 +17,8 @@ use serde_json::Value;
 fn setup() -> (TestServer, ClientEnv) {
     require("skopeo");
     let server = TestServer::start();
-    let env = ClientEnv::new(&server.host()).expect("client env");
+    let env = ClientEnv::for_server(&server).expect("client env");
+    env.login("skopeo").expect("skopeo login");
     (server, env)
 }
 
@@ -193,11 +194,12 @@ fn copy_a_layer_of_many_mebibytes() {
     let pushed = push(&env, &layout.transport_ref("v1"), "skopeo/big:v1", &[]);
     assert_eq!(pushed, image.digest);
     let layer = &image.children[1];
-    let resp = http_get(
-        &format!("{}/v2/skopeo/big/blobs/{layer}", server.base_url),
-        &[],
-    )
-    .unwrap();
+    let resp = env
+        .http_get(
+            &format!("{}/v2/skopeo/big/blobs/{layer}", server.base_url),
+            &[],
+        )
+        .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(sha256(&resp.body), *layer);
 
@@ -274,11 +276,12 @@ fn inspect_reports_the_pushed_digest() {
     assert_eq!(v["mediaType"], MediaTypes::DOCKER.manifest);
 
     // The same bytes over plain HTTP, with the digest header.
-    let resp = http_get(
-        &format!("{}/v2/skopeo/team/app/api/manifests/v1", server.base_url),
-        &ALL_MANIFEST_TYPES,
-    )
-    .unwrap();
+    let resp = env
+        .http_get(
+            &format!("{}/v2/skopeo/team/app/api/manifests/v1", server.base_url),
+            &ALL_MANIFEST_TYPES,
+        )
+        .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, image.bytes);
     assert_eq!(resp.header("docker-content-digest"), Some(pushed.as_str()));
@@ -318,11 +321,12 @@ fn delete_removes_the_manifest() {
         "expected a MANIFEST_UNKNOWN error, got: {}",
         gone.stderr
     );
-    let resp = http_get(
-        &format!("{}/v2/skopeo/del/manifests/{}", server.base_url, a.digest),
-        &ALL_MANIFEST_TYPES,
-    )
-    .unwrap();
+    let resp = env
+        .http_get(
+            &format!("{}/v2/skopeo/del/manifests/{}", server.base_url, a.digest),
+            &ALL_MANIFEST_TYPES,
+        )
+        .unwrap();
     assert_eq!(resp.status, 404, "deleted manifest still served by digest");
 
     assert_eq!(inspect_raw(&env, "skopeo/del:b"), b.bytes);
@@ -479,11 +483,12 @@ fn round_trip(env: &ClientEnv, server: &TestServer, types: MediaTypes, repo: &st
     let raw = inspect_raw(env, &dest);
     assert_eq!(raw, index.bytes, "index bytes changed on the way through");
     assert_eq!(sha256(&raw), pushed);
-    let resp = http_get(
-        &format!("{}/v2/skopeo/{repo}/manifests/multi", server.base_url),
-        &ALL_MANIFEST_TYPES,
-    )
-    .unwrap();
+    let resp = env
+        .http_get(
+            &format!("{}/v2/skopeo/{repo}/manifests/multi", server.base_url),
+            &ALL_MANIFEST_TYPES,
+        )
+        .unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, index.bytes);
     assert_eq!(resp.header("content-type"), Some(types.index));

@@ -96,6 +96,10 @@ fn streaming_patch(
         &location,
         &server.host(),
         &[
+            (
+                "Authorization",
+                reg.auth_header().expect("credentials").to_owned(),
+            ),
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Range", format!("{first}-{}", len - 1)),
             ("Content-Length", (len - first).to_string()),
@@ -157,6 +161,10 @@ fn cut_stream(
         &path,
         &server.host(),
         &[
+            (
+                "Authorization",
+                reg.auth_header().expect("credentials").to_owned(),
+            ),
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Length", data.len().to_string()),
         ],
@@ -187,6 +195,10 @@ fn committing_upload(
         &with_query(&reg.start_upload(repo), "digest", &digest),
         &server.host(),
         &[
+            (
+                "Authorization",
+                reg.auth_header().expect("credentials").to_owned(),
+            ),
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Length", data.len().to_string()),
         ],
@@ -212,8 +224,8 @@ fn committing_upload(
 
 /// Pushes small images until the server goes away; returns the (tag, manifest) pairs whose
 /// manifest PUT was acknowledged with 201.
-fn push_loop(base_url: String, repo: String, stop: Arc<AtomicBool>) -> Vec<(String, Blob)> {
-    let reg = Registry::with_timeout(&base_url, Some(Duration::from_secs(10)));
+fn push_loop(reg: Registry, repo: String, stop: Arc<AtomicBool>) -> Vec<(String, Blob)> {
+    let reg = reg.with_timeout(Some(Duration::from_secs(10)));
     let mut acked = Vec::new();
     for i in 0.. {
         if stop.load(Ordering::SeqCst) {
@@ -446,8 +458,8 @@ fn kill9_during_uploads_then_restart_is_consistent() {
         let patch = streaming_patch(&server, &reg, &repo, 48 * 1024 * 1024, tx);
         let stop = Arc::new(AtomicBool::new(false));
         let pusher = {
-            let (base, r, s) = (server.base_url.clone(), loop_repo.clone(), stop.clone());
-            thread::spawn(move || push_loop(base, r, s))
+            let (reg, r, s) = (reg.clone(), loop_repo.clone(), stop.clone());
+            thread::spawn(move || push_loop(reg, r, s))
         };
 
         match kill_at {

@@ -91,7 +91,7 @@ fn push_and_pull_a_large_blob_in_flat_memory() {
     let size = blob_size();
     let server = TestServer::start();
     let pid = server.pid().expect("server pid");
-    let reg = Registry::with_timeout(&server.base_url, None);
+    let reg = Registry::new(&server).with_timeout(None);
     let repo = "memory/large";
 
     // Warm up every path once (connection pools, lazily built state) before the baseline.

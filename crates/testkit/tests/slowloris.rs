@@ -21,7 +21,7 @@ const SLACK: Duration = Duration::from_secs(5);
 #[test]
 fn slow_header_clients_are_cut_off_while_others_are_served() {
     let server = TestServer::start();
-    let reg = Registry::with_timeout(&server.base_url, Some(Duration::from_secs(5)));
+    let reg = Registry::new(&server).with_timeout(Some(Duration::from_secs(5)));
     let request = format!(
         "GET /v2/ HTTP/1.1\r\nHost: {}\r\nUser-Agent: slowloris\r\nX-Padding: {}\r\n\r\n",
         server.host(),
@@ -149,6 +149,10 @@ fn a_body_that_stalls_is_cut_off_and_not_stored() {
         &with_query(&format!("/v2/{repo}/blobs/uploads/"), "digest", &digest),
         &server.host(),
         &[
+            (
+                "Authorization",
+                reg.auth_header().expect("credentials").to_owned(),
+            ),
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Length", data.len().to_string()),
         ],
@@ -191,6 +195,10 @@ fn sigterm_lets_an_inflight_upload_finish() {
         &with_query(&loc, "digest", &digest),
         &server.host(),
         &[
+            (
+                "Authorization",
+                reg.auth_header().expect("credentials").to_owned(),
+            ),
             ("Content-Type", "application/octet-stream".into()),
             ("Content-Length", data.len().to_string()),
             ("Connection", "close".into()),
