@@ -68,11 +68,23 @@ impl TokenSigner {
         mac.finalize().into_bytes().into()
     }
 
+    /// A token valid for [`TOKEN_TTL_SECS`], as GetAuthorizationToken issues.
     pub fn issue(&self, access_key_id: &str, now: i64, nonce: &str) -> (String, TokenClaims) {
+        self.issue_with_ttl(access_key_id, now, TOKEN_TTL_SECS, nonce)
+    }
+
+    /// A token valid for `ttl_secs` (shorter-lived tokens for scripts; tests of expiry).
+    pub fn issue_with_ttl(
+        &self,
+        access_key_id: &str,
+        now: i64,
+        ttl_secs: i64,
+        nonce: &str,
+    ) -> (String, TokenClaims) {
         let claims = TokenClaims {
             access_key_id: access_key_id.to_owned(),
             issued_at: now,
-            expires_at: now + TOKEN_TTL_SECS,
+            expires_at: now + ttl_secs,
             nonce: nonce.to_owned(),
         };
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());

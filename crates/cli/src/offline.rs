@@ -36,6 +36,10 @@ pub enum TokenCommand {
         /// The IAM user the token acts as.
         #[arg(long, default_value = "admin")]
         user: String,
+        /// Lifetime in seconds, at most 12 hours (negative values make an already expired
+        /// token, for testing clients).
+        #[arg(long, default_value_t = 43200, allow_negative_numbers = true)]
+        ttl_secs: i64,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -84,7 +88,10 @@ async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {
     match cmd {
-        TokenCommand::Issue { user, data } => {
+        TokenCommand::Issue { user, ttl_secs, data } => {
+            if ttl_secs > portcullis_auth::TOKEN_TTL_SECS {
+                bail!("--ttl-secs is at most {} (12 hours)", portcullis_auth::TOKEN_TTL_SECS);
+            }
             let (_, iam) = open(&data).await?;
             let key = iam
                 .access_keys_of(&user)
@@ -95,7 +102,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {
             let signer = TokenSigner::from_master(iam.master_key().as_bytes());
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let nonce = uuid::Uuid::new_v4().simple().to_string();
-            let (token, _) = signer.issue(&key.access_key_id, now, &nonce);
+            let (token, _) = signer.issue_with_ttl(&key.access_key_id, now, ttl_secs, &nonce);
             println!("{token}");
             Ok(0)
         }
