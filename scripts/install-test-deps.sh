@@ -67,7 +67,14 @@ if [[ ! -e /etc/containers/policy.json ]]; then
     echo "install-test-deps: note: /etc/containers/policy.json is missing; the tests bring their own" >&2
 fi
 
-for bin in skopeo podman buildah docker; do
+# The AWS clients the ECR/IAM tests drive: the aws CLI, boto3 and botocore (for its SigV4 signer
+# and service models).
+if ! command -v aws >/dev/null 2>&1 || ! python3 -c 'import boto3, botocore' 2>/dev/null; then
+    echo "install-test-deps: installing awscli boto3 botocore with pip" >&2
+    python3 -m pip install --quiet awscli boto3 botocore
+fi
+
+for bin in skopeo podman buildah docker aws; do
     if ! command -v "$bin" >/dev/null 2>&1; then
         echo "install-test-deps: $bin is still missing after install" >&2
         exit 1
