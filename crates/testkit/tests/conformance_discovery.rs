@@ -502,3 +502,44 @@ fn referrer_descriptors_follow_the_artifact_type_rules() {
     assert_eq!(dm["artifactType"], "application/vnd.example.sbom.v1");
     assert_eq!(dm["size"].as_u64(), Some(m.size() as u64));
 }
+
+/// Without credentials the listings reveal nothing: tag lists are 401 with a challenge, and the
+/// catalog either asks for credentials too or lists no repository (it shows only what the caller
+/// may describe).
+#[test]
+fn listings_without_credentials_reveal_nothing() {
+    let (server, reg) = start();
+    let anonymous = Registry::anonymous(&server);
+    let repo = unique_name("discovery/anon");
+    push_tags(&reg, &repo);
+
+    for path in [
+        format!("/v2/{repo}/tags/list"),
+        format!("/v2/{repo}/tags/list?n=2"),
+        "/v2/no-such-repo/tags/list".to_owned(),
+    ] {
+        let resp = anonymous.get(&path).send().unwrap();
+        assert!(
+            header(&resp, "WWW-Authenticate").is_some(),
+            "{path}: no challenge"
+        );
+        assert_error(resp, 401, "UNAUTHORIZED");
+    }
+
+    for path in ["/v2/_catalog", "/v2/_catalog?n=1"] {
+        let resp = anonymous.get(path).send().unwrap();
+        match resp.status().as_u16() {
+            401 => {
+                assert!(header(&resp, "WWW-Authenticate").is_some(), "{path}");
+                assert_error(resp, 401, "UNAUTHORIZED");
+            }
+            200 => {
+                assert!(header(&resp, "Link").is_none(), "{path}: a next page");
+                let v: Value = resp.json().unwrap();
+                let listed = v["repositories"].as_array().expect("repositories");
+                assert!(listed.is_empty(), "{path} lists {listed:?} to anyone");
+            }
+            other => panic!("{path}: status {other}"),
+        }
+    }
+}

@@ -189,3 +189,29 @@ fn a_manifest_can_be_pushed_again_after_deletion() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(&resp.bytes().unwrap()[..], &image.manifest.bytes[..]);
 }
+
+/// Deleting without credentials is 401 with a challenge, and the content stays.
+#[test]
+fn deletes_without_credentials_are_401_and_delete_nothing() {
+    let (server, reg) = start();
+    let anonymous = Registry::anonymous(&server);
+    let repo = unique_name("conformance/manage-anon");
+    let image = reg.push_image(&repo, "v1", 1, 1024);
+    let paths = [
+        format!("/v2/{repo}/manifests/v1"),
+        format!("/v2/{repo}/manifests/{}", image.manifest.digest),
+        format!("/v2/{repo}/blobs/{}", image.layers[0].digest),
+    ];
+    for path in &paths {
+        let resp = anonymous.delete(path).send().unwrap();
+        assert!(
+            header(&resp, "WWW-Authenticate").is_some(),
+            "DELETE {path}: no challenge"
+        );
+        assert_error(resp, 401, "UNAUTHORIZED");
+    }
+    assert_eq!(reg.tags(&repo), vec!["v1".to_owned()]);
+    let (status, body) = reg.get_blob(&repo, &image.layers[0].digest);
+    assert_eq!(status, 200);
+    assert_eq!(body, image.layers[0].bytes);
+}

@@ -12,7 +12,7 @@ fn dummy_digest() -> String {
 }
 
 struct Pulled {
-    _server: TestServer,
+    server: TestServer,
     reg: Registry,
     repo: String,
     configs: [Blob; 2],
@@ -52,7 +52,7 @@ fn setup() -> Pulled {
         &manifests[1].bytes,
     );
     Pulled {
-        _server: server,
+        server,
         reg,
         repo,
         configs,
@@ -71,6 +71,58 @@ fn api_version_check_answers_200() {
     // Registries commonly advertise this; the spec makes it optional, so only check its value.
     if let Some(v) = header(&resp, "Docker-Distribution-API-Version") {
         assert_eq!(v, "registry/2.0");
+    }
+}
+
+/// The spec's other answer to the version check: a registry that wants credentials says 401
+/// with a `WWW-Authenticate` challenge, which is how clients learn to log in.
+#[test]
+fn api_version_check_without_credentials_is_401_with_a_challenge() {
+    let server = TestServer::start();
+    let resp = Registry::anonymous(&server).get("/v2/").send().unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let challenge = header(&resp, "WWW-Authenticate").expect("WWW-Authenticate on a 401");
+    assert!(
+        challenge.starts_with("Basic realm=\""),
+        "challenge: {challenge}"
+    );
+    assert_error(resp, 401, "UNAUTHORIZED");
+}
+
+/// Pulling without credentials: every read endpoint answers 401 with a challenge (never the
+/// content, and never 404, which would tell an outsider what exists).
+#[test]
+fn pulls_without_credentials_are_401() {
+    let p = setup();
+    let anonymous = Registry::anonymous(&p.server);
+    let repo = &p.repo;
+    let paths = [
+        format!("/v2/{repo}/manifests/{}", p.tag),
+        format!("/v2/{repo}/manifests/{}", p.manifests[1].digest),
+        format!("/v2/{repo}/manifests/no-such-tag"),
+        format!("/v2/{repo}/blobs/{}", p.layer.digest),
+        format!("/v2/{repo}/blobs/{}", dummy_digest()),
+        format!("/v2/{repo}/tags/list"),
+        format!("/v2/{repo}/referrers/{}", p.manifests[0].digest),
+        "/v2/no/such/repo/manifests/latest".to_owned(),
+    ];
+    for path in &paths {
+        for head in [false, true] {
+            let req = if head {
+                anonymous.head(path)
+            } else {
+                anonymous.get(path)
+            };
+            let resp = req.send().unwrap();
+            assert_eq!(resp.status().as_u16(), 401, "{path} (HEAD: {head})");
+            assert!(
+                header(&resp, "WWW-Authenticate").is_some(),
+                "{path}: 401 without a challenge"
+            );
+            if !head {
+                assert_error(resp, 401, "UNAUTHORIZED");
+            }
+        }
     }
 }
 

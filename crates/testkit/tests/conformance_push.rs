@@ -625,3 +625,106 @@ fn sha512_blobs() {
     assert_eq!(status, 200);
     assert_eq!(body, other);
 }
+
+/// Every push endpoint refuses a caller without credentials with 401 and a challenge, even on
+/// an upload session an authenticated client opened, and nothing the anonymous caller sent is
+/// stored.
+#[test]
+fn pushes_without_credentials_are_401_and_store_nothing() {
+    let (server, reg) = start();
+    let anonymous = Registry::anonymous(&server);
+    let repo = unique_name("conformance/push-anon");
+    let config = Blob::config(OCI_CONFIG);
+    let layer = Blob::random(2048, OCI_LAYER);
+    reg.push(&repo, &config);
+    let session = reg.start_upload(&repo);
+
+    #[track_caller]
+    fn refused(resp: reqwest::blocking::Response) {
+        assert!(
+            header(&resp, "WWW-Authenticate").is_some(),
+            "{}: 401 without a challenge",
+            resp.url()
+        );
+        assert_error(resp, 401, "UNAUTHORIZED");
+    }
+
+    refused(
+        anonymous
+            .post(&format!("/v2/{repo}/blobs/uploads/"))
+            .header("Content-Length", "0")
+            .send()
+            .unwrap(),
+    );
+    refused(
+        anonymous
+            .post(&with_query(
+                &format!("/v2/{repo}/blobs/uploads/"),
+                "digest",
+                &layer.digest,
+            ))
+            .header("Content-Type", "application/octet-stream")
+            .body(layer.bytes.clone())
+            .send()
+            .unwrap(),
+    );
+    refused(anonymous.patch_chunk(&session, 0, &layer.bytes));
+    refused(
+        anonymous
+            .put(&with_query(&session, "digest", &layer.digest))
+            .header("Content-Type", "application/octet-stream")
+            .body(layer.bytes.clone())
+            .send()
+            .unwrap(),
+    );
+    refused(
+        anonymous
+            .post(&format!(
+                "/v2/{}/blobs/uploads/?mount={}&from={repo}",
+                unique_name("conformance/push-anon-dst"),
+                config.digest
+            ))
+            .header("Content-Length", "0")
+            .send()
+            .unwrap(),
+    );
+    let manifest = to_bytes(&oci_manifest(&config, &[]));
+    refused(
+        anonymous
+            .put(&format!("/v2/{repo}/manifests/v1"))
+            .header("Content-Type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .unwrap(),
+    );
+
+    // Nothing landed: no layer, no tag, and the session is still at offset 0.
+    let (status, _) = reg.get_blob(&repo, &layer.digest);
+    assert_eq!(status, 404, "an anonymous upload stored the layer");
+    let resp = reg
+        .head(&format!("/v2/{repo}/manifests/v1"))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        404,
+        "an anonymous manifest PUT landed"
+    );
+    let resp = reg.get(&session).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let range = header(&resp, "Range");
+    assert!(
+        range.is_none() || range.as_deref() == Some("0-0"),
+        "anonymous PATCH moved the session: Range {range:?}"
+    );
+
+    // The owner of the session can still finish it.
+    let resp = reg
+        .put(&with_query(&session, "digest", &layer.digest))
+        .header("Content-Type", "application/octet-stream")
+        .body(layer.bytes.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+}
