@@ -14,6 +14,7 @@ pub mod access;
 pub mod body;
 pub mod classify;
 pub mod ecr;
+pub mod iam;
 pub mod listener;
 pub mod oci;
 pub mod proxy_protocol;
@@ -63,9 +64,38 @@ pub fn router(state: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
-        .route("/", axum::routing::post(ecr::dispatch))
+        .route("/", axum::routing::post(api_root))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// `POST /` carries two AWS protocols: JSON with `X-Amz-Target` (ECR) and the form-encoded
+/// query protocol (IAM).
+async fn api_root(
+    state: axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    if headers.contains_key("x-amz-target") {
+        return ecr::dispatch(state, request).await;
+    }
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if form {
+        return iam::dispatch(state, request).await;
+    }
+    ecr::EcrError::new(
+        "UnknownOperationException",
+        "the request names no operation: send X-Amz-Target (ECR) or a form-encoded Action (IAM)",
+    )
+    .into_response()
 }
 
 async fn not_found() -> oci::OciError {

@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use portcullis_policy::{Policy, PolicyKind};
+use portcullis_storage::iam::{
+    GroupRecord, ManagedPolicyRecord, NamedPolicy, PolicyVersionRecord, RoleRecord,
+};
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
     AccessKeyRecord, IamStore, MetaStore, PrincipalKind, RepositoryRecord, UserRecord,
@@ -30,6 +33,31 @@ pub struct IamOptions {
     pub account_id: String,
     pub region: String,
 }
+
+/// IAM's own refusals, beside the registry's errors: IAM makes callers detach before deleting,
+/// and caps some counts.
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    #[error("{0}")]
+    DeleteConflict(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error(transparent)]
+    Core(#[from] Error),
+}
+
+impl From<portcullis_storage::Error> for IamError {
+    fn from(e: portcullis_storage::Error) -> Self {
+        IamError::Core(Error::Storage(e))
+    }
+}
+
+/// IAM's limit on tags per user or role.
+pub const MAX_PRINCIPAL_TAGS: usize = 50;
+/// IAM's limit on managed policies attached to one user, group or role.
+pub const MAX_ATTACHED_POLICIES: usize = 20;
+/// IAM's limit on access keys per user.
+pub const MAX_ACCESS_KEYS: usize = 2;
 
 /// A 256-bit key that seals secrets at rest (AES-256-GCM) and from which other keys derive.
 #[derive(Clone)]
@@ -258,7 +286,7 @@ impl Iam {
 
     pub async fn user(&self, name: &str) -> Result<UserRecord> {
         self.store.user(name).await?.ok_or_else(|| {
-            Error::NoSuchEntity(format!("the user with name {name} cannot be found"))
+            Error::NoSuchEntity(format!("The user with name {name} cannot be found."))
         })
     }
 
@@ -266,11 +294,43 @@ impl Iam {
         Ok(self.store.list_users().await?)
     }
 
-    pub async fn delete_user(&self, name: &str) -> Result<()> {
-        if !self.store.delete_user(name).await? {
-            return Err(Error::NoSuchEntity(format!(
-                "the user with name {name} cannot be found"
+    /// Deletes a user that has nothing left attached: as IAM does, keys, inline and attached
+    /// policies and group memberships must be removed first.
+    pub async fn delete_user(&self, name: &str) -> Result<(), IamError> {
+        self.user(name).await?;
+        let mut held = Vec::new();
+        if !self.store.access_keys_of(name).await?.is_empty() {
+            held.push("access keys");
+        }
+        if !self
+            .store
+            .inline_policy_names(PrincipalKind::User, name)
+            .await?
+            .is_empty()
+        {
+            held.push("inline policies");
+        }
+        if !self
+            .store
+            .attached_policies(PrincipalKind::User, name)
+            .await?
+            .is_empty()
+        {
+            held.push("attached policies");
+        }
+        if !self.store.groups_of_user(name).await?.is_empty() {
+            held.push("group memberships");
+        }
+        if !held.is_empty() {
+            return Err(IamError::DeleteConflict(format!(
+                "Cannot delete entity, must remove {} first.",
+                held.join(", ")
             )));
+        }
+        if !self.store.delete_user(name).await? {
+            return Err(
+                Error::NoSuchEntity(format!("The user with name {name} cannot be found.")).into(),
+            );
         }
         self.changed();
         Ok(())
@@ -318,7 +378,7 @@ impl Iam {
             .await?
         {
             return Err(Error::NoSuchEntity(format!(
-                "the access key with id {access_key_id} cannot be found"
+                "The Access Key with id {access_key_id} cannot be found."
             )));
         }
         self.changed();
@@ -328,7 +388,7 @@ impl Iam {
     pub async fn delete_access_key(&self, access_key_id: &str) -> Result<()> {
         if !self.store.delete_access_key(access_key_id).await? {
             return Err(Error::NoSuchEntity(format!(
-                "the access key with id {access_key_id} cannot be found"
+                "The Access Key with id {access_key_id} cannot be found."
             )));
         }
         self.changed();
@@ -403,13 +463,14 @@ impl Iam {
     }
 
     pub async fn delete_user_policy(&self, user: &str, name: &str) -> Result<()> {
+        self.user(user).await?;
         if !self
             .store
             .delete_inline_policy(PrincipalKind::User, user, name)
             .await?
         {
             return Err(Error::NoSuchEntity(format!(
-                "the user policy with name {name} cannot be found"
+                "The user policy with name {name} cannot be found."
             )));
         }
         self.changed();
@@ -440,8 +501,10 @@ impl Iam {
                 Some(Arc::new(RepositoryView { record, policy }))
             }
         };
+        // Only repositories that exist are cached: a push creates repositories without going
+        // through this service, and a cached absence would hide the new one.
         let mut caches = self.caches();
-        if caches.generation == generation {
+        if caches.generation == generation && view.is_some() {
             caches.repositories.insert(repo.to_owned(), view.clone());
         }
         Ok(view)
@@ -527,6 +590,484 @@ impl Iam {
     pub fn repositories_changed(&self) {
         self.changed();
     }
+
+    // ---- the IAM admin API: identities, policies, tags ----
+
+    pub fn account_id(&self) -> &str {
+        &self.options.account_id
+    }
+
+    /// `arn:aws:iam::ACCOUNT:<kind><path><name>`, as IAM builds every principal ARN.
+    pub fn iam_arn(&self, kind: &str, path: &str, name: &str) -> String {
+        format!(
+            "arn:aws:iam::{}:{kind}{path}{name}",
+            self.options.account_id
+        )
+    }
+
+    /// Accepts a new access key only while the user has fewer than IAM's two.
+    pub async fn create_access_key_limited(&self, user: &str) -> Result<NewAccessKey, IamError> {
+        if self.access_keys_of(user).await?.len() >= MAX_ACCESS_KEYS {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}"
+            )));
+        }
+        Ok(self.create_access_key(user).await?)
+    }
+
+    /// The key's record when it exists and belongs to `user` (UpdateAccessKey and
+    /// DeleteAccessKey name both).
+    pub async fn access_key_of(&self, user: &str, access_key_id: &str) -> Result<AccessKeyRecord> {
+        self.user(user).await?;
+        match self.store.access_key(access_key_id).await? {
+            Some(k) if k.user_name == user => Ok(k),
+            _ => Err(Error::NoSuchEntity(format!(
+                "The Access Key with id {access_key_id} cannot be found."
+            ))),
+        }
+    }
+
+    /// Fails with NoSuchEntity when the principal does not exist.
+    pub async fn ensure_principal(&self, kind: PrincipalKind, name: &str) -> Result<()> {
+        let exists = match kind {
+            PrincipalKind::User => self.store.user(name).await?.is_some(),
+            PrincipalKind::Group => self.store.group(name).await?.is_some(),
+            PrincipalKind::Role => self.store.role(name).await?.is_some(),
+        };
+        if exists {
+            Ok(())
+        } else {
+            let what = match kind {
+                PrincipalKind::User => "user",
+                PrincipalKind::Group => "group",
+                PrincipalKind::Role => "role",
+            };
+            Err(Error::NoSuchEntity(format!(
+                "The {what} with name {name} cannot be found."
+            )))
+        }
+    }
+
+    // inline policies of users, groups and roles
+
+    pub async fn put_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+        document: &str,
+    ) -> Result<()> {
+        self.ensure_principal(kind, owner).await?;
+        parse_policy(document, PolicyKind::Identity)?;
+        self.store
+            .put_inline_policy(kind, owner, name, document)
+            .await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+    ) -> Result<String> {
+        self.ensure_principal(kind, owner).await?;
+        self.store
+            .inline_policy(kind, owner, name)
+            .await?
+            .ok_or_else(|| {
+                Error::NoSuchEntity(format!(
+                    "The {} policy with name {name} cannot be found.",
+                    kind.as_str()
+                ))
+            })
+    }
+
+    pub async fn inline_policy_names(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+    ) -> Result<Vec<String>> {
+        self.ensure_principal(kind, owner).await?;
+        Ok(self.store.inline_policy_names(kind, owner).await?)
+    }
+
+    pub async fn delete_inline_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        name: &str,
+    ) -> Result<()> {
+        self.ensure_principal(kind, owner).await?;
+        if !self.store.delete_inline_policy(kind, owner, name).await? {
+            return Err(Error::NoSuchEntity(format!(
+                "The {} policy with name {name} cannot be found.",
+                kind.as_str()
+            )));
+        }
+        self.changed();
+        Ok(())
+    }
+
+    // groups
+
+    pub async fn create_group(&self, name: &str, path: &str) -> Result<GroupRecord> {
+        let group = GroupRecord {
+            name: name.to_owned(),
+            group_id: random_id("AGPA", 17),
+            path: path.to_owned(),
+            created_at: now_millis(),
+        };
+        if !self.store.create_group(&group).await? {
+            return Err(Error::EntityAlreadyExists(format!(
+                "Group with name {name} already exists."
+            )));
+        }
+        self.changed();
+        Ok(group)
+    }
+
+    pub async fn group(&self, name: &str) -> Result<GroupRecord> {
+        self.store.group(name).await?.ok_or_else(|| {
+            Error::NoSuchEntity(format!("The group with name {name} cannot be found."))
+        })
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<GroupRecord>> {
+        Ok(self.store.list_groups().await?)
+    }
+
+    pub async fn group_members(&self, name: &str) -> Result<Vec<UserRecord>> {
+        self.group(name).await?;
+        Ok(self.store.group_members(name).await?)
+    }
+
+    pub async fn groups_of_user(&self, user: &str) -> Result<Vec<GroupRecord>> {
+        self.user(user).await?;
+        Ok(self.store.groups_of_user(user).await?)
+    }
+
+    /// Deletes a group without members or policies (IAM's DeleteConflict otherwise).
+    pub async fn delete_group(&self, name: &str) -> Result<(), IamError> {
+        self.group(name).await?;
+        let mut held = Vec::new();
+        if !self.store.group_members(name).await?.is_empty() {
+            held.push("users");
+        }
+        if !self
+            .store
+            .inline_policy_names(PrincipalKind::Group, name)
+            .await?
+            .is_empty()
+        {
+            held.push("inline policies");
+        }
+        if !self
+            .store
+            .attached_policies(PrincipalKind::Group, name)
+            .await?
+            .is_empty()
+        {
+            held.push("attached policies");
+        }
+        if !held.is_empty() {
+            return Err(IamError::DeleteConflict(format!(
+                "Cannot delete entity, must remove {} first.",
+                held.join(", ")
+            )));
+        }
+        self.store.delete_group(name).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn add_user_to_group(&self, group: &str, user: &str) -> Result<()> {
+        self.group(group).await?;
+        self.user(user).await?;
+        self.store.add_group_member(group, user).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn remove_user_from_group(&self, group: &str, user: &str) -> Result<()> {
+        self.group(group).await?;
+        self.user(user).await?;
+        if !self.store.remove_group_member(group, user).await? {
+            return Err(Error::NoSuchEntity(format!(
+                "User {user} is not in group {group}."
+            )));
+        }
+        self.changed();
+        Ok(())
+    }
+
+    // roles
+
+    /// Creates a role after checking its trust policy (a resource-based document: it names
+    /// principals and has no Resource).
+    pub async fn create_role(
+        &self,
+        name: &str,
+        path: &str,
+        trust_policy: &str,
+        description: Option<&str>,
+        max_session_duration: i64,
+    ) -> Result<RoleRecord> {
+        parse_trust_policy(trust_policy)?;
+        let role = RoleRecord {
+            name: name.to_owned(),
+            role_id: random_id("AROA", 17),
+            path: path.to_owned(),
+            assume_role_policy: trust_policy.to_owned(),
+            description: description.map(str::to_owned),
+            max_session_duration,
+            created_at: now_millis(),
+        };
+        if !self.store.create_role(&role).await? {
+            return Err(Error::EntityAlreadyExists(format!(
+                "Role with name {name} already exists."
+            )));
+        }
+        self.changed();
+        Ok(role)
+    }
+
+    pub async fn role(&self, name: &str) -> Result<RoleRecord> {
+        self.store.role(name).await?.ok_or_else(|| {
+            Error::NoSuchEntity(format!("The role with name {name} cannot be found."))
+        })
+    }
+
+    pub async fn list_roles(&self) -> Result<Vec<RoleRecord>> {
+        Ok(self.store.list_roles().await?)
+    }
+
+    /// Deletes a role without policies (IAM's DeleteConflict otherwise).
+    pub async fn delete_role(&self, name: &str) -> Result<(), IamError> {
+        self.role(name).await?;
+        let inline = self
+            .store
+            .inline_policy_names(PrincipalKind::Role, name)
+            .await?;
+        let attached = self
+            .store
+            .attached_policies(PrincipalKind::Role, name)
+            .await?;
+        if !inline.is_empty() || !attached.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".to_owned(),
+            ));
+        }
+        self.store.delete_role(name).await?;
+        self.changed();
+        Ok(())
+    }
+
+    // managed policies
+
+    /// Creates a customer managed policy whose default version `v1` is `document`.
+    pub async fn create_policy(
+        &self,
+        name: &str,
+        path: &str,
+        description: Option<&str>,
+        document: &str,
+    ) -> Result<ManagedPolicyRecord> {
+        parse_policy(document, PolicyKind::Identity)?;
+        let now = now_millis();
+        let record = ManagedPolicyRecord {
+            arn: self.iam_arn("policy", path, name),
+            name: name.to_owned(),
+            policy_id: random_id("ANPA", 17),
+            path: path.to_owned(),
+            description: description.map(str::to_owned),
+            default_version: "v1".to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        // IAM keys policies by name within the account, whatever their path.
+        if self
+            .store
+            .list_managed_policies()
+            .await?
+            .iter()
+            .any(|p| p.name == name)
+            || !self.store.create_managed_policy(&record, document).await?
+        {
+            return Err(Error::EntityAlreadyExists(format!(
+                "A policy called {name} already exists. Duplicate names are not allowed."
+            )));
+        }
+        self.changed();
+        Ok(record)
+    }
+
+    pub async fn policy(&self, arn: &str) -> Result<ManagedPolicyRecord> {
+        self.store.managed_policy(arn).await?.ok_or_else(|| {
+            Error::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable."))
+        })
+    }
+
+    pub async fn list_policies(&self) -> Result<Vec<ManagedPolicyRecord>> {
+        Ok(self.store.list_managed_policies().await?)
+    }
+
+    pub async fn policy_attachment_count(&self, arn: &str) -> Result<u64> {
+        Ok(self.store.policy_attachment_count(arn).await?)
+    }
+
+    pub async fn policy_version(&self, arn: &str, version: &str) -> Result<PolicyVersionRecord> {
+        self.policy(arn).await?;
+        self.store
+            .policy_version(arn, version)
+            .await?
+            .ok_or_else(|| {
+                Error::NoSuchEntity(format!(
+                    "Policy {arn} version {version} does not exist or is not attachable."
+                ))
+            })
+    }
+
+    pub async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersionRecord>> {
+        Ok(self.store.policy_versions(arn).await?)
+    }
+
+    /// Deletes a policy attached nowhere (IAM's DeleteConflict otherwise).
+    pub async fn delete_policy(&self, arn: &str) -> Result<(), IamError> {
+        self.policy(arn).await?;
+        if self.store.policy_attachment_count(arn).await? > 0 {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete a policy attached to entities.".to_owned(),
+            ));
+        }
+        self.store.delete_managed_policy(arn).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn attach_policy(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        arn: &str,
+    ) -> Result<(), IamError> {
+        self.ensure_principal(kind, owner).await?;
+        self.policy(arn).await?;
+        let attached = self.store.attached_policies(kind, owner).await?;
+        if !attached.iter().any(|(_, a)| a == arn) && attached.len() >= MAX_ATTACHED_POLICIES {
+            return Err(IamError::LimitExceeded(format!(
+                "Cannot exceed quota for PoliciesPer{}: {MAX_ATTACHED_POLICIES}",
+                capitalized(kind)
+            )));
+        }
+        self.store.attach_policy(kind, owner, arn).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn detach_policy(&self, kind: PrincipalKind, owner: &str, arn: &str) -> Result<()> {
+        self.ensure_principal(kind, owner).await?;
+        self.policy(arn).await?;
+        if !self.store.detach_policy(kind, owner, arn).await? {
+            return Err(Error::NoSuchEntity(format!("Policy {arn} was not found.")));
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// `(policy name, policy ARN)` of the managed policies attached to a principal.
+    pub async fn attached_policies(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+    ) -> Result<Vec<(String, String)>> {
+        self.ensure_principal(kind, owner).await?;
+        Ok(self.store.attached_policies(kind, owner).await?)
+    }
+
+    // tags
+
+    pub async fn tags(&self, kind: PrincipalKind, owner: &str) -> Result<Vec<(String, String)>> {
+        self.ensure_principal(kind, owner).await?;
+        Ok(self.store.principal_tags(kind, owner).await?)
+    }
+
+    /// Adds or overwrites tags, keeping to IAM's 50 per principal.
+    pub async fn tag(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), IamError> {
+        let current = self.tags(kind, owner).await?;
+        let added = tags
+            .iter()
+            .filter(|(k, _)| !current.iter().any(|(c, _)| c == k))
+            .count();
+        if current.len() + added > MAX_PRINCIPAL_TAGS {
+            return Err(IamError::LimitExceeded(format!(
+                "The number of tags has reached the maximum limit of {MAX_PRINCIPAL_TAGS}."
+            )));
+        }
+        self.store.put_principal_tags(kind, owner, tags).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub async fn untag(&self, kind: PrincipalKind, owner: &str, keys: &[String]) -> Result<()> {
+        self.ensure_principal(kind, owner).await?;
+        self.store.remove_principal_tags(kind, owner, keys).await?;
+        self.changed();
+        Ok(())
+    }
+
+    /// The identity policies of a principal as the engine sees them: for a user its own and
+    /// its groups' inline and attached policies; for a group or a role their own.
+    pub async fn identity_policies(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Vec<NamedPolicy>> {
+        self.ensure_principal(kind, name).await?;
+        if kind == PrincipalKind::User {
+            return Ok(self.store.user_identity_policies(name).await?);
+        }
+        let mut out = Vec::new();
+        for policy in self.store.inline_policy_names(kind, name).await? {
+            if let Some(document) = self.store.inline_policy(kind, name, &policy).await? {
+                out.push(NamedPolicy {
+                    id: format!("{}/{name}/{policy}", kind.as_str()),
+                    document,
+                });
+            }
+        }
+        for (_, arn) in self.store.attached_policies(kind, name).await? {
+            if let Some(p) = self.store.managed_policy(&arn).await? {
+                if let Some(v) = self.store.policy_version(&arn, &p.default_version).await? {
+                    out.push(NamedPolicy {
+                        id: arn,
+                        document: v.document,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn capitalized(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "User",
+        PrincipalKind::Group => "Group",
+        PrincipalKind::Role => "Role",
+    }
+}
+
+/// Checks a role trust policy: a resource-based document (principals, no resource).
+pub fn parse_trust_policy(document: &str) -> Result<Policy> {
+    Policy::parse(document, PolicyKind::Repository)
+        .map_err(|e| Error::MalformedPolicy(e.to_string()))
 }
 
 /// Parses a policy for storage, refusing documents the engine would not accept.
@@ -608,5 +1149,104 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::MalformedPolicy(_)));
+    }
+
+    #[tokio::test]
+    async fn groups_roles_managed_policies_and_delete_conflicts() {
+        let (_dir, iam) = iam().await;
+        let allow_iam = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"arn:aws:iam::111122223333:user/*"}]}"#;
+        iam.create_user("dev", "/").await.unwrap();
+        iam.create_group("devs", "/").await.unwrap();
+        assert!(matches!(
+            iam.create_group("devs", "/").await.unwrap_err(),
+            Error::EntityAlreadyExists(_)
+        ));
+        iam.add_user_to_group("devs", "dev").await.unwrap();
+        let key = iam.create_access_key("dev").await.unwrap();
+        let p = iam
+            .create_policy("read-users", "/", None, allow_iam)
+            .await
+            .unwrap();
+        assert_eq!(p.arn, "arn:aws:iam::111122223333:policy/read-users");
+        iam.attach_policy(PrincipalKind::Group, "devs", &p.arn)
+            .await
+            .unwrap();
+        let snap = iam
+            .principal_for_key(&key.access_key_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(snap.policies.len(), 1);
+        assert!(matches!(
+            iam.delete_policy(&p.arn).await.unwrap_err(),
+            IamError::DeleteConflict(_)
+        ));
+        assert!(matches!(
+            iam.delete_group("devs").await.unwrap_err(),
+            IamError::DeleteConflict(_)
+        ));
+        assert!(matches!(
+            iam.delete_user("dev").await.unwrap_err(),
+            IamError::DeleteConflict(_)
+        ));
+        iam.detach_policy(PrincipalKind::Group, "devs", &p.arn)
+            .await
+            .unwrap();
+        // Detaching takes effect at once for an already resolved key.
+        let snap = iam
+            .principal_for_key(&key.access_key_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(snap.policies.is_empty());
+        iam.remove_user_from_group("devs", "dev").await.unwrap();
+        iam.delete_access_key(&key.access_key_id).await.unwrap();
+        iam.delete_user("dev").await.unwrap();
+        iam.delete_group("devs").await.unwrap();
+        iam.delete_policy(&p.arn).await.unwrap();
+
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        iam.create_role("builder", "/ci/", trust, Some("d"), 3600)
+            .await
+            .unwrap();
+        assert!(matches!(
+            iam.create_role("bad", "/", "{}", None, 3600)
+                .await
+                .unwrap_err(),
+            Error::MalformedPolicy(_)
+        ));
+        iam.put_inline_policy(PrincipalKind::Role, "builder", "p", allow_iam)
+            .await
+            .unwrap();
+        assert!(matches!(
+            iam.delete_role("builder").await.unwrap_err(),
+            IamError::DeleteConflict(_)
+        ));
+        assert_eq!(
+            iam.identity_policies(PrincipalKind::Role, "builder")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        iam.delete_inline_policy(PrincipalKind::Role, "builder", "p")
+            .await
+            .unwrap();
+        iam.tag(
+            PrincipalKind::Role,
+            "builder",
+            &[("team".into(), "ci".into())],
+        )
+        .await
+        .unwrap();
+        let many: Vec<(String, String)> =
+            (0..50).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(matches!(
+            iam.tag(PrincipalKind::Role, "builder", &many)
+                .await
+                .unwrap_err(),
+            IamError::LimitExceeded(_)
+        ));
+        iam.delete_role("builder").await.unwrap();
     }
 }

@@ -49,6 +49,50 @@ pub struct NamedPolicy {
     pub document: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub name: String,
+    /// `AGPA...`, as IAM's `GroupId`.
+    pub group_id: String,
+    pub path: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    pub name: String,
+    /// `AROA...`, as IAM's `RoleId`.
+    pub role_id: String,
+    pub path: String,
+    /// The trust policy, as given.
+    pub assume_role_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    pub created_at: i64,
+}
+
+/// A customer managed policy; its documents are versions (`v1`, `v2`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicyRecord {
+    pub arn: String,
+    pub name: String,
+    /// `ANPA...`, as IAM's `PolicyId`.
+    pub policy_id: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub default_version: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRecord {
+    pub policy_arn: String,
+    pub version_id: String,
+    pub document: String,
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait IamStore: Send + Sync + 'static {
     async fn user_count(&self) -> Result<u64>;
@@ -95,4 +139,70 @@ pub trait IamStore: Send + Sync + 'static {
     /// Every identity policy that applies to a user: its inline policies and attached managed
     /// policies (default version), and those of the groups it belongs to.
     async fn user_identity_policies(&self, user: &str) -> Result<Vec<NamedPolicy>>;
+
+    // ---- groups ----
+
+    /// `false` when a group of that name exists.
+    async fn create_group(&self, group: &GroupRecord) -> Result<bool>;
+    async fn group(&self, name: &str) -> Result<Option<GroupRecord>>;
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>>;
+    /// Deletes a group with its inline policies, attachments and memberships.
+    async fn delete_group(&self, name: &str) -> Result<bool>;
+    /// `false` when the user already is a member.
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<bool>;
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool>;
+    async fn groups_of_user(&self, user: &str) -> Result<Vec<GroupRecord>>;
+    async fn group_members(&self, group: &str) -> Result<Vec<UserRecord>>;
+
+    // ---- roles ----
+
+    /// `false` when a role of that name exists.
+    async fn create_role(&self, role: &RoleRecord) -> Result<bool>;
+    async fn role(&self, name: &str) -> Result<Option<RoleRecord>>;
+    async fn list_roles(&self) -> Result<Vec<RoleRecord>>;
+    /// Deletes a role with its inline policies, attachments and tags.
+    async fn delete_role(&self, name: &str) -> Result<bool>;
+
+    // ---- managed policies ----
+
+    /// Creates the policy with its first version (the record's `default_version`); `false`
+    /// when a policy with that ARN exists.
+    async fn create_managed_policy(
+        &self,
+        policy: &ManagedPolicyRecord,
+        document: &str,
+    ) -> Result<bool>;
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicyRecord>>;
+    async fn list_managed_policies(&self) -> Result<Vec<ManagedPolicyRecord>>;
+    async fn policy_version(&self, arn: &str, version: &str)
+        -> Result<Option<PolicyVersionRecord>>;
+    async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersionRecord>>;
+    /// Deletes a policy with its versions; attachments must be gone first.
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool>;
+    /// `false` when already attached.
+    async fn attach_policy(&self, kind: PrincipalKind, owner: &str, arn: &str) -> Result<bool>;
+    async fn detach_policy(&self, kind: PrincipalKind, owner: &str, arn: &str) -> Result<bool>;
+    /// `(policy name, policy ARN)` of the managed policies attached to a principal.
+    async fn attached_policies(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+    ) -> Result<Vec<(String, String)>>;
+    async fn policy_attachment_count(&self, arn: &str) -> Result<u64>;
+
+    // ---- tags ----
+
+    /// Adds or overwrites tags.
+    async fn put_principal_tags(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        tags: &[(String, String)],
+    ) -> Result<()>;
+    async fn remove_principal_tags(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        keys: &[String],
+    ) -> Result<()>;
 }

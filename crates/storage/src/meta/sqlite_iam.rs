@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::sqlite::SqliteMetaStore;
-use crate::iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
+use crate::iam::{
+    AccessKeyRecord, GroupRecord, IamStore, ManagedPolicyRecord, NamedPolicy, PolicyVersionRecord,
+    PrincipalKind, RoleRecord, UserRecord,
+};
 use crate::Result;
 
 fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AccessKeyRecord> {
@@ -25,6 +28,54 @@ fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UserRecord> {
         created_at: r.try_get("created_at")?,
     })
 }
+
+fn group_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<GroupRecord> {
+    Ok(GroupRecord {
+        name: r.try_get("name")?,
+        group_id: r.try_get("group_id")?,
+        path: r.try_get("path")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn role_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<RoleRecord> {
+    Ok(RoleRecord {
+        name: r.try_get("name")?,
+        role_id: r.try_get("role_id")?,
+        path: r.try_get("path")?,
+        assume_role_policy: r.try_get("assume_role_policy")?,
+        description: r.try_get("description")?,
+        max_session_duration: r.try_get("max_session_duration")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn managed_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ManagedPolicyRecord> {
+    Ok(ManagedPolicyRecord {
+        arn: r.try_get("arn")?,
+        name: r.try_get("name")?,
+        policy_id: r.try_get("policy_id")?,
+        path: r.try_get("path")?,
+        description: r.try_get("description")?,
+        default_version: r.try_get("default_version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn version_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<PolicyVersionRecord> {
+    Ok(PolicyVersionRecord {
+        policy_arn: r.try_get("policy_arn")?,
+        version_id: r.try_get("version_id")?,
+        document: r.try_get("document")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const ROLE_COLUMNS: &str =
+    "name, role_id, path, assume_role_policy, description, max_session_duration, created_at";
+const MANAGED_COLUMNS: &str =
+    "arn, name, policy_id, path, description, default_version, created_at, updated_at";
 
 #[async_trait]
 impl IamStore for SqliteMetaStore {
@@ -250,6 +301,345 @@ impl IamStore for SqliteMetaStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_group(&self, group: &GroupRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO iam_groups (name, group_id, path, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(&group.name)
+        .bind(&group.group_id)
+        .bind(&group.path)
+        .bind(group.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn group(&self, name: &str) -> Result<Option<GroupRecord>> {
+        let row =
+            sqlx::query("SELECT name, group_id, path, created_at FROM iam_groups WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.reader())
+                .await?;
+        row.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>> {
+        let rows =
+            sqlx::query("SELECT name, group_id, path, created_at FROM iam_groups ORDER BY name")
+                .fetch_all(self.reader())
+                .await?;
+        rows.iter().map(group_from_row).collect()
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        for sql in [
+            "DELETE FROM iam_inline_policies WHERE kind = 'group' AND owner = ?",
+            "DELETE FROM iam_policy_attachments WHERE kind = 'group' AND owner = ?",
+            "DELETE FROM iam_principal_tags WHERE kind = 'group' AND owner = ?",
+            "DELETE FROM iam_group_members WHERE group_name = ?",
+        ] {
+            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM iam_groups WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO iam_group_members (group_name, user_name) VALUES (?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(group)
+        .bind(user)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM iam_group_members WHERE group_name = ? AND user_name = ?")
+                .bind(group)
+                .bind(user)
+                .execute(self.writer())
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn groups_of_user(&self, user: &str) -> Result<Vec<GroupRecord>> {
+        let rows = sqlx::query(
+            "SELECT g.name, g.group_id, g.path, g.created_at FROM iam_groups g
+               JOIN iam_group_members m ON m.group_name = g.name
+              WHERE m.user_name = ? ORDER BY g.name",
+        )
+        .bind(user)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(group_from_row).collect()
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT u.name, u.user_id, u.path, u.created_at FROM iam_users u
+               JOIN iam_group_members m ON m.user_name = u.name
+              WHERE m.group_name = ? ORDER BY u.name",
+        )
+        .bind(group)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn create_role(&self, role: &RoleRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO iam_roles (name, role_id, path, assume_role_policy, description,
+                                    max_session_duration, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(&role.name)
+        .bind(&role.role_id)
+        .bind(&role.path)
+        .bind(&role.assume_role_policy)
+        .bind(&role.description)
+        .bind(role.max_session_duration)
+        .bind(role.created_at)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn role(&self, name: &str) -> Result<Option<RoleRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM iam_roles WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(role_from_row).transpose()
+    }
+
+    async fn list_roles(&self) -> Result<Vec<RoleRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM iam_roles ORDER BY name"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        for sql in [
+            "DELETE FROM iam_inline_policies WHERE kind = 'role' AND owner = ?",
+            "DELETE FROM iam_policy_attachments WHERE kind = 'role' AND owner = ?",
+            "DELETE FROM iam_principal_tags WHERE kind = 'role' AND owner = ?",
+        ] {
+            sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM iam_roles WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_managed_policy(
+        &self,
+        policy: &ManagedPolicyRecord,
+        document: &str,
+    ) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO iam_managed_policies ({MANAGED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(arn) DO NOTHING"
+        ))
+        .bind(&policy.arn)
+        .bind(&policy.name)
+        .bind(&policy.policy_id)
+        .bind(&policy.path)
+        .bind(&policy.description)
+        .bind(&policy.default_version)
+        .bind(policy.created_at)
+        .bind(policy.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO iam_policy_versions (policy_arn, version_id, document, created_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&policy.arn)
+        .bind(&policy.default_version)
+        .bind(document)
+        .bind(policy.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicyRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MANAGED_COLUMNS} FROM iam_managed_policies WHERE arn = ?"
+        ))
+        .bind(arn)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(managed_from_row).transpose()
+    }
+
+    async fn list_managed_policies(&self) -> Result<Vec<ManagedPolicyRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MANAGED_COLUMNS} FROM iam_managed_policies ORDER BY name"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(managed_from_row).collect()
+    }
+
+    async fn policy_version(
+        &self,
+        arn: &str,
+        version: &str,
+    ) -> Result<Option<PolicyVersionRecord>> {
+        let row = sqlx::query(
+            "SELECT policy_arn, version_id, document, created_at FROM iam_policy_versions
+              WHERE policy_arn = ? AND version_id = ?",
+        )
+        .bind(arn)
+        .bind(version)
+        .fetch_optional(self.reader())
+        .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn policy_versions(&self, arn: &str) -> Result<Vec<PolicyVersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT policy_arn, version_id, document, created_at FROM iam_policy_versions
+              WHERE policy_arn = ? ORDER BY created_at, version_id",
+        )
+        .bind(arn)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query("DELETE FROM iam_policy_versions WHERE policy_arn = ?")
+            .bind(arn)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM iam_managed_policies WHERE arn = ?")
+            .bind(arn)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn attach_policy(&self, kind: PrincipalKind, owner: &str, arn: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO iam_policy_attachments (kind, owner, policy_arn) VALUES (?, ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(arn)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn detach_policy(&self, kind: PrincipalKind, owner: &str, arn: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM iam_policy_attachments WHERE kind = ? AND owner = ? AND policy_arn = ?",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(arn)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn attached_policies(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query_as(
+            "SELECT p.name, p.arn FROM iam_policy_attachments a
+               JOIN iam_managed_policies p ON p.arn = a.policy_arn
+              WHERE a.kind = ? AND a.owner = ? ORDER BY p.name",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows)
+    }
+
+    async fn policy_attachment_count(&self, arn: &str) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM iam_policy_attachments WHERE policy_arn = ?")
+                .bind(arn)
+                .fetch_one(self.reader())
+                .await?;
+        Ok(n as u64)
+    }
+
+    async fn put_principal_tags(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        tags: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO iam_principal_tags (kind, owner, key, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(kind, owner, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(kind.as_str())
+            .bind(owner)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_principal_tags(
+        &self,
+        kind: PrincipalKind,
+        owner: &str,
+        keys: &[String],
+    ) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        for k in keys {
+            sqlx::query("DELETE FROM iam_principal_tags WHERE kind = ? AND owner = ? AND key = ?")
+                .bind(kind.as_str())
+                .bind(owner)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

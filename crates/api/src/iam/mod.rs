@@ -1,0 +1,390 @@
+//! The IAM admin API: the AWS query protocol (form-encoded `POST /` with
+//! `Action=<Operation>&Version=2010-05-08`), signed with SigV4 (signing name `iam`), answered
+//! in XML. Each operation is authorized by its `iam:` action against the IAM resource ARN it
+//! acts on, by the caller's identity policies.
+
+mod error;
+mod identities;
+mod input;
+mod policies;
+mod simulate;
+pub mod xml;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use portcullis_auth::sigv4::{self, SigV4Error, SignedRequestParts};
+use portcullis_auth::{authorize, Caller, Facts, Target};
+use portcullis_policy::{evaluate, Policy, PolicySet};
+
+pub use error::IamError;
+use input::Params;
+use xml::Xml;
+
+use crate::access;
+use crate::AppState;
+
+const VERSION: &str = "2010-05-08";
+const SOURCE: &str = "iam.amazonaws.com";
+/// Policy documents are at most 131072 characters; the form encoding at most triples that.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// What every operation handler gets.
+pub struct IamContext {
+    pub caller: Caller,
+    pub facts: Facts,
+    pub params: Params,
+}
+
+impl IamContext {
+    /// The user the request acts as (the default of the optional `UserName` members).
+    fn caller_name(&self) -> Option<&str> {
+        match &self.caller {
+            Caller::User { principal, .. } => Some(&principal.user.name),
+            Caller::Anonymous => None,
+        }
+    }
+}
+
+/// What a handler answers: the `XResult` content, or nothing for operations without output.
+type Output = Result<Option<Xml>, IamError>;
+
+/// Serves form-encoded `POST /` requests (the query protocol).
+pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let facts = access::facts(&parts);
+    let result = handle(&state, &parts, body, facts).await;
+    let (status, operation) = match &result {
+        Ok((op, _)) => (200, op.as_str()),
+        Err((op, e)) => (e.status().as_u16(), op.as_str()),
+    };
+    metrics::counter!(
+        "portcullis_http_requests_total",
+        "api" => "iam",
+        "operation" => metric_name(operation),
+        "status" => status_label(status)
+    )
+    .increment(1);
+    match result {
+        Ok((op, out)) => {
+            let body = xml::envelope(&op, out, &request_id);
+            let mut resp = (StatusCode::OK, body).into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-amzn-RequestId", v);
+            }
+            resp
+        }
+        Err((_, e)) => e.with_request_id(&request_id).into_response(),
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        _ => "500",
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    facts: Facts,
+) -> Result<(String, Option<Xml>), (String, IamError)> {
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Err((
+                String::new(),
+                IamError::new(
+                    "InvalidInput",
+                    "the request body is too large or was cut off",
+                ),
+            ))
+        }
+    };
+    let params = Params::parse(&bytes);
+    let operation = params.get("Action").unwrap_or_default().to_owned();
+    let fail = |e: IamError| (operation.clone(), e);
+    let caller = authenticate(state, parts, &bytes, &facts)
+        .await
+        .map_err(fail)?;
+    if operation.is_empty() {
+        return Err(fail(IamError::new(
+            "MissingAction",
+            "the request names no Action",
+        )));
+    }
+    if params.get("Version").is_some_and(|v| v != VERSION) {
+        return Err(fail(IamError::new(
+            "InvalidAction",
+            format!(
+                "Could not find operation {operation} for version {}",
+                params.get("Version").unwrap_or_default()
+            ),
+        )));
+    }
+    let ctx = IamContext {
+        caller,
+        facts,
+        params,
+    };
+    run(state, &ctx, &operation)
+        .await
+        .map(|out| (operation.clone(), out))
+        .map_err(fail)
+}
+
+/// Every operation this server implements, for metrics labels and the compatibility table.
+pub const IMPLEMENTED: &[&str] = &[
+    "CreateUser",
+    "GetUser",
+    "ListUsers",
+    "DeleteUser",
+    "CreateGroup",
+    "GetGroup",
+    "ListGroups",
+    "DeleteGroup",
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "ListGroupsForUser",
+    "CreateRole",
+    "GetRole",
+    "ListRoles",
+    "DeleteRole",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+    "PutUserPolicy",
+    "GetUserPolicy",
+    "ListUserPolicies",
+    "DeleteUserPolicy",
+    "PutGroupPolicy",
+    "GetGroupPolicy",
+    "ListGroupPolicies",
+    "DeleteGroupPolicy",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "GetPolicyVersion",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "ListAttachedUserPolicies",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "ListAttachedGroupPolicies",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "TagUser",
+    "UntagUser",
+    "ListUserTags",
+    "TagRole",
+    "UntagRole",
+    "ListRoleTags",
+    "GetAccountAuthorizationDetails",
+    "SimulateCustomPolicy",
+    "SimulatePrincipalPolicy",
+];
+
+fn metric_name(operation: &str) -> &'static str {
+    IMPLEMENTED
+        .iter()
+        .find(|o| **o == operation)
+        .copied()
+        .unwrap_or("other")
+}
+
+async fn run(state: &AppState, ctx: &IamContext, operation: &str) -> Output {
+    use portcullis_storage::PrincipalKind::{Group, Role, User};
+    match operation {
+        "CreateUser" => identities::create_user(state, ctx).await,
+        "GetUser" => identities::get_user(state, ctx).await,
+        "ListUsers" => identities::list_users(state, ctx).await,
+        "DeleteUser" => identities::delete_user(state, ctx).await,
+        "CreateGroup" => identities::create_group(state, ctx).await,
+        "GetGroup" => identities::get_group(state, ctx).await,
+        "ListGroups" => identities::list_groups(state, ctx).await,
+        "DeleteGroup" => identities::delete_group(state, ctx).await,
+        "AddUserToGroup" => identities::add_user_to_group(state, ctx).await,
+        "RemoveUserFromGroup" => identities::remove_user_from_group(state, ctx).await,
+        "ListGroupsForUser" => identities::list_groups_for_user(state, ctx).await,
+        "CreateRole" => identities::create_role(state, ctx).await,
+        "GetRole" => identities::get_role(state, ctx).await,
+        "ListRoles" => identities::list_roles(state, ctx).await,
+        "DeleteRole" => identities::delete_role(state, ctx).await,
+        "CreateAccessKey" => identities::create_access_key(state, ctx).await,
+        "ListAccessKeys" => identities::list_access_keys(state, ctx).await,
+        "UpdateAccessKey" => identities::update_access_key(state, ctx).await,
+        "DeleteAccessKey" => identities::delete_access_key(state, ctx).await,
+        "TagUser" => identities::tag(state, ctx, User).await,
+        "UntagUser" => identities::untag(state, ctx, User).await,
+        "ListUserTags" => identities::list_tags(state, ctx, User).await,
+        "TagRole" => identities::tag(state, ctx, Role).await,
+        "UntagRole" => identities::untag(state, ctx, Role).await,
+        "ListRoleTags" => identities::list_tags(state, ctx, Role).await,
+        "PutUserPolicy" => policies::put_inline(state, ctx, User).await,
+        "GetUserPolicy" => policies::get_inline(state, ctx, User).await,
+        "ListUserPolicies" => policies::list_inline(state, ctx, User).await,
+        "DeleteUserPolicy" => policies::delete_inline(state, ctx, User).await,
+        "PutGroupPolicy" => policies::put_inline(state, ctx, Group).await,
+        "GetGroupPolicy" => policies::get_inline(state, ctx, Group).await,
+        "ListGroupPolicies" => policies::list_inline(state, ctx, Group).await,
+        "DeleteGroupPolicy" => policies::delete_inline(state, ctx, Group).await,
+        "PutRolePolicy" => policies::put_inline(state, ctx, Role).await,
+        "GetRolePolicy" => policies::get_inline(state, ctx, Role).await,
+        "ListRolePolicies" => policies::list_inline(state, ctx, Role).await,
+        "DeleteRolePolicy" => policies::delete_inline(state, ctx, Role).await,
+        "CreatePolicy" => policies::create_policy(state, ctx).await,
+        "GetPolicy" => policies::get_policy(state, ctx).await,
+        "ListPolicies" => policies::list_policies(state, ctx).await,
+        "DeletePolicy" => policies::delete_policy(state, ctx).await,
+        "GetPolicyVersion" => policies::get_policy_version(state, ctx).await,
+        "AttachUserPolicy" => policies::attach(state, ctx, User).await,
+        "DetachUserPolicy" => policies::detach(state, ctx, User).await,
+        "ListAttachedUserPolicies" => policies::list_attached(state, ctx, User).await,
+        "AttachGroupPolicy" => policies::attach(state, ctx, Group).await,
+        "DetachGroupPolicy" => policies::detach(state, ctx, Group).await,
+        "ListAttachedGroupPolicies" => policies::list_attached(state, ctx, Group).await,
+        "AttachRolePolicy" => policies::attach(state, ctx, Role).await,
+        "DetachRolePolicy" => policies::detach(state, ctx, Role).await,
+        "ListAttachedRolePolicies" => policies::list_attached(state, ctx, Role).await,
+        "GetAccountAuthorizationDetails" => {
+            policies::account_authorization_details(state, ctx).await
+        }
+        "SimulateCustomPolicy" => simulate::custom(state, ctx).await,
+        "SimulatePrincipalPolicy" => simulate::principal(state, ctx).await,
+        other => Err(IamError::new(
+            "InvalidAction",
+            format!("Could not find operation {other} for version {VERSION}"),
+        )),
+    }
+}
+
+/// Authorizes `iam:<operation>` on `resource` by the caller's identity policies (IAM has no
+/// resource policies, and the registry policy governs ECR actions only). Every decision is
+/// audited; a denial is `AccessDenied` with AWS's sentence.
+async fn allow(
+    state: &AppState,
+    ctx: &IamContext,
+    operation: &str,
+    resource: &str,
+) -> Result<(), IamError> {
+    let action = format!("iam:{operation}");
+    // The request context (principal, network, time keys) is built the same way as for any
+    // request; only the resource and the policy set differ for IAM.
+    let base = authorize(
+        &state.iam,
+        &ctx.caller,
+        &action,
+        &Target::Registry,
+        &ctx.facts,
+        &[],
+    )
+    .await?;
+    let mut request = base.request;
+    request.resource = resource.to_owned();
+    let mut set = PolicySet::new();
+    if let Caller::User { principal, .. } = &ctx.caller {
+        for (id, policy) in &principal.policies {
+            set.add_identity(id.clone(), Policy::clone(policy));
+        }
+    }
+    let response = evaluate(&request, &set);
+    let allowed = response.is_allowed();
+    let mut e = access::event(&ctx.facts, SOURCE, operation, access::identity(&ctx.caller));
+    e.decision = if allowed { "allow" } else { "deny" }.into();
+    e.deciding_statements = response
+        .matched
+        .iter()
+        .map(|m| match &m.sid {
+            Some(sid) => format!("{}#{sid}", m.policy_id),
+            None => format!("{}#{}", m.policy_id, m.index),
+        })
+        .collect();
+    let denial = response.denial_message(&request);
+    if !allowed {
+        e.error_code = Some("AccessDenied".into());
+        e.error_message = denial.clone();
+    }
+    state.audit.record(&e);
+    metrics::counter!(
+        "portcullis_authz_decisions_total",
+        "decision" => if allowed { "allow" } else { "deny" }
+    )
+    .increment(1);
+    match denial {
+        None => Ok(()),
+        Some(message) => Err(IamError::new("AccessDenied", message)),
+    }
+}
+
+/// Verifies the SigV4 signature (signing name `iam`) and resolves the caller. Every failure is
+/// audited.
+async fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    facts: &Facts,
+) -> Result<Caller, IamError> {
+    let fail_as = |key: Option<&str>, e: SigV4Error| {
+        let err = IamError::from(e);
+        access::audit_auth_failure(state, facts, SOURCE, key, err.code, &err.message);
+        err
+    };
+    let signed = SignedRequestParts::from_http(parts);
+    let auth = match sigv4::parse(&signed) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Err(fail_as(None, SigV4Error::MissingAuthenticationToken)),
+        Err(e) => return Err(fail_as(None, e)),
+    };
+    let fail = |e: SigV4Error| fail_as(Some(auth.access_key_id()), e);
+    if auth.session_token().is_some() {
+        // Temporary credentials come with STS, a later issue; until then no session is valid.
+        return Err(fail(SigV4Error::UnrecognizedClient));
+    }
+    let secret = match state.iam.active_key_secret(auth.access_key_id()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(fail(SigV4Error::UnrecognizedClient)),
+        Err(e) => {
+            tracing::error!(error = %e, "looking up an access key failed");
+            return Err(IamError::server());
+        }
+    };
+    let body_hash = sigv4::sha256_hex(body);
+    sigv4::verify(
+        &auth,
+        &signed,
+        Some(&body_hash),
+        secret.expose(),
+        access::now_unix(),
+        "iam",
+    )
+    .map_err(fail)?;
+    match state.iam.principal_for_key(auth.access_key_id()).await {
+        Ok(Some(principal)) => Ok(Caller::User {
+            principal,
+            access_key_id: auth.access_key_id().to_owned(),
+        }),
+        Ok(None) => Err(fail(SigV4Error::UnrecognizedClient)),
+        Err(e) => {
+            tracing::error!(error = %e, "resolving a principal failed");
+            Err(IamError::server())
+        }
+    }
+}
