@@ -1,15 +1,16 @@
 //! Authentication of the registry API, black box: what a caller gets with no credentials, with a
 //! registry token in Basic (`docker login --username AWS`) or Bearer form, with tokens that are
-//! tampered with or come from another server, and through the `GET /v2/token` flow and
-//! `aws ecr get-login-password`. Token expiry is covered by the token unit tests, as a test
-//! here cannot wait 12 hours.
+//! tampered with, expired or come from another server, and through the `GET /v2/token` flow and
+//! `aws ecr get-login-password`.
 
 use std::process::Command;
 
 use base64::Engine as _;
 use portcullis_testkit::clients::require;
 use portcullis_testkit::fixtures::*;
-use portcullis_testkit::{basic_auth, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
+use portcullis_testkit::{
+    basic_auth, portcullis_bin, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
+};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
@@ -247,6 +248,52 @@ fn a_token_from_another_server_is_401() {
     // And the other way round.
     let from_b = b.admin_password();
     assert_challenged(&a, v2_with(&a, &basic_auth("AWS", &from_b)));
+}
+
+/// An expired token is refused; `portcullis token issue --ttl-secs` with a negative lifetime makes
+/// one without waiting 12 hours.
+#[test]
+fn an_expired_token_is_401() {
+    let server = TestServer::start();
+    let out = Command::new(portcullis_bin())
+        .args([
+            "token",
+            "issue",
+            "--user",
+            "admin",
+            "--ttl-secs",
+            "-60",
+            "--data-dir",
+        ])
+        .arg(server.data_dir())
+        .output()
+        .expect("run portcullis token issue");
+    assert!(
+        out.status.success(),
+        "portcullis token issue --ttl-secs -60: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expired = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    for auth in [basic_auth("AWS", &expired), format!("Bearer {expired}")] {
+        let resp = v2_with(&server, &auth);
+        assert_eq!(resp.status().as_u16(), 401);
+        assert_eq!(
+            header(&resp, "WWW-Authenticate").as_deref(),
+            Some(&*expected_challenge(&server))
+        );
+        let body: Value = resp.json().unwrap();
+        assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED", "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("expired"), "message {message:?}");
+    }
+    // An expired token cannot be swapped for a fresh one at the token endpoint either.
+    assert_challenged(
+        &server,
+        Registry::with_auth(&server.base_url, &basic_auth("AWS", &expired))
+            .get("/v2/token")
+            .send()
+            .unwrap(),
+    );
 }
 
 /// Tokens survive a restart: the master key is kept with the data.
