@@ -264,3 +264,61 @@ fn manifest_list_create_add_push_all() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// `podman login` refuses a wrong password, a push works with `--creds` alone and after a
+/// login, and `podman logout` makes the registry refuse it again.
+#[test]
+fn login_creds_and_logout() {
+    require("podman");
+    let server = TestServer::start();
+    let env = ClientEnv::for_server(&server).expect("client env");
+    let ctx = context(&env, "ctx", "hello from a logged-in podman\n");
+    let image = env.reference("podman/login:v1");
+    env.podman(&[
+        "build",
+        "--no-cache",
+        "-q",
+        "-t",
+        &image,
+        ctx.to_str().unwrap(),
+    ])
+    .unwrap();
+    let push = |extra: &[&str]| {
+        let mut args = vec!["push", "--tls-verify=false"];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        env.output("podman", &args).unwrap()
+    };
+
+    assert!(!push(&[]).status.success(), "an anonymous push succeeded");
+    let wrong = env
+        .output_with(
+            "podman",
+            &[
+                "login",
+                "--tls-verify=false",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                env.registry(),
+            ],
+            Some(b"not-a-token"),
+            &[],
+        )
+        .unwrap();
+    assert!(
+        !wrong.status.success(),
+        "podman login took a wrong password"
+    );
+
+    let with_creds = push(&["--creds", &env.creds().unwrap()]);
+    assert!(with_creds.status.success(), "{}", with_creds.stderr);
+
+    env.login("podman").unwrap();
+    let logged_in = push(&[]);
+    assert!(logged_in.status.success(), "{}", logged_in.stderr);
+    assert_eq!(manifest(&env, &server, "podman/login", "v1").status, 200);
+
+    env.podman(&["logout", env.registry()]).unwrap();
+    assert!(!push(&[]).status.success(), "a push after logout succeeded");
+}

@@ -172,6 +172,83 @@ fn copy_to_and_from_the_registry() {
     assert_eq!(inspect_raw(&env, "skopeo/other:copied"), image.bytes);
 }
 
+/// Without a login skopeo is refused; `--dest-creds`/`--creds AWS:<password>` work for one
+/// command; `skopeo login` refuses a wrong password and `logout` forgets the right one.
+#[test]
+fn credentials_by_flag_login_and_logout() {
+    require("skopeo");
+    let server = TestServer::start();
+    let env = ClientEnv::for_server(&server).expect("client env");
+    let (layout, image) = single_image(&env, "src", "hello from an authenticated skopeo\n");
+    let src = layout.transport_ref("v1");
+    let dest = env.docker_ref("skopeo/creds:v1");
+    let copy = |extra: &[&str]| {
+        let mut args = vec!["copy", "--dest-tls-verify=false"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&src, &dest]);
+        env.output("skopeo", &args).unwrap()
+    };
+
+    let anonymous = copy(&[]);
+    assert!(!anonymous.status.success(), "an anonymous push succeeded");
+    assert!(
+        anonymous.stderr.contains("401")
+            || anonymous.stderr.to_lowercase().contains("unauthorized")
+            || anonymous.stderr.contains("authentication required"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let wrong = copy(&["--dest-creds", "AWS:not-a-token"]);
+    assert!(
+        !wrong.status.success(),
+        "a push with a wrong password succeeded"
+    );
+
+    let creds = env.creds().unwrap();
+    let ok = copy(&["--dest-creds", &creds]);
+    assert!(ok.status.success(), "{}", ok.stderr);
+    let raw = env
+        .skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            "--creds",
+            &creds,
+            &dest,
+        ])
+        .unwrap();
+    assert_eq!(raw.as_bytes(), image.bytes.as_slice());
+
+    let failed_login = env
+        .output_with(
+            "skopeo",
+            &[
+                "login",
+                "--tls-verify=false",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                env.registry(),
+            ],
+            Some(b"not-a-token"),
+            &[],
+        )
+        .unwrap();
+    assert!(
+        !failed_login.status.success(),
+        "skopeo login took a wrong password"
+    );
+
+    env.login("skopeo").unwrap();
+    assert_eq!(inspect_raw(&env, "skopeo/creds:v1"), image.bytes);
+    env.skopeo(&["logout", env.registry()]).unwrap();
+    let after = env
+        .output("skopeo", &["inspect", "--tls-verify=false", "--raw", &dest])
+        .unwrap();
+    assert!(!after.status.success(), "inspect worked after logout");
+}
+
 #[test]
 fn copy_a_layer_of_many_mebibytes() {
     let (server, env) = setup();
