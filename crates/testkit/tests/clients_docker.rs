@@ -1,5 +1,5 @@
-//! The docker CLI (no engine) against the real server: `docker login`, `docker manifest
-//! inspect`, and `docker manifest create` + `push` of a list whose images live in other
+//! The docker CLI (no engine) against the real server: `docker login` with a password from
+//! `aws ecr get-login-password`, as ECR users log in, `docker manifest inspect`, and `docker manifest create` + `push` of a list whose images live in other
 //! repositories. The images are built as OCI layouts and pushed with skopeo, since the CLI alone
 //! cannot push an image.
 //!
@@ -9,7 +9,7 @@
 //! `docker manifest push` into another repository mounts every blob from the image's own
 //! repository and fails unless the mount answers 201.
 //!
-//! Needs docker and skopeo (`scripts/install-test-deps.sh`); run with
+//! Needs docker, skopeo and the aws CLI (`scripts/install-test-deps.sh`); run with
 //! `cargo test -p portcullis-testkit --test clients_docker`.
 
 use std::io::{Read, Write};
