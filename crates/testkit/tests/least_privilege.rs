@@ -384,17 +384,24 @@ fn repository_perimeter_by_endpoint_or_cidr() {
     let server = start(
         "[[listeners]]\naddress = \"127.0.0.1:0\"\nendpoint_id = \"vpce-0a1b2c3d4e5f67890\"\nvpc_id = \"vpc-1a2b3c4d\"\n",
     );
+    // The server logs one line per listener; the second may come a moment after the first.
     let listener = |tagged: bool| {
-        server
-            .logs()
-            .lines()
-            .filter(|l| l.contains("listening on http://"))
-            .filter(|l| l.contains("vpce-0a1b2c3d4e5f67890") == tagged)
-            .find_map(|l| {
-                let url = l.split("listening on ").nth(1)?.split_whitespace().next()?;
-                Some(url.trim_end_matches(['"', ',']).to_owned())
-            })
-            .expect("each listener logs its address")
+        for _ in 0..100 {
+            let found = server
+                .logs()
+                .lines()
+                .filter(|l| l.contains("listening on http://"))
+                .filter(|l| l.contains("vpce-0a1b2c3d4e5f67890") == tagged)
+                .find_map(|l| {
+                    let url = l.split("listening on ").nth(1)?.split_whitespace().next()?;
+                    Some(url.trim_end_matches(['"', ',']).to_owned())
+                });
+            if let Some(url) = found {
+                return url;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("each listener logs its address:\n{}", server.logs())
     };
     let endpoint_url = listener(true);
     let public_url = listener(false);
