@@ -156,7 +156,8 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 flags=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -e sha_ni -e avx2 -e avx512f | tr '\n' ' ' | sed 's/ $//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with uncommitted changes)" || true)
+changed=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | awk '{print $2}' | paste -sd, - | sed 's/,/, /g')
+dirty=${changed:+ (with local changes to: $changed)}
 
 {
     echo "$section"
