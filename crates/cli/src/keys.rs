@@ -98,12 +98,14 @@ pub async fn bootstrap(iam: &Iam) -> anyhow::Result<()> {
             "created the administrator (full access)"
         );
         if !from_env {
+            eprintln!();
+            eprintln!("portcullis: created user `admin` with full access. Its access key is shown only now:");
+            eprintln!("  aws_access_key_id     = {}", key.access_key_id);
             eprintln!(
-                "\\nportcullis: created user `admin` with full access. Its access key is shown only now:\\n  \\
-                 aws_access_key_id     = {}\\n  aws_secret_access_key = {}\\n",
-                key.access_key_id,
+                "  aws_secret_access_key = {}",
                 key.secret_access_key.expose()
             );
+            eprintln!();
         }
     }
     Ok(())
