@@ -724,4 +724,125 @@ mod tests {
             .unwrap()
             .is_empty());
     }
+
+    #[tokio::test]
+    async fn groups_roles_managed_policies_attachments_and_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
+        let user = UserRecord {
+            name: "u".into(),
+            user_id: "AIDAU".into(),
+            path: "/".into(),
+            created_at: 1,
+        };
+        store.create_user(&user).await.unwrap();
+        let group = GroupRecord {
+            name: "g".into(),
+            group_id: "AGPAG".into(),
+            path: "/".into(),
+            created_at: 1,
+        };
+        assert!(store.create_group(&group).await.unwrap());
+        assert!(!store.create_group(&group).await.unwrap());
+        assert!(store.add_group_member("g", "u").await.unwrap());
+        assert!(!store.add_group_member("g", "u").await.unwrap());
+        assert_eq!(store.groups_of_user("u").await.unwrap(), [group.clone()]);
+        assert_eq!(store.group_members("g").await.unwrap(), [user.clone()]);
+
+        let role = RoleRecord {
+            name: "r".into(),
+            role_id: "AROAR".into(),
+            path: "/x/".into(),
+            assume_role_policy: "{}".into(),
+            description: Some("d".into()),
+            max_session_duration: 3600,
+            created_at: 2,
+        };
+        assert!(store.create_role(&role).await.unwrap());
+        assert_eq!(store.role("r").await.unwrap(), Some(role.clone()));
+        assert_eq!(store.list_roles().await.unwrap(), [role]);
+
+        let policy = ManagedPolicyRecord {
+            arn: "arn:aws:iam::111122223333:policy/p".into(),
+            name: "p".into(),
+            policy_id: "ANPAP".into(),
+            path: "/".into(),
+            description: None,
+            default_version: "v1".into(),
+            created_at: 3,
+            updated_at: 3,
+        };
+        assert!(store
+            .create_managed_policy(&policy, "{\"m\":1}")
+            .await
+            .unwrap());
+        assert!(!store.create_managed_policy(&policy, "{}").await.unwrap());
+        assert_eq!(
+            store
+                .policy_version(&policy.arn, "v1")
+                .await
+                .unwrap()
+                .unwrap()
+                .document,
+            "{\"m\":1}"
+        );
+        assert!(store
+            .attach_policy(PrincipalKind::Group, "g", &policy.arn)
+            .await
+            .unwrap());
+        assert!(store
+            .attach_policy(PrincipalKind::Role, "r", &policy.arn)
+            .await
+            .unwrap());
+        assert_eq!(store.policy_attachment_count(&policy.arn).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .attached_policies(PrincipalKind::Group, "g")
+                .await
+                .unwrap(),
+            [("p".to_owned(), policy.arn.clone())]
+        );
+        // The user gets its group's attached policy.
+        let ids: Vec<String> = store
+            .user_identity_policies("u")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, [policy.arn.clone()]);
+
+        store
+            .put_principal_tags(
+                PrincipalKind::User,
+                "u",
+                &[("a".into(), "1".into()), ("b".into(), "2".into())],
+            )
+            .await
+            .unwrap();
+        store
+            .put_principal_tags(PrincipalKind::User, "u", &[("a".into(), "3".into())])
+            .await
+            .unwrap();
+        store
+            .remove_principal_tags(PrincipalKind::User, "u", &["b".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .principal_tags(PrincipalKind::User, "u")
+                .await
+                .unwrap(),
+            [("a".to_owned(), "3".to_owned())]
+        );
+
+        assert!(store.delete_role("r").await.unwrap());
+        assert!(store.delete_group("g").await.unwrap());
+        assert_eq!(store.policy_attachment_count(&policy.arn).await.unwrap(), 0);
+        assert!(store.groups_of_user("u").await.unwrap().is_empty());
+        assert!(store.delete_managed_policy(&policy.arn).await.unwrap());
+        assert!(store.policy_versions(&policy.arn).await.unwrap().is_empty());
+    }
 }
