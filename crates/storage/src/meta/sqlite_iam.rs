@@ -748,8 +748,14 @@ mod tests {
         assert!(!store.create_group(&group).await.unwrap());
         assert!(store.add_group_member("g", "u").await.unwrap());
         assert!(!store.add_group_member("g", "u").await.unwrap());
-        assert_eq!(store.groups_of_user("u").await.unwrap(), [group.clone()]);
-        assert_eq!(store.group_members("g").await.unwrap(), [user.clone()]);
+        assert_eq!(
+            store.groups_of_user("u").await.unwrap(),
+            std::slice::from_ref(&group)
+        );
+        assert_eq!(
+            store.group_members("g").await.unwrap(),
+            std::slice::from_ref(&user)
+        );
 
         let role = RoleRecord {
             name: "r".into(),
@@ -812,7 +818,7 @@ mod tests {
             .into_iter()
             .map(|p| p.id)
             .collect();
-        assert_eq!(ids, [policy.arn.clone()]);
+        assert_eq!(ids, std::slice::from_ref(&policy.arn));
 
         store
             .put_principal_tags(
