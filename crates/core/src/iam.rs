@@ -52,6 +52,27 @@ impl From<portcullis_storage::Error> for IamError {
     }
 }
 
+/// A principal with everything attached to it, as GetAccountAuthorizationDetails lists it.
+#[derive(Debug, Clone)]
+pub struct PrincipalDetail<R> {
+    pub record: R,
+    /// `(policy name, document)` of its inline policies.
+    pub inline: Vec<(String, String)>,
+    /// `(policy name, policy ARN)` of its attached managed policies.
+    pub attached: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    /// Group names (users only).
+    pub groups: Vec<String>,
+}
+
+/// A managed policy with its attachment count and every version.
+#[derive(Debug, Clone)]
+pub struct ManagedPolicyDetail {
+    pub policy: ManagedPolicyRecord,
+    pub attachments: u64,
+    pub versions: Vec<PolicyVersionRecord>,
+}
+
 /// IAM's limit on tags per user or role.
 pub const MAX_PRINCIPAL_TAGS: usize = 50;
 /// IAM's limit on managed policies attached to one user, group or role.
@@ -1020,6 +1041,49 @@ impl Iam {
         self.store.remove_principal_tags(kind, owner, keys).await?;
         self.changed();
         Ok(())
+    }
+
+    /// Everything attached to a principal (`name` of a user, group or role record).
+    pub async fn principal_detail<R>(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+        record: R,
+    ) -> Result<PrincipalDetail<R>> {
+        let mut inline = Vec::new();
+        for policy in self.store.inline_policy_names(kind, name).await? {
+            if let Some(doc) = self.store.inline_policy(kind, name, &policy).await? {
+                inline.push((policy, doc));
+            }
+        }
+        let groups = if kind == PrincipalKind::User {
+            self.store
+                .groups_of_user(name)
+                .await?
+                .into_iter()
+                .map(|g| g.name)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(PrincipalDetail {
+            record,
+            inline,
+            attached: self.store.attached_policies(kind, name).await?,
+            tags: self.store.principal_tags(kind, name).await?,
+            groups,
+        })
+    }
+
+    pub async fn managed_policy_detail(
+        &self,
+        policy: ManagedPolicyRecord,
+    ) -> Result<ManagedPolicyDetail> {
+        Ok(ManagedPolicyDetail {
+            attachments: self.store.policy_attachment_count(&policy.arn).await?,
+            versions: self.store.policy_versions(&policy.arn).await?,
+            policy,
+        })
     }
 
     /// The identity policies of a principal as the engine sees them: for a user its own and

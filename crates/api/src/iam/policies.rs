@@ -224,39 +224,21 @@ pub async fn list_attached(state: &AppState, ctx: &IamContext, kind: PrincipalKi
 
 // ---- everything at once ----
 
-/// Inline policies of a principal as `PolicyDetail`s.
-async fn inline_details(
-    state: &AppState,
-    kind: PrincipalKind,
-    owner: &str,
-) -> Result<Vec<(String, String)>, IamError> {
-    let mut out = Vec::new();
-    for name in state.iam.inline_policy_names(kind, owner).await? {
-        let doc = state.iam.inline_policy(kind, owner, &name).await?;
-        out.push((name, doc));
-    }
-    Ok(out)
-}
-
-fn policy_details(x: &mut Xml, tag: &str, items: &[(String, String)]) {
-    x.list(tag, items, |x, (name, doc)| {
-        x.leaf("PolicyName", name)
-            .leaf("PolicyDocument", &xml::url_encode(doc));
-    });
-}
-
 pub async fn account_authorization_details(state: &AppState, ctx: &IamContext) -> Output {
     let (max, marker) = ctx.params.paging()?;
     let filter: Vec<&str> = ctx.params.list("Filter");
-    for f in &filter {
-        if !matches!(
-            *f,
-            "User" | "Role" | "Group" | "LocalManagedPolicy" | "AWSManagedPolicy"
-        ) {
-            return Err(IamError::validation(format!(
-                "1 validation error detected: Value '{f}' at 'filter' failed to satisfy constraint: Member must satisfy enum value set: [User, Role, Group, LocalManagedPolicy, AWSManagedPolicy]"
-            )));
-        }
+    const FILTERS: [&str; 5] = [
+        "User",
+        "Role",
+        "Group",
+        "LocalManagedPolicy",
+        "AWSManagedPolicy",
+    ];
+    if let Some(f) = filter.iter().find(|f| !FILTERS.contains(f)) {
+        return Err(IamError::validation(format!(
+            "1 validation error detected: Value '{f}' at 'filter' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            FILTERS.join(", ")
+        )));
     }
     let wants = |f: &str| filter.is_empty() || filter.contains(&f);
     allow(state, ctx, "GetAccountAuthorizationDetails", "*").await?;
@@ -270,112 +252,76 @@ pub async fn account_authorization_details(state: &AppState, ctx: &IamContext) -
     }
     let mut entries: Vec<(String, Entry)> = Vec::new();
     if wants("User") {
-        for u in state.iam.list_users().await? {
-            entries.push((format!("1/{}", u.name), Entry::User(u)));
-        }
+        let users = state.iam.list_users().await?.into_iter();
+        entries.extend(users.map(|u| (format!("1/{}", u.name), Entry::User(u))));
     }
     if wants("Group") {
-        for g in state.iam.list_groups().await? {
-            entries.push((format!("2/{}", g.name), Entry::Group(g)));
-        }
+        let groups = state.iam.list_groups().await?.into_iter();
+        entries.extend(groups.map(|g| (format!("2/{}", g.name), Entry::Group(g))));
     }
     if wants("Role") {
-        for r in state.iam.list_roles().await? {
-            entries.push((format!("3/{}", r.name), Entry::Role(r)));
-        }
+        let roles = state.iam.list_roles().await?.into_iter();
+        entries.extend(roles.map(|r| (format!("3/{}", r.name), Entry::Role(r))));
     }
     if wants("LocalManagedPolicy") {
-        for p in state.iam.list_policies().await? {
-            entries.push((format!("4/{}", p.name), Entry::Policy(p)));
-        }
+        let policies = state.iam.list_policies().await?.into_iter();
+        entries.extend(policies.map(|p| (format!("4/{}", p.name), Entry::Policy(p))));
     }
     let (entries, next) = page(entries, |(k, _)| k, max, marker);
 
-    let mut users = Xml::new();
-    let mut groups = Xml::new();
-    let mut roles = Xml::new();
-    let mut policies = Xml::new();
-    for (_, entry) in &entries {
+    let [mut users, mut groups, mut roles, mut policies] = [(); 4].map(|_| Xml::new());
+    for (_, entry) in entries {
         match entry {
             Entry::User(u) => {
                 let arn = state.iam.iam_arn("user", &u.path, &u.name);
-                let inline = inline_details(state, PrincipalKind::User, &u.name).await?;
-                let group_names: Vec<String> = state
+                let name = u.name.clone();
+                let d = state
                     .iam
-                    .groups_of_user(&u.name)
-                    .await?
-                    .into_iter()
-                    .map(|g| g.name)
-                    .collect();
-                let attached = state
-                    .iam
-                    .attached_policies(PrincipalKind::User, &u.name)
+                    .principal_detail(PrincipalKind::User, &name, u)
                     .await?;
-                let tags = state.iam.tags(PrincipalKind::User, &u.name).await?;
                 users.open("member");
-                xml::user(&mut users, u, &arn);
-                policy_details(&mut users, "UserPolicyList", &inline);
-                users.strings("GroupList", &group_names);
-                users.list("AttachedManagedPolicies", &attached, xml::attached_policy);
-                xml::tags(&mut users, "Tags", &tags);
+                xml::user_detail(&mut users, &d, &arn);
                 users.close("member");
             }
             Entry::Group(g) => {
                 let arn = state.iam.iam_arn("group", &g.path, &g.name);
-                let inline = inline_details(state, PrincipalKind::Group, &g.name).await?;
-                let attached = state
+                let name = g.name.clone();
+                let d = state
                     .iam
-                    .attached_policies(PrincipalKind::Group, &g.name)
+                    .principal_detail(PrincipalKind::Group, &name, g)
                     .await?;
                 groups.open("member");
-                xml::group(&mut groups, g, &arn);
-                policy_details(&mut groups, "GroupPolicyList", &inline);
-                groups.list("AttachedManagedPolicies", &attached, xml::attached_policy);
+                xml::group_detail(&mut groups, &d, &arn);
                 groups.close("member");
             }
             Entry::Role(r) => {
                 let arn = state.iam.iam_arn("role", &r.path, &r.name);
-                let inline = inline_details(state, PrincipalKind::Role, &r.name).await?;
-                let attached = state
+                let name = r.name.clone();
+                let d = state
                     .iam
-                    .attached_policies(PrincipalKind::Role, &r.name)
+                    .principal_detail(PrincipalKind::Role, &name, r)
                     .await?;
-                let tags = state.iam.tags(PrincipalKind::Role, &r.name).await?;
                 roles.open("member");
-                xml::role(&mut roles, r, &arn);
-                roles
-                    .open("InstanceProfileList")
-                    .close("InstanceProfileList");
-                policy_details(&mut roles, "RolePolicyList", &inline);
-                roles.list("AttachedManagedPolicies", &attached, xml::attached_policy);
-                xml::tags(&mut roles, "Tags", &tags);
+                xml::role_detail(&mut roles, &d, &arn);
                 roles.close("member");
             }
             Entry::Policy(p) => {
-                let count = state.iam.policy_attachment_count(&p.arn).await?;
-                let versions = state.iam.policy_versions(&p.arn).await?;
+                let d = state.iam.managed_policy_detail(p).await?;
                 policies.open("member");
-                xml::managed_policy(&mut policies, p, count);
-                policies.list("PolicyVersionList", &versions, |x, v| {
-                    xml::policy_version(x, v, v.version_id == p.default_version)
-                });
+                xml::managed_policy_detail(&mut policies, &d);
                 policies.close("member");
             }
         }
     }
     let mut x = Xml::new();
-    x.open("UserDetailList")
-        .raw(users)
-        .close("UserDetailList")
-        .open("GroupDetailList")
-        .raw(groups)
-        .close("GroupDetailList")
-        .open("RoleDetailList")
-        .raw(roles)
-        .close("RoleDetailList")
-        .open("Policies")
-        .raw(policies)
-        .close("Policies")
-        .page(next.as_deref());
+    for (tag, part) in [
+        ("UserDetailList", users),
+        ("GroupDetailList", groups),
+        ("RoleDetailList", roles),
+        ("Policies", policies),
+    ] {
+        x.open(tag).raw(part).close(tag);
+    }
+    x.page(next.as_deref());
     Ok(Some(x))
 }

@@ -129,31 +129,51 @@ pub async fn custom(state: &AppState, ctx: &IamContext) -> Output {
     run(state, ctx, PolicySet::new()).await
 }
 
+/// The kind and name in `arn:aws:iam::ACCOUNT:user/PATH/NAME` (or `group/`, `role/`).
+fn principal_of(arn: &str) -> Option<(PrincipalKind, &str)> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let (kind, rest) = resource.split_once('/')?;
+    let kind = match kind {
+        "user" => PrincipalKind::User,
+        "group" => PrincipalKind::Group,
+        "role" => PrincipalKind::Role,
+        _ => return None,
+    };
+    let name = rest.rsplit('/').next().filter(|n| !n.is_empty())?;
+    Some((kind, name))
+}
+
 pub async fn principal(state: &AppState, ctx: &IamContext) -> Output {
     let source = ctx.params.arn("PolicySourceArn")?;
     allow(state, ctx, "SimulatePrincipalPolicy", source).await?;
-    let resource = source
-        .split_once(":user/")
-        .or_else(|| source.split_once(":group/"))
-        .or_else(|| source.split_once(":role/"));
-    let kind = if source.contains(":user/") {
-        PrincipalKind::User
-    } else if source.contains(":group/") {
-        PrincipalKind::Group
-    } else if source.contains(":role/") {
-        PrincipalKind::Role
-    } else {
-        return Err(IamError::new(
+    let (kind, name) = principal_of(source).ok_or_else(|| {
+        IamError::new(
             "InvalidInput",
             format!("Invalid PolicySourceArn {source}: expected a user, group or role ARN."),
-        ));
-    };
-    let name = resource
-        .map(|(_, rest)| rest.rsplit('/').next().unwrap_or(rest))
-        .unwrap_or_default();
+        )
+    })?;
     let mut set = PolicySet::new();
     for named in state.iam.identity_policies(kind, name).await? {
         set.add_identity(named.id, parse(&named.document, PolicyKind::Identity)?);
     }
     run(state, ctx, set).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principal_arns() {
+        assert_eq!(
+            principal_of("arn:aws:iam::111122223333:user/a/b/alice"),
+            Some((PrincipalKind::User, "alice"))
+        );
+        assert_eq!(
+            principal_of("arn:aws:iam::111122223333:role/r"),
+            Some((PrincipalKind::Role, "r"))
+        );
+        assert_eq!(principal_of("arn:aws:iam::111122223333:policy/p"), None);
+        assert_eq!(principal_of("arn:aws:iam::111122223333:user/"), None);
+    }
 }

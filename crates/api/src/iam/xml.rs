@@ -3,6 +3,7 @@
 //! are `<Name><member>...</member></Name>`, timestamps ISO 8601, policy documents URL-encoded
 //! as IAM sends them.
 
+use portcullis_core::iam::{ManagedPolicyDetail, PrincipalDetail};
 use portcullis_storage::iam::{GroupRecord, ManagedPolicyRecord, PolicyVersionRecord, RoleRecord};
 use portcullis_storage::{AccessKeyRecord, UserRecord};
 
@@ -240,6 +241,44 @@ pub fn access_key_metadata(x: &mut Xml, k: &AccessKeyRecord) {
 /// `AttachedPolicy`: `(name, arn)`.
 pub fn attached_policy(x: &mut Xml, (name, arn): &(String, String)) {
     x.leaf("PolicyName", name).leaf("PolicyArn", arn);
+}
+
+/// `PolicyDetail` list: inline policies with their URL-encoded documents.
+fn policy_details(x: &mut Xml, tag: &str, items: &[(String, String)]) {
+    x.list(tag, items, |x, (name, doc)| {
+        x.leaf("PolicyName", name)
+            .leaf("PolicyDocument", &url_encode(doc));
+    });
+}
+
+pub fn user_detail(x: &mut Xml, d: &PrincipalDetail<UserRecord>, arn: &str) {
+    user(x, &d.record, arn);
+    policy_details(x, "UserPolicyList", &d.inline);
+    x.strings("GroupList", &d.groups);
+    x.list("AttachedManagedPolicies", &d.attached, attached_policy);
+    tags(x, "Tags", &d.tags);
+}
+
+pub fn group_detail(x: &mut Xml, d: &PrincipalDetail<GroupRecord>, arn: &str) {
+    group(x, &d.record, arn);
+    policy_details(x, "GroupPolicyList", &d.inline);
+    x.list("AttachedManagedPolicies", &d.attached, attached_policy);
+}
+
+pub fn role_detail(x: &mut Xml, d: &PrincipalDetail<RoleRecord>, arn: &str) {
+    role(x, &d.record, arn);
+    // Instance profiles do not exist here; the list is always empty.
+    x.open("InstanceProfileList").close("InstanceProfileList");
+    policy_details(x, "RolePolicyList", &d.inline);
+    x.list("AttachedManagedPolicies", &d.attached, attached_policy);
+    tags(x, "Tags", &d.tags);
+}
+
+pub fn managed_policy_detail(x: &mut Xml, d: &ManagedPolicyDetail) {
+    managed_policy(x, &d.policy, d.attachments);
+    x.list("PolicyVersionList", &d.versions, |x, v| {
+        policy_version(x, v, v.version_id == d.policy.default_version)
+    });
 }
 
 #[cfg(test)]
