@@ -88,9 +88,16 @@ async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {
     match cmd {
-        TokenCommand::Issue { user, ttl_secs, data } => {
+        TokenCommand::Issue {
+            user,
+            ttl_secs,
+            data,
+        } => {
             if ttl_secs > portcullis_auth::TOKEN_TTL_SECS {
-                bail!("--ttl-secs is at most {} (12 hours)", portcullis_auth::TOKEN_TTL_SECS);
+                bail!(
+                    "--ttl-secs is at most {} (12 hours)",
+                    portcullis_auth::TOKEN_TTL_SECS
+                );
             }
             let (_, iam) = open(&data).await?;
             let key = iam
