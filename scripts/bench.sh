@@ -173,7 +173,7 @@ dirty=${changed:+ (with local changes to: $changed)}
     echo "Portcullis: release build, filesystem blobs + SQLite metadata. Distribution:" \
          "$dist_version (Debian \`docker-registry\`), filesystem driver, in-memory blob descriptor cache." \
          "Both on 127.0.0.1 with their data in a fresh temporary directory on the same disk." \
-         "One run, no repetition: figures move by 10-20% between runs on a shared machine."
+         "One run, no repetition: on this shared machine, wall-clock figures for large blobs moved by up to 2x between runs at a load average near 10; the CPU-time figures moved much less."
     echo
     cat "$tmp/result.md"
 } > "$tmp/section.md"
