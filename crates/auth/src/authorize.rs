@@ -46,6 +46,8 @@ pub enum Target {
     /// Registry-wide actions and GetAuthorizationToken: resource `*`.
     Registry,
     Repository(String),
+    /// An IAM resource (`arn:aws:iam::ACCOUNT:user/NAME`, ...): only identity policies apply.
+    Iam(String),
 }
 
 /// The decision with what led to it, for the response, the audit log and explanations.
@@ -108,6 +110,7 @@ pub async fn authorize(
     let resource = match target {
         Target::Registry => "*".to_owned(),
         Target::Repository(name) => iam.repository_arn(name),
+        Target::Iam(arn) => arn.clone(),
     };
     let mut request = Request::new(principal, action, &resource);
     request.registry_account = Some(options.account_id.clone());
@@ -153,8 +156,11 @@ pub async fn authorize(
     for (k, values) in extra {
         ctx.insert_multi(k, values.clone());
     }
-    if let Some(policy) = iam.registry_policy().await? {
-        set.set_registry("registry", Policy::clone(&policy));
+    // The registry policy governs ECR actions; IAM resources answer to identity policies only.
+    if !matches!(target, Target::Iam(_)) {
+        if let Some(policy) = iam.registry_policy().await? {
+            set.set_registry("registry", Policy::clone(&policy));
+        }
     }
     let response = evaluate(&request, &set);
     Ok(Outcome { request, response })

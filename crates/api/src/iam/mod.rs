@@ -16,8 +16,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use portcullis_auth::sigv4::{self, SigV4Error, SignedRequestParts};
-use portcullis_auth::{authorize, Caller, Facts, Target};
-use portcullis_policy::{evaluate, Policy, PolicySet};
+use portcullis_auth::{Caller, Facts, Target};
 
 pub use error::IamError;
 use input::Params;
@@ -286,51 +285,22 @@ async fn allow(
     resource: &str,
 ) -> Result<(), IamError> {
     let action = format!("iam:{operation}");
-    // The request context (principal, network, time keys) is built the same way as for any
-    // request; only the resource and the policy set differ for IAM.
-    let base = authorize(
-        &state.iam,
+    let target = Target::Iam(resource.to_owned());
+    let outcome = access::check(
+        state,
         &ctx.caller,
-        &action,
-        &Target::Registry,
         &ctx.facts,
+        SOURCE,
+        &action,
+        &target,
+        None,
         &[],
     )
     .await?;
-    let mut request = base.request;
-    request.resource = resource.to_owned();
-    let mut set = PolicySet::new();
-    if let Caller::User { principal, .. } = &ctx.caller {
-        for (id, policy) in &principal.policies {
-            set.add_identity(id.clone(), Policy::clone(policy));
-        }
-    }
-    let response = evaluate(&request, &set);
-    let allowed = response.is_allowed();
-    let mut e = access::event(&ctx.facts, SOURCE, operation, access::identity(&ctx.caller));
-    e.decision = if allowed { "allow" } else { "deny" }.into();
-    e.deciding_statements = response
-        .matched
-        .iter()
-        .map(|m| match &m.sid {
-            Some(sid) => format!("{}#{sid}", m.policy_id),
-            None => format!("{}#{}", m.policy_id, m.index),
-        })
-        .collect();
-    let denial = response.denial_message(&request);
-    if !allowed {
-        e.error_code = Some("AccessDenied".into());
-        e.error_message = denial.clone();
-    }
-    state.audit.record(&e);
-    metrics::counter!(
-        "portcullis_authz_decisions_total",
-        "decision" => if allowed { "allow" } else { "deny" }
-    )
-    .increment(1);
-    match denial {
-        None => Ok(()),
-        Some(message) => Err(IamError::new("AccessDenied", message)),
+    if outcome.allowed() {
+        Ok(())
+    } else {
+        Err(IamError::new("AccessDenied", outcome.denial_message()))
     }
 }
 
