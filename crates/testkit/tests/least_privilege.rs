@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
+use portcullis_testkit::clients::{ClientEnv, MediaTypes, OciLayout};
 use portcullis_testkit::{
     basic_auth, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
 };
@@ -261,6 +262,66 @@ fn ci_push_policy_pushes_one_repository_and_nothing_else() {
 
     let (status, body) = ci.push_image("web-api", "v1.2.3");
     assert_eq!(status, 201, "push allowed: {body}");
+
+    // The same with a real client, logged in the way ECR documents:
+    // `aws ecr get-login-password | skopeo login --username AWS --password-stdin`.
+    let env = ClientEnv::new(&server.host()).expect("client env");
+    let login = env
+        .output_with(
+            "bash",
+            &[
+                "-c",
+                &format!(
+                    "set -o pipefail; aws ecr get-login-password --endpoint-url '{}' \
+                     | skopeo login --tls-verify=false --username AWS --password-stdin '{}'",
+                    server.base_url,
+                    server.host()
+                ),
+            ],
+            None,
+            &[
+                ("AWS_ACCESS_KEY_ID", &key.0),
+                ("AWS_SECRET_ACCESS_KEY", &key.1),
+                ("AWS_DEFAULT_REGION", REGION),
+            ],
+        )
+        .expect("login pipeline runs");
+    assert!(login.status.success(), "{login:?}");
+    let mut layout = OciLayout::create(&env.work_dir().join("image")).expect("layout");
+    let image = layout
+        .add_image(
+            MediaTypes::OCI,
+            "linux",
+            "amd64",
+            &[("ci.txt", b"built by ci")],
+        )
+        .expect("image");
+    layout.tag("build", &image).expect("tag");
+    let dest = format!("docker://{}/web-api:skopeo", server.host());
+    env.skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &layout.transport_ref("build"),
+        &dest,
+    ])
+    .expect("skopeo pushes with the CI credentials");
+    let pull = env
+        .output("skopeo", &["inspect", "--tls-verify=false", "--raw", &dest])
+        .expect("skopeo runs");
+    assert!(!pull.status.success(), "the CI user cannot pull: {pull:?}");
+    let other = format!("docker://{}/other:skopeo", server.host());
+    let push = env
+        .output(
+            "skopeo",
+            &[
+                "copy",
+                "--dest-tls-verify=false",
+                &layout.transport_ref("build"),
+                &other,
+            ],
+        )
+        .expect("skopeo runs");
+    assert!(!push.status.success(), "nor push elsewhere: {push:?}");
 
     assert_denied(
         ci.get("/v2/web-api/manifests/v1.2.3"),
