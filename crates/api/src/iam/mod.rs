@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use portcullis_auth::sigv4::{self, SigV4Error, SignedRequestParts};
+use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts, Target};
 
 pub use error::IamError;
@@ -304,57 +304,17 @@ async fn allow(
     }
 }
 
-/// Verifies the SigV4 signature (signing name `iam`) and resolves the caller. Every failure is
-/// audited.
+/// Verifies the SigV4 signature (signing name `iam`) and resolves the caller.
 async fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],
     facts: &Facts,
 ) -> Result<Caller, IamError> {
-    let fail_as = |key: Option<&str>, e: SigV4Error| {
-        let err = IamError::from(e);
-        access::audit_auth_failure(state, facts, SOURCE, key, err.code, &err.message);
-        err
-    };
-    let signed = SignedRequestParts::from_http(parts);
-    let auth = match sigv4::parse(&signed) {
-        Ok(Some(a)) => a,
-        Ok(None) => return Err(fail_as(None, SigV4Error::MissingAuthenticationToken)),
-        Err(e) => return Err(fail_as(None, e)),
-    };
-    let fail = |e: SigV4Error| fail_as(Some(auth.access_key_id()), e);
-    if auth.session_token().is_some() {
-        // Temporary credentials come with STS, a later issue; until then no session is valid.
-        return Err(fail(SigV4Error::UnrecognizedClient));
-    }
-    let secret = match state.iam.active_key_secret(auth.access_key_id()).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(fail(SigV4Error::UnrecognizedClient)),
-        Err(e) => {
-            tracing::error!(error = %e, "looking up an access key failed");
-            return Err(IamError::server());
-        }
-    };
-    let body_hash = sigv4::sha256_hex(body);
-    sigv4::verify(
-        &auth,
-        &signed,
-        Some(&body_hash),
-        secret.expose(),
-        access::now_unix(),
-        "iam",
-    )
-    .map_err(fail)?;
-    match state.iam.principal_for_key(auth.access_key_id()).await {
-        Ok(Some(principal)) => Ok(Caller::User {
-            principal,
-            access_key_id: auth.access_key_id().to_owned(),
-        }),
-        Ok(None) => Err(fail(SigV4Error::UnrecognizedClient)),
-        Err(e) => {
-            tracing::error!(error = %e, "resolving a principal failed");
-            Err(IamError::server())
-        }
-    }
+    access::authenticate_signed(state, parts, body, facts, "iam", Protocol::Query, SOURCE)
+        .await
+        .map_err(|f| match f {
+            access::SignedAuthFailure::SigV4(e) => IamError::from(e),
+            access::SignedAuthFailure::Internal => IamError::server(),
+        })
 }
