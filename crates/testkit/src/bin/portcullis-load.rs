@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
 use futures::StreamExt as _;
 use portcullis_oci::{Algorithm, Digest, Hasher};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION,
+};
 use reqwest::{Client, StatusCode, Url};
 use sha2::Digest as _;
 
@@ -49,6 +52,15 @@ between cells so that neither registry always runs on a warmer page cache).
   4. Hammer: pushes a small image (config + 4 KiB layer + OCI manifest tagged `bench`), then for \
 --hammer-secs each sends manifest GET by tag and blob HEAD of the layer from \
 --hammer-concurrency workers. Target (c) compares requests per second at concurrency 64.
+  5. Authentication overhead (only with --auth-overhead NAME=REPO): pushes the same small image \
+into REPO, which the caller has made public (anonymous pull) by repository policy, then sends \
+manifest GET by tag at --auth-overhead-concurrency for --auth-overhead-rounds rounds of \
+--auth-overhead-secs with the target's credentials and as many without any, alternating which \
+goes first, and reports authenticated / anonymous requests per second.
+
+Credentials: --auth NAME=VALUE sends `Authorization: VALUE` on every request to target NAME; \
+--basic-auth NAME=USER:PASSWORD sends HTTP Basic. For Portcullis, the password is what \
+`portcullis token issue --data-dir DIR` prints and USER is `AWS`.
 
 Push flows:
   docker      POST /v2/<name>/blobs/uploads/, one PATCH carrying the whole blob (chunked \
@@ -145,6 +157,34 @@ struct Args {
     /// Seed of the blob data; change it to push blobs the registries have not seen.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+
+    /// Credentials for a target, as NAME=VALUE: every request to it carries
+    /// `Authorization: VALUE`.
+    #[arg(long = "auth", value_parser = parse_named)]
+    auths: Vec<(String, String)>,
+
+    /// Credentials for a target, as NAME=USER:PASSWORD (HTTP Basic; for Portcullis USER is
+    /// `AWS` and PASSWORD what `portcullis token issue` prints).
+    #[arg(long = "basic-auth", value_parser = parse_named)]
+    basic_auths: Vec<(String, String)>,
+
+    /// Measure the cost of authentication on target NAME, as NAME=REPO: REPO must allow
+    /// anonymous pull by repository policy (the tool pushes its image there with the target's
+    /// credentials), and the output compares manifest GET with and without credentials.
+    #[arg(long = "auth-overhead", value_parser = parse_named)]
+    auth_overhead: Vec<(String, String)>,
+
+    /// Concurrency of the authentication overhead measurement.
+    #[arg(long, default_value_t = 64)]
+    auth_overhead_concurrency: usize,
+
+    /// Rounds of the authentication overhead measurement; each runs both variants once.
+    #[arg(long, default_value_t = 4)]
+    auth_overhead_rounds: u64,
+
+    /// Seconds each variant runs per round of the authentication overhead measurement.
+    #[arg(long, default_value_t = 5)]
+    auth_overhead_secs: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -188,6 +228,41 @@ fn parse_target(s: &str) -> Result<Target, String> {
         name: name.to_string(),
         base,
     })
+}
+
+fn parse_named(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or("expected NAME=VALUE")?;
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// The Authorization header for a target, from --auth or --basic-auth.
+fn auth_header(args: &Args, name: &str) -> anyhow::Result<Option<HeaderValue>> {
+    let raw = args
+        .auths
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone());
+    let basic = args
+        .basic_auths
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(v);
+            format!("Basic {encoded}")
+        });
+    let value = match (raw, basic) {
+        (Some(_), Some(_)) => bail!("{name}: give --auth or --basic-auth, not both"),
+        (v, w) => v.or(w),
+    };
+    value
+        .map(|v| {
+            let mut h = HeaderValue::from_str(&v).with_context(|| {
+                format!("{name}: the Authorization value is not a header value")
+            })?;
+            h.set_sensitive(true);
+            Ok(h)
+        })
+        .transpose()
 }
 
 fn parse_pid(s: &str) -> Result<(String, u32), String> {
@@ -601,6 +676,24 @@ impl Stats {
     fn ok(&self) -> bool {
         self.errors == 0 && self.ops > 0
     }
+
+    /// Adds another batch of the same operation: rates then cover both batches' time.
+    fn absorb(&mut self, other: Stats) {
+        let empty = self.wall.is_zero();
+        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (None, b) if empty => b,
+            _ => None,
+        };
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        self.wall += other.wall;
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
 }
 
 /// Runs `ops` operations from `in_flight` workers, each taking the next index until none are
@@ -833,18 +926,22 @@ async fn main() -> anyhow::Result<()> {
     for s in &args.sizes {
         ensure!(*s > 0, "sizes must be positive");
     }
-    let client = Client::builder()
-        .no_proxy()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(256)
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build()?;
-    let src = BlobSource::new();
-    let regs: Vec<Registry> = args
-        .targets
+    for (n, _) in args
+        .auths
         .iter()
-        .map(|t| Registry {
-            client: client.clone(),
+        .chain(&args.basic_auths)
+        .chain(&args.auth_overhead)
+    {
+        ensure!(
+            args.targets.iter().any(|t| t.name == *n),
+            "`{n}` names no --target"
+        );
+    }
+    let src = BlobSource::new();
+    let mut regs: Vec<Registry> = Vec::new();
+    for t in &args.targets {
+        regs.push(Registry {
+            client: make_client(auth_header(&args, &t.name)?)?,
             target: t.clone(),
             pid: args
                 .server_pids
@@ -853,10 +950,11 @@ async fn main() -> anyhow::Result<()> {
                 .map(|(_, p)| *p),
             src: src.clone(),
             verify_pulls: args.verify_pulls,
-        })
-        .collect();
+        });
+    }
     for r in &regs {
-        let resp = client
+        let resp = r
+            .client
             .get(r.url("/v2/")?)
             .send()
             .await
@@ -988,8 +1086,99 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    print!("{}", render(&args, &sha, single.as_ref(), &cells, &hammers));
+    let mut overheads = Vec::new();
+    for (name, repo) in &args.auth_overhead {
+        let r = regs
+            .iter()
+            .find(|r| r.target.name == *name)
+            .context("--auth-overhead names no target")?;
+        overheads.push(run_auth_overhead(&args, r, repo).await?);
+    }
+
+    print!(
+        "{}",
+        render(&args, &sha, single.as_ref(), &cells, &hammers, &overheads)
+    );
     Ok(())
+}
+
+/// One HTTP/1.1 client; with `auth`, every request carries that Authorization header.
+fn make_client(auth: Option<HeaderValue>) -> anyhow::Result<Client> {
+    let mut headers = HeaderMap::new();
+    if let Some(h) = auth {
+        headers.insert(AUTHORIZATION, h);
+    }
+    Ok(Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()?)
+}
+
+struct OverheadResult {
+    target: String,
+    repo: String,
+    concurrency: usize,
+    authenticated: Stats,
+    anonymous: Stats,
+}
+
+/// Manifest GET with credentials against the same GET without, on one server, in alternating
+/// rounds so that a change in the machine's load lands on both variants alike.
+async fn run_auth_overhead(
+    args: &Args,
+    authed: &Registry,
+    repo: &str,
+) -> anyhow::Result<OverheadResult> {
+    let anon = Registry {
+        client: make_client(None)?,
+        ..authed.clone()
+    };
+    authed
+        .push_image(repo)
+        .await
+        .with_context(|| format!("{}: pushing the test image to {repo}", authed.target.name))?;
+    let url = authed.url(&format!("/v2/{repo}/manifests/bench"))?;
+    // Fail early, with a message, when the repository is not public after all.
+    anon.get_manifest(url.clone()).await.with_context(|| {
+        format!(
+            "{}: anonymous manifest GET on {repo} (is it public?)",
+            authed.target.name
+        )
+    })?;
+    let c = args.auth_overhead_concurrency;
+    let mut totals = [Stats::default(), Stats::default()];
+    for round in 0..args.auth_overhead_rounds {
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let r = if i == 0 { authed.clone() } else { anon.clone() };
+            log(format!(
+                "{}: auth overhead, round {}, {} manifest GET x{c} for {} s",
+                r.target.name,
+                round + 1,
+                if i == 0 { "authenticated" } else { "anonymous" },
+                args.auth_overhead_secs
+            ));
+            let u = url.clone();
+            let s = run_for(r.pid, args.auth_overhead_secs, c, move || {
+                let (rr, u) = (r.clone(), u.clone());
+                async move { rr.get_manifest(u).await }
+            })
+            .await;
+            report_errors(&authed.target.name, "auth overhead", &s);
+            totals[i].absorb(s);
+        }
+    }
+    let [authenticated, anonymous] = totals;
+    Ok(OverheadResult {
+        target: authed.target.name.clone(),
+        repo: repo.to_string(),
+        concurrency: c,
+        authenticated,
+        anonymous,
+    })
 }
 
 async fn run_single(
@@ -1107,6 +1296,7 @@ fn render(
     single: Option<&SingleResult>,
     cells: &[CellResult],
     hammers: &[HammerResult],
+    overheads: &[OverheadResult],
 ) -> String {
     let names: Vec<&str> = args.targets.iter().map(|t| t.name.as_str()).collect();
     let two = names.len() == 2;
@@ -1222,6 +1412,31 @@ fn render(
             vals.join(" | "),
             fmt_ratio(r),
             verdict(r.map(|r| r >= 2.0))
+        );
+    }
+    for ov in overheads {
+        let r = ratio(&ov.authenticated, &ov.anonymous, Stats::rps);
+        let vals: Vec<String> = names
+            .iter()
+            .map(|n| {
+                if *n == ov.target {
+                    format!(
+                        "{} req/s authenticated, {} anonymous",
+                        cell(&ov.authenticated, ov.authenticated.rps()),
+                        cell(&ov.anonymous, ov.anonymous.rps())
+                    )
+                } else {
+                    "-".to_string()
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "| (issue 5) manifest GET at concurrency {}, authenticated / anonymous (public repository) | >= 0.90 | {} | {} {} |",
+            ov.concurrency,
+            vals.join(" | "),
+            r.map_or("n/a".to_string(), |r| format!("{r:.3}")),
+            verdict(r.map(|r| r >= 0.9))
         );
     }
     let _ = writeln!(o);
@@ -1418,6 +1633,58 @@ fn render(
         let _ = writeln!(o);
     }
 
+    if !overheads.is_empty() {
+        let _ = writeln!(o, "### Authentication overhead (issue 5)\n");
+        let _ = writeln!(
+            o,
+            "Manifest GET by tag of the same image on the same server, with the target's \
+             credentials (HTTP Basic with a registry token, verified and authorized on every \
+             request) and without any (the repository allows anonymous pull by repository \
+             policy), at concurrency {c}: {rounds} rounds of {secs} s per variant, alternating \
+             which goes first; figures are totals over the rounds. Ratio = authenticated / \
+             anonymous req/s.\n",
+            c = args.auth_overhead_concurrency,
+            rounds = args.auth_overhead_rounds,
+            secs = args.auth_overhead_secs
+        );
+        let _ = writeln!(
+            o,
+            "| target | repository | variant | req/s | p50 ms | p99 ms | server CPU µs/req |"
+        );
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|---:|");
+        for ov in overheads {
+            for (variant, st) in [
+                ("authenticated", &ov.authenticated),
+                ("anonymous", &ov.anonymous),
+            ] {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {variant} | {} | {} | {} | {} |",
+                    ov.target,
+                    ov.repo,
+                    cell(st, st.rps()),
+                    ms(st.percentile(0.5)),
+                    ms(st.percentile(0.99)),
+                    st.cpu_us_per_op()
+                        .map_or("-".to_string(), |v| format!("{v:.0}"))
+                );
+            }
+            let r = ratio(&ov.authenticated, &ov.anonymous, Stats::rps);
+            let cpu = ov
+                .authenticated
+                .cpu_us_per_op()
+                .zip(ov.anonymous.cpu_us_per_op())
+                .map(|(a, b)| a / b);
+            let _ = writeln!(
+                o,
+                "\nRatio: **{}** of the anonymous rate (target: at least 0.90); server CPU per \
+                 request, authenticated / anonymous: {}.\n",
+                r.map_or("n/a".to_string(), |r| format!("{r:.3}")),
+                cpu.map_or("n/a".to_string(), |c| format!("{c:.2}x"))
+            );
+        }
+    }
+
     let failures: Vec<String> = cells
         .iter()
         .flat_map(|c| c.push.iter().chain(&c.pull))
@@ -1427,6 +1694,11 @@ fn render(
                 .flat_map(|s| s.push_docker.iter().chain(&s.push_mono).chain(&s.pull)),
         )
         .chain(hammers.iter().flat_map(|h| &h.stats))
+        .chain(
+            overheads
+                .iter()
+                .flat_map(|ov| [&ov.authenticated, &ov.anonymous]),
+        )
         .filter_map(|s| s.first_error.clone())
         .collect();
     if !failures.is_empty() {
