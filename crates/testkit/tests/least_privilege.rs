@@ -708,4 +708,35 @@ fn bad_tokens_and_signatures_are_refused_and_audited() {
         assert!(errors.contains(&code), "{code} audited; got {errors:?}");
     }
     assert!(errors.len() >= 7, "every refusal is audited: {errors:?}");
+
+    // `portcullis audit` filters the same log.
+    let filtered = Command::new(portcullis_testkit::portcullis_bin())
+        .args(["audit", "--decision", "error", "--file"])
+        .arg(server.data_dir().join("audit.log"))
+        .output()
+        .expect("portcullis audit");
+    assert!(filtered.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&filtered.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    assert_eq!(lines.len(), errors.len());
+    assert!(lines.iter().all(|e| e["decision"] == "error"));
+    let by_action = Command::new(portcullis_testkit::portcullis_bin())
+        .args([
+            "audit",
+            "--action",
+            "ecr:GetAuthorizationToken",
+            "--decision",
+            "allow",
+            "--file",
+        ])
+        .arg(server.data_dir().join("audit.log"))
+        .output()
+        .expect("portcullis audit");
+    let allowed = String::from_utf8_lossy(&by_action.stdout).lines().count();
+    assert!(
+        allowed >= 1,
+        "the presigned request inside its window was allowed and audited"
+    );
 }
