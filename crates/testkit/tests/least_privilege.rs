@@ -740,3 +740,67 @@ fn bad_tokens_and_signatures_are_refused_and_audited() {
         "the presigned request inside its window was allowed and audited"
     );
 }
+
+/// Tag-based access: repository tags (ecr:ResourceTag) and principal tags (aws:PrincipalTag)
+/// reach the conditions.
+#[test]
+fn resource_and_principal_tags_reach_conditions() {
+    let server = start("");
+    admin(
+        &server,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "platform-app",
+            "--tags",
+            "Key=team,Value=platform",
+        ],
+    );
+    admin(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "other-app"],
+    );
+    let admin_pw = server.admin_password();
+    let root = Client2::new(&server.base_url, None, Some(basic_auth("AWS", &admin_pw)));
+    assert_eq!(root.push_image("platform-app", "v1").0, 201);
+    assert_eq!(root.push_image("other-app", "v1").0, 201);
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*",
+             "Condition": {"StringEquals": {"ecr:ResourceTag/team": "${aws:PrincipalTag/team}"}}}
+        ]
+    });
+    let key = user_with_policy(&server, "pat", &policy);
+    let auth = Some(basic_auth("AWS", &login_password(&server, &key)));
+    let pat = Client2::new(&server.base_url, None, auth);
+    // Without a principal tag the variable has no value, so nothing matches.
+    assert_denied(
+        pat.get("/v2/platform-app/manifests/v1"),
+        "ecr:BatchGetImage",
+        &repo_arn("platform-app"),
+    );
+    admin(
+        &server,
+        &[
+            "iam",
+            "tag-user",
+            "--user-name",
+            "pat",
+            "--tags",
+            "Key=team,Value=platform",
+        ],
+    );
+    assert_eq!(
+        pat.get("/v2/platform-app/manifests/v1").0,
+        200,
+        "tags match"
+    );
+    assert_denied(
+        pat.get("/v2/other-app/manifests/v1"),
+        "ecr:BatchGetImage",
+        &repo_arn("other-app"),
+    );
+}
