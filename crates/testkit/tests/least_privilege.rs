@@ -804,3 +804,60 @@ fn resource_and_principal_tags_reach_conditions() {
         &repo_arn("other-app"),
     );
 }
+
+/// `portcullis admin`: the offline way back in when the bootstrap secret is lost.
+#[test]
+fn admin_commands_list_users_and_reset_the_bootstrap_key() {
+    let mut server = start("");
+    admin(&server, &["iam", "create-user", "--user-name", "ops"]);
+    server.terminate();
+    let run = |args: &[&str]| {
+        let out = Command::new(portcullis_testkit::portcullis_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(server.data_dir())
+            .arg("--config")
+            .arg(server.data_dir().with_file_name("portcullis.toml"))
+            .env_remove("PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID")
+            .env_remove("PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY")
+            .output()
+            .expect("portcullis admin");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let users = run(&["admin", "list-users"]);
+    assert!(
+        users.contains(&format!(
+            "admin\tarn:aws:iam::{ACCOUNT}:user/admin\t{ADMIN_ACCESS_KEY_ID}(Active)"
+        )),
+        "{users}"
+    );
+    assert!(users.lines().any(|l| l.starts_with("ops\t")), "{users}");
+    let reset = run(&["admin", "reset-bootstrap-key"]);
+    let field = |name: &str| {
+        reset
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            .unwrap_or_else(|| panic!("{name} in {reset}"))
+    };
+    let (new_id, new_secret) = (field("aws_access_key_id"), field("aws_secret_access_key"));
+    server.restart();
+    aws(
+        &server.base_url,
+        (&new_id, &new_secret),
+        &["ecr", "get-login-password"],
+    )
+    .expect("the new key works");
+    let old = aws(
+        &server.base_url,
+        (ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY),
+        &["ecr", "get-login-password"],
+    )
+    .expect_err("the old key was deactivated");
+    assert!(old.contains("UnrecognizedClientException"), "{old}");
+}
