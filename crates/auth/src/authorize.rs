@@ -237,7 +237,10 @@ mod tests {
         );
 
         // A public repository: anonymous pull only, and only through the endpoint.
-        store.create_repository("pub", &[]).await.unwrap();
+        store
+            .create_repository("pub", &portcullis_storage::NewRepository::default())
+            .await
+            .unwrap();
         store
             .set_repository_policy(
                 "pub",

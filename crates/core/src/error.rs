@@ -28,6 +28,16 @@ pub enum Error {
     ManifestNotAcceptable(String),
     #[error("repository `{0}` is unknown")]
     NameUnknown(String),
+    #[error("The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the tag is immutable.")]
+    TagImmutable { repository: String, tag: String },
+    #[error("the upload received no data")]
+    UploadEmpty,
+    #[error("Layer parts must be at least 5 MiB in size.")]
+    UploadPartTooSmall,
+    #[error("the upload has more than {0} parts")]
+    UploadTooManyParts(u32),
+    #[error("layer `{0}` already exists in the repository")]
+    LayerAlreadyExists(Digest),
     #[error("{0}")]
     Unsupported(String),
     #[error("requested range is not satisfiable for a blob of {size} bytes")]

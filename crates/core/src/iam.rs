@@ -553,11 +553,63 @@ impl Iam {
         Ok(policy)
     }
 
-    /// Creates a repository explicitly (CreateRepository); `false` when it exists.
-    pub async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool> {
-        let created = self.meta.create_repository(repo, tags).await?;
+    /// Creates a repository explicitly (CreateRepository); `false` when it exists. A policy
+    /// given here is validated first.
+    pub async fn create_repository(
+        &self,
+        repo: &str,
+        new: &portcullis_storage::NewRepository,
+    ) -> Result<bool> {
+        if let Some(d) = &new.policy {
+            parse_policy(d, PolicyKind::Repository)?;
+        }
+        let created = self.meta.create_repository(repo, new).await?;
         self.changed();
         Ok(created)
+    }
+
+    /// Replaces a repository's settings document; `false` when the repository does not exist.
+    pub async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool> {
+        let done = self.meta.set_repository_settings(repo, settings).await?;
+        self.changed();
+        Ok(done)
+    }
+
+    /// Sets or clears the lifecycle policy (validated by the caller); `false` when the
+    /// repository does not exist.
+    pub async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
+        let done = self.meta.set_lifecycle_policy(repo, policy).await?;
+        self.changed();
+        Ok(done)
+    }
+
+    /// Adds or overwrites resource tags, at most `max` in all.
+    pub async fn tag_repository(
+        &self,
+        repo: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<portcullis_storage::TagRepository> {
+        let outcome = self.meta.tag_repository(repo, tags, max).await?;
+        self.changed();
+        Ok(outcome)
+    }
+
+    /// Removes resource tags; `false` when the repository does not exist.
+    pub async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool> {
+        let done = self.meta.untag_repository(repo, keys).await?;
+        self.changed();
+        Ok(done)
+    }
+
+    /// A registry-wide setting by name (account settings).
+    pub async fn registry_setting(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.meta.registry_setting(name).await?)
+    }
+
+    pub async fn set_registry_setting(&self, name: &str, value: &str) -> Result<()> {
+        self.meta.set_registry_setting(name, Some(value)).await?;
+        Ok(())
     }
 
     pub async fn delete_repository(

@@ -8,10 +8,16 @@
 pub mod audit;
 pub mod error;
 pub mod iam;
+pub mod lifecycle;
 pub mod registry;
+pub mod repository;
 pub mod uploads;
 
 pub use audit::{AuditEvent, AuditLog, UserIdentity};
 pub use error::{Error, Result};
 pub use iam::{Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, Secret};
-pub use registry::{BlobBody, ManifestOutcome, MountOutcome, Referrer, Registry, RegistryOptions};
+pub use registry::{
+    BlobBody, ImageDeletion, ImageDetail, ManifestOutcome, MountOutcome, Referrer, Registry,
+    RegistryOptions,
+};
+pub use repository::{CreationTemplate, RepositorySettings, TagMutability};

@@ -8,8 +8,11 @@ use portcullis_oci::manifest::{parse_manifest, ManifestError, MAX_MANIFEST_SIZE}
 use portcullis_oci::{ByteRange, ContentRange, Digest, Hasher, Reference, RepoName, Tag};
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
-    BlobStore, ByteStream, ManifestRecord, ManifestRef, MetaStore, PutManifestError,
+    BlobStore, ByteStream, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
+    PutManifestError, TagWrite, TemplateRecord,
 };
+
+use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
 
 use crate::uploads::{hashing, UploadLocks};
 use crate::{Error, Result};
@@ -51,6 +54,43 @@ pub enum MountOutcome {
 pub struct ManifestOutcome {
     pub digest: Digest,
     pub subject: Option<Digest>,
+    pub media_type: String,
+    /// The manifest was new to the repository.
+    pub created: bool,
+    /// Where the tag pointed before this push (None: the tag is new, or no tag was pushed).
+    pub previous_tag_target: Option<Digest>,
+}
+
+/// One image of a repository as the ECR listings describe it.
+#[derive(Debug, Clone)]
+pub struct ImageDetail {
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub media_type: String,
+    /// The config's media type (ECR's `artifactMediaType`).
+    pub config_media_type: Option<String>,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    /// Config plus layers for an image; the largest child for an index.
+    pub size: u64,
+    /// Unix milliseconds.
+    pub pushed_at: i64,
+    pub last_pulled_at: Option<i64>,
+}
+
+/// What deleting one image id did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageDeletion {
+    /// Removed: the digest, and the tag when a tag was named.
+    Deleted {
+        digest: Digest,
+        tag: Option<String>,
+    },
+    NotFound,
+    /// An index still lists the image as one of its manifests.
+    ReferencedByIndex,
+    /// Both a tag and a digest were given and the tag points elsewhere.
+    TagDoesNotMatchDigest,
 }
 
 /// One entry of a referrers response.
@@ -67,7 +107,17 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     uploads: UploadLocks,
     options: RegistryOptions,
+    /// When each image's last pull was recorded, so pulls write at most once a minute.
+    pulls: std::sync::Mutex<std::collections::HashMap<(String, Digest), i64>>,
 }
+
+/// How often a pull of the same image is written down (`lastRecordedPullTime` is approximate in
+/// ECR too); a pull-heavy workload must not turn into a write per request.
+const PULL_RECORD_INTERVAL_MS: i64 = 60_000;
+/// The smallest UploadLayerPart part other than the last.
+pub const MIN_LAYER_PART: u64 = 5 * 1024 * 1024;
+/// The most UploadLayerPart parts one upload takes.
+pub const MAX_LAYER_PARTS: u32 = 4_200;
 
 impl Registry {
     pub fn new(
@@ -80,6 +130,7 @@ impl Registry {
             meta,
             uploads: UploadLocks::default(),
             options,
+            pulls: Default::default(),
         }
     }
 
@@ -331,6 +382,7 @@ impl Registry {
 
     // ---- manifests ----
 
+    /// Stores a manifest under a tag or its digest (`PUT /v2/<name>/manifests/<reference>`).
     pub async fn put_manifest(
         &self,
         repo: &RepoName,
@@ -338,12 +390,34 @@ impl Registry {
         content_type: Option<&str>,
         content: Bytes,
     ) -> Result<ManifestOutcome> {
+        match reference {
+            Reference::Tag(t) => {
+                self.put_image(repo, Some(t), None, content_type, content)
+                    .await
+            }
+            Reference::Digest(d) => {
+                self.put_image(repo, None, Some(d), content_type, content)
+                    .await
+            }
+        }
+    }
+
+    /// Stores a manifest, optionally tagged, optionally checked against an expected digest.
+    /// The repository must exist; an immutable tag is never moved to another digest.
+    pub async fn put_image(
+        &self,
+        repo: &RepoName,
+        tag: Option<&Tag>,
+        expected: Option<&Digest>,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<ManifestOutcome> {
         let parsed = parse_manifest(&content, content_type).map_err(|e| match e {
             ManifestError::TooLarge(_) => Error::ManifestTooLarge(e.to_string()),
             other => Error::ManifestInvalid(other.to_string()),
         })?;
-        let digest = match reference {
-            Reference::Digest(d) => {
+        let digest = match expected {
+            Some(d) => {
                 let actual = Digest::of(d.algorithm(), &content);
                 if &actual != d {
                     return Err(Error::DigestInvalid(format!(
@@ -352,8 +426,12 @@ impl Registry {
                 }
                 actual
             }
-            Reference::Tag(_) => Digest::sha256_of(&content),
+            None => Digest::sha256_of(&content),
         };
+        let Some(repository) = self.meta.repository(repo.as_str()).await? else {
+            return Err(Error::NameUnknown(repo.to_string()));
+        };
+        let settings = RepositorySettings::from_stored(repository.settings.as_deref());
         let refs: Vec<ManifestRef> = parsed
             .required_blobs()
             .map(|d| ManifestRef::Blob(d.digest.clone()))
@@ -377,18 +455,29 @@ impl Registry {
             content,
             created_at: now_millis(),
         };
-        let tag = match reference {
-            Reference::Tag(t) => Some(t.as_str()),
-            Reference::Digest(_) => None,
-        };
-        self.meta
-            .put_manifest(repo.as_str(), &record, &refs, tag)
+        let tag_write = tag.map(|t| TagWrite {
+            name: t.as_str(),
+            immutable: settings.tag_is_immutable(t.as_str()),
+        });
+        let outcome = self
+            .meta
+            .put_manifest(repo.as_str(), &record, &refs, tag_write)
             .await
             .map_err(|e| match e {
                 PutManifestError::Missing(d) => Error::ManifestBlobUnknown(d),
+                PutManifestError::TagImmutable { tag, .. } => Error::TagImmutable {
+                    repository: repo.to_string(),
+                    tag,
+                },
                 PutManifestError::Store(s) => Error::Storage(s),
             })?;
-        Ok(ManifestOutcome { digest, subject })
+        Ok(ManifestOutcome {
+            digest,
+            subject,
+            media_type: parsed.media_type,
+            created: outcome.created,
+            previous_tag_target: outcome.previous_tag_target,
+        })
     }
 
     pub async fn get_manifest(
@@ -414,6 +503,268 @@ impl Registry {
         } else {
             Err(Error::ManifestUnknown(reference.to_string()))
         }
+    }
+
+    /// Notes a pull of an image for `lastRecordedPullTime`, at most once a minute per image
+    /// and without making the pull wait for the write.
+    pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
+        let now = now_millis();
+        {
+            let mut pulls = self.pulls.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (repo.to_string(), digest.clone());
+            match pulls.get(&key) {
+                Some(at) if now - at < PULL_RECORD_INTERVAL_MS => return,
+                _ => {}
+            }
+            if pulls.len() > 100_000 {
+                pulls.clear();
+            }
+            pulls.insert(key, now);
+        }
+        let meta = self.meta.clone();
+        let repo = repo.to_string();
+        let digest = digest.clone();
+        tokio::spawn(async move {
+            if let Err(e) = meta.record_pull(&repo, &digest, now).await {
+                tracing::warn!(error = %e, "recording a pull failed");
+            }
+        });
+    }
+
+    /// Every image of the repository, oldest push first, with its size and tags.
+    pub async fn images(&self, repo: &RepoName) -> Result<Vec<ImageDetail>> {
+        if !self.meta.repository_exists(repo.as_str()).await? {
+            return Err(Error::NameUnknown(repo.to_string()));
+        }
+        let records = self.meta.images(repo.as_str()).await?;
+        let own_sizes: std::collections::HashMap<Digest, u64> = records
+            .iter()
+            .map(|r| (r.manifest.digest.clone(), image_own_size(r)))
+            .collect();
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let parsed = parse_manifest(&r.manifest.content, Some(&r.manifest.media_type)).ok();
+                let size = match &parsed {
+                    Some(p) if !p.manifests.is_empty() => p
+                        .manifests
+                        .iter()
+                        .map(|c| own_sizes.get(&c.digest).copied().unwrap_or(c.size))
+                        .max()
+                        .unwrap_or(0),
+                    _ => own_sizes
+                        .get(&r.manifest.digest)
+                        .copied()
+                        .unwrap_or_default(),
+                };
+                ImageDetail {
+                    digest: r.manifest.digest,
+                    tags: r.tags,
+                    media_type: r.manifest.media_type,
+                    config_media_type: parsed
+                        .as_ref()
+                        .and_then(|p| p.config.as_ref())
+                        .map(|c| c.media_type.clone()),
+                    artifact_type: r.manifest.artifact_type,
+                    subject: r.manifest.subject,
+                    size,
+                    pushed_at: r.manifest.created_at,
+                    last_pulled_at: r.last_pulled_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes one image id the way ECR's BatchDeleteImage does: a tag alone removes that tag
+    /// (and the image with its last tag), a digest removes the image with all its tags.
+    pub async fn delete_image(
+        &self,
+        repo: &RepoName,
+        tag: Option<&Tag>,
+        digest: Option<&Digest>,
+    ) -> Result<ImageDeletion> {
+        let target = match (tag, digest) {
+            (Some(t), _) => match self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await? {
+                None => return Ok(ImageDeletion::NotFound),
+                Some(m) => {
+                    if digest.is_some_and(|d| d != &m.digest) {
+                        return Ok(ImageDeletion::TagDoesNotMatchDigest);
+                    }
+                    m.digest
+                }
+            },
+            (None, Some(d)) => match self.meta.manifest(repo.as_str(), d).await? {
+                None => return Ok(ImageDeletion::NotFound),
+                Some(m) => m.digest,
+            },
+            (None, None) => return Ok(ImageDeletion::NotFound),
+        };
+        let referenced = !self
+            .meta
+            .manifest_parents(repo.as_str(), &target)
+            .await?
+            .is_empty();
+        if let (Some(t), None) = (tag, digest) {
+            let remaining = self.meta.tags_of(repo.as_str(), &target).await?;
+            if remaining.len() > 1 || referenced {
+                // Other tags (or an index) keep the image; only the tag goes.
+                self.meta.delete_tag(repo.as_str(), t.as_str()).await?;
+                return Ok(ImageDeletion::Deleted {
+                    digest: target,
+                    tag: Some(t.to_string()),
+                });
+            }
+        } else if referenced {
+            return Ok(ImageDeletion::ReferencedByIndex);
+        }
+        self.meta.delete_manifest(repo.as_str(), &target).await?;
+        Ok(ImageDeletion::Deleted {
+            digest: target,
+            tag: tag.map(Tag::to_string),
+        })
+    }
+
+    /// Whether an image of the repository uses the blob (as config or layer).
+    pub async fn blob_in_use(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        Ok(self.meta.blob_referenced(repo.as_str(), digest).await?)
+    }
+
+    /// Tags of one image.
+    pub async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
+        Ok(self.meta.tags_of(repo.as_str(), digest).await?)
+    }
+
+    // ---- repositories created on push ----
+
+    /// Creates a missing repository from the creation template that covers its name and
+    /// applies to pushes. `Ok(false)` when it existed; `NameUnknown` when no template covers it.
+    pub async fn create_on_push(&self, repo: &RepoName) -> Result<bool> {
+        if self.meta.repository_exists(repo.as_str()).await? {
+            return Ok(false);
+        }
+        let templates = self.templates().await?;
+        let Some((prefix, template)) =
+            choose_template(&templates, repo.as_str(), CreationTemplate::CREATE_ON_PUSH)
+        else {
+            return Err(Error::NameUnknown(repo.to_string()));
+        };
+        let new = NewRepository {
+            tags: template
+                .resource_tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect(),
+            settings: Some(template.settings().to_stored()),
+            policy: template.repository_policy.clone(),
+            lifecycle_policy: template.lifecycle_policy.clone(),
+        };
+        let created = self.meta.create_repository(repo.as_str(), &new).await?;
+        if created {
+            tracing::info!(repository = %repo, template = %prefix, "repository created on push");
+        }
+        Ok(created)
+    }
+
+    /// Every creation template with its prefix, ordered by prefix.
+    pub async fn templates(&self) -> Result<Vec<(String, CreationTemplate)>> {
+        Ok(self
+            .meta
+            .templates()
+            .await?
+            .into_iter()
+            .filter_map(|r| CreationTemplate::from_stored(&r.document).map(|t| (r.prefix, t)))
+            .collect())
+    }
+
+    /// Template records as stored (with their timestamps).
+    pub async fn template_records(&self) -> Result<Vec<TemplateRecord>> {
+        Ok(self.meta.templates().await?)
+    }
+
+    pub async fn template_record(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
+        Ok(self.meta.template(prefix).await?)
+    }
+
+    /// `false` when a template with this prefix exists already.
+    pub async fn create_template(&self, prefix: &str, template: &CreationTemplate) -> Result<bool> {
+        Ok(self
+            .meta
+            .create_template(prefix, &template.to_stored())
+            .await?)
+    }
+
+    /// `false` when there is no template with this prefix.
+    pub async fn update_template(&self, prefix: &str, template: &CreationTemplate) -> Result<bool> {
+        Ok(self
+            .meta
+            .update_template(prefix, &template.to_stored())
+            .await?)
+    }
+
+    pub async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
+        Ok(self.meta.delete_template(prefix).await?)
+    }
+
+    // ---- layers through the ECR API ----
+
+    /// Appends one UploadLayerPart part covering bytes `first..=last` of the layer.
+    pub async fn upload_part(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        first: u64,
+        last: u64,
+        part: Bytes,
+    ) -> Result<u64> {
+        self.check_upload(repo, id).await?;
+        let parts = self.meta.upload_parts(id).await?;
+        if parts.parts >= MAX_LAYER_PARTS {
+            return Err(Error::UploadTooManyParts(MAX_LAYER_PARTS));
+        }
+        let len = part.len() as u64;
+        if last < first || last - first + 1 != len {
+            return Err(Error::UploadInvalid(format!(
+                "the part covers bytes {first} to {last} but holds {len} bytes"
+            )));
+        }
+        let range = ContentRange {
+            start: first,
+            end: last,
+        };
+        let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(part) }));
+        let total = self.patch_upload(repo, id, Some(range), body).await?;
+        self.meta
+            .record_upload_part(id, len, MIN_LAYER_PART)
+            .await?;
+        Ok(total)
+    }
+
+    /// Finishes an upload fed by UploadLayerPart: every part but the last must have had the
+    /// minimum size, and a layer the repository already holds is refused.
+    pub async fn complete_layer_upload(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+    ) -> Result<u64> {
+        self.check_upload(repo, id).await?;
+        let parts = self.meta.upload_parts(id).await?;
+        if parts.parts == 0 {
+            return Err(Error::UploadEmpty);
+        }
+        if parts.undersized_part {
+            return Err(Error::UploadPartTooSmall);
+        }
+        if self.meta.blob_link(repo.as_str(), digest).await?.is_some() {
+            self.discard_upload(id).await?;
+            return Err(Error::LayerAlreadyExists(digest.clone()));
+        }
+        self.finish_upload(repo, id, digest, None, None).await
+    }
+
+    /// Whether the repository exists.
+    pub async fn repository_exists(&self, repo: &str) -> Result<bool> {
+        Ok(self.meta.repository_exists(repo).await?)
     }
 
     // ---- listings ----
@@ -491,6 +842,15 @@ impl Registry {
 
     /// Largest manifest accepted, for the edge's body limit.
     pub const MAX_MANIFEST_SIZE: usize = MAX_MANIFEST_SIZE;
+}
+
+/// Config plus layers of an image manifest, from the sizes its descriptors declare (the
+/// registry verified them against the stored blobs when the manifest was pushed).
+fn image_own_size(record: &ImageRecord) -> u64 {
+    match parse_manifest(&record.manifest.content, Some(&record.manifest.media_type)) {
+        Ok(p) => p.config.iter().chain(p.layers.iter()).map(|d| d.size).sum(),
+        Err(_) => 0,
+    }
 }
 
 #[cfg(test)]

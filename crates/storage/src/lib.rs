@@ -19,6 +19,7 @@ pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    DeleteRepository, ManifestRecord, ManifestRef, MetaStore, PutManifestError, ReferrerRecord,
-    RepositoryRecord, UploadRecord,
+    DeleteRepository, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
+    PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord, TagRepository,
+    TagWrite, TemplateRecord, UploadParts, UploadRecord,
 };

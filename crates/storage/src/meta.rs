@@ -61,6 +61,75 @@ pub struct RepositoryRecord {
     /// The repository policy document, if one is set.
     pub policy: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// The core service's settings document (tag mutability, encryption, scanning), as JSON;
+    /// `None` for repositories created before settings existed, which have the defaults.
+    pub settings: Option<String>,
+    pub lifecycle_policy: Option<String>,
+    /// Unix milliseconds of the last lifecycle evaluation.
+    pub lifecycle_evaluated_at: Option<i64>,
+}
+
+/// Everything a repository is created with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRepository {
+    pub tags: Vec<(String, String)>,
+    pub settings: Option<String>,
+    pub policy: Option<String>,
+    pub lifecycle_policy: Option<String>,
+}
+
+/// One image (manifest) of a repository with its tags, for the ECR listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRecord {
+    pub manifest: ManifestRecord,
+    /// Tags pointing at this image, in lexical order.
+    pub tags: Vec<String>,
+    /// Unix milliseconds of the last recorded pull.
+    pub last_pulled_at: Option<i64>,
+}
+
+/// A repository creation template: its prefix and the core service's JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRecord {
+    pub prefix: String,
+    pub document: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// How a tag may be written by a manifest push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagWrite<'a> {
+    pub name: &'a str,
+    /// An immutable tag may be created, or re-pointed at the digest it already has, never moved.
+    pub immutable: bool,
+}
+
+/// What a manifest push changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifestOutcome {
+    /// The manifest was not in the repository before.
+    pub created: bool,
+    /// Where the tag pointed before (None: it did not exist).
+    pub previous_tag_target: Option<Digest>,
+}
+
+/// What a resource-tagging call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagRepository {
+    Done,
+    NotFound,
+    /// The result would exceed the per-repository limit; nothing was changed.
+    TooMany,
+}
+
+/// Progress of an upload fed part by part (ECR's UploadLayerPart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadParts {
+    pub parts: u32,
+    pub last_part_size: Option<u64>,
+    /// A part other than the last was smaller than the minimum.
+    pub undersized_part: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +144,8 @@ pub enum DeleteRepository {
 pub enum PutManifestError {
     #[error("manifest references `{0}`, which is not in the repository")]
     Missing(Digest),
+    #[error("tag `{tag}` is immutable and points at `{current}`")]
+    TagImmutable { tag: String, current: Digest },
     #[error(transparent)]
     Store(#[from] Error),
 }
@@ -89,8 +160,31 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Repository names in lexical order after `last`, at most `limit`.
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
 
-    /// Creates a repository with tags; `false` when it exists already.
-    async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool>;
+    /// Creates a repository with its tags and settings; `false` when it exists already.
+    async fn create_repository(&self, repo: &str, new: &NewRepository) -> Result<bool>;
+    /// Replaces the settings document; `false` when the repository does not exist.
+    async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool>;
+    /// Sets or clears the lifecycle policy; `false` when the repository does not exist.
+    async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool>;
+    /// Adds or overwrites resource tags, refusing to go over `max` tags in all.
+    async fn tag_repository(
+        &self,
+        repo: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<TagRepository>;
+    /// Removes resource tags by key (absent keys are ignored); `false` when no such repository.
+    async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool>;
+
+    /// Creates a template; `false` when one with that prefix exists.
+    async fn create_template(&self, prefix: &str, document: &str) -> Result<bool>;
+    /// Replaces a template's document; `false` when there is none with that prefix.
+    async fn update_template(&self, prefix: &str, document: &str) -> Result<bool>;
+    async fn template(&self, prefix: &str) -> Result<Option<TemplateRecord>>;
+    /// Every template, ordered by prefix.
+    async fn templates(&self) -> Result<Vec<TemplateRecord>>;
+    /// Deletes a template and returns what it was.
+    async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>>;
     async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>>;
     /// Repositories in lexical order after `last`, at most `limit`, with their settings.
     async fn repository_records(
@@ -120,13 +214,23 @@ pub trait MetaStore: Send + Sync + 'static {
         repo: &str,
         manifest: &ManifestRecord,
         refs: &[ManifestRef],
-        tag: Option<&str>,
-    ) -> Result<(), PutManifestError>;
+        tag: Option<TagWrite<'_>>,
+    ) -> Result<PutManifestOutcome, PutManifestError>;
     async fn manifest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>>;
     async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRecord>>;
     /// Deletes a manifest and every tag pointing at it.
     async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool>;
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool>;
+    /// Every image of the repository with its tags, oldest push first.
+    async fn images(&self, repo: &str) -> Result<Vec<ImageRecord>>;
+    /// Tags pointing at one image.
+    async fn tags_of(&self, repo: &str, digest: &Digest) -> Result<Vec<String>>;
+    /// Index manifests of the repository that list `digest` as a child.
+    async fn manifest_parents(&self, repo: &str, digest: &Digest) -> Result<Vec<Digest>>;
+    /// Whether some manifest of the repository lists the blob as its config or a layer.
+    async fn blob_referenced(&self, repo: &str, digest: &Digest) -> Result<bool>;
+    /// Records that an image was pulled at `at` (unix milliseconds).
+    async fn record_pull(&self, repo: &str, digest: &Digest, at: i64) -> Result<()>;
     /// Tags in lexical order after `last`, at most `limit`.
     async fn list_tags(&self, repo: &str, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
     /// Manifests whose subject is `subject`, ordered by digest.
@@ -135,6 +239,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn create_upload(&self, id: &str, repo: &str) -> Result<()>;
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>>;
     async fn touch_upload(&self, id: &str) -> Result<()>;
+    /// Records a part of `size` bytes; a previous part under `min_part` marks the upload.
+    async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts>;
+    async fn upload_parts(&self, id: &str) -> Result<UploadParts>;
     async fn delete_upload(&self, id: &str) -> Result<()>;
     /// Uploads not touched since `before` (unix milliseconds).
     async fn stale_uploads(&self, before: i64) -> Result<Vec<UploadRecord>>;

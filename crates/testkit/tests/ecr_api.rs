@@ -307,7 +307,9 @@ fn authorization_token_shape_and_login_password() {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    // An operation that is not there yet answers a well-formed error, not a crash.
-    let e = aws(&server, &["ecr", "describe-registry"]).expect_err("not implemented yet");
-    assert!(e.contains("UnknownOperationException"), "{e}");
+    // An operation that is not there yet answers one of its modelled errors, saying so.
+    let e = aws(&server, &["ecr", "get-registry-scanning-configuration"])
+        .expect_err("scanning is not implemented yet");
+    assert!(e.contains("(InvalidParameterException)"), "{e}");
+    assert!(e.contains("not available in Portcullis yet"), "{e}");
 }

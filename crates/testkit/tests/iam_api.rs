@@ -952,6 +952,11 @@ fn revocation_takes_effect_on_the_next_registry_request() {
             "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"], "Resource": repo_arn}
     ]})
     .to_string();
+    // The repository exists: a push that created it would also need ecr:CreateRepository.
+    admin(
+        &server,
+        &["ecr", "create-repository", "--repository-name", repo],
+    );
     admin(&server, &["iam", "create-user", "--user-name", "ci"]);
     admin(
         &server,

@@ -12,6 +12,8 @@ pub struct EcrError {
     pub kind: &'static str,
     pub message: String,
     pub status: StatusCode,
+    /// Members some errors carry besides the message (InvalidLayerPartException's offsets).
+    pub members: serde_json::Map<String, serde_json::Value>,
 }
 
 impl EcrError {
@@ -20,7 +22,13 @@ impl EcrError {
             kind,
             message: message.into(),
             status: StatusCode::BAD_REQUEST,
+            members: Default::default(),
         }
+    }
+
+    pub fn with_member(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.members.insert(name.to_owned(), value);
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -32,6 +40,7 @@ impl EcrError {
             kind: "ServerException",
             message: "internal error".into(),
             status: StatusCode::INTERNAL_SERVER_ERROR,
+            members: Default::default(),
         }
     }
 }
@@ -43,6 +52,7 @@ impl From<SigV4Error> for EcrError {
             message: e.to_string(),
             status: StatusCode::from_u16(e.http_status_for(Protocol::Json))
                 .unwrap_or(StatusCode::BAD_REQUEST),
+            members: Default::default(),
         }
     }
 }
@@ -57,6 +67,31 @@ impl From<CoreError> for EcrError {
                 "RepositoryNotFoundException",
                 format!("The repository with name '{name}' does not exist in the registry"),
             ),
+            CoreError::TagImmutable { .. } => {
+                EcrError::new("ImageTagAlreadyExistsException", e.to_string())
+            }
+            CoreError::UploadUnknown(id) => EcrError::new(
+                "UploadNotFoundException",
+                format!("The upload with id '{id}' does not exist in the repository"),
+            ),
+            CoreError::UploadEmpty => EcrError::new(
+                "EmptyUploadException",
+                "The specified layer upload does not contain any layer parts",
+            ),
+            CoreError::UploadPartTooSmall => {
+                EcrError::new("LayerPartTooSmallException", e.to_string())
+            }
+            CoreError::UploadTooManyParts(_) => {
+                EcrError::new("LimitExceededException", e.to_string())
+            }
+            CoreError::LayerAlreadyExists(_) => EcrError::new(
+                "LayerAlreadyExistsException",
+                "The image layer already exists in the associated repository",
+            ),
+            CoreError::DigestMismatch { expected, actual } => EcrError::new(
+                "InvalidLayerException",
+                format!("The layer's content has digest '{actual}', not the '{expected}' given"),
+            ),
             other => {
                 tracing::error!(error = %other, "ecr operation failed");
                 EcrError::server()
@@ -67,7 +102,10 @@ impl From<CoreError> for EcrError {
 
 impl IntoResponse for EcrError {
     fn into_response(self) -> Response {
-        let body = json!({ "__type": self.kind, "message": self.message });
+        let mut body = json!({ "__type": self.kind, "message": self.message });
+        for (k, v) in self.members {
+            body[k] = v;
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -133,3 +133,102 @@ pub fn tags(input: &Value, member: &str) -> Result<Vec<(String, String)>, EcrErr
     }
     Ok(out)
 }
+
+/// A list member: `None` when absent, else its items with the model's length bounds.
+pub fn opt_list<'a>(
+    input: &'a Value,
+    member: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<&'a Vec<Value>>, EcrError> {
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            if items.len() < min || items.len() > max {
+                Err(constraint(
+                    member,
+                    &format!("Member must have length between {min} and {max}"),
+                ))
+            } else {
+                Ok(Some(items))
+            }
+        }
+        Some(_) => Err(constraint(member, "must be a list")),
+    }
+}
+
+pub fn req_list<'a>(
+    input: &'a Value,
+    member: &str,
+    min: usize,
+    max: usize,
+) -> Result<&'a Vec<Value>, EcrError> {
+    opt_list(input, member, min, max)?.ok_or_else(|| constraint(member, "member must not be null"))
+}
+
+/// A structure member (`None` when absent).
+pub fn opt_object<'a>(input: &'a Value, member: &str) -> Result<Option<&'a Value>, EcrError> {
+    match input.get(member) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(_) => Err(constraint(member, "must be a structure")),
+    }
+}
+
+/// A string member that must be one of `allowed`.
+pub fn opt_enum<'a>(
+    input: &'a Value,
+    member: &str,
+    allowed: &[&str],
+) -> Result<Option<&'a str>, EcrError> {
+    match opt_str(input, member)? {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v) => Ok(Some(v)),
+        Some(_) => Err(constraint(
+            member,
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
+        )),
+    }
+}
+
+/// A string with a length between `min` and `max` characters.
+pub fn check_len(value: &str, member: &str, min: usize, max: usize) -> Result<(), EcrError> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(constraint(
+            member,
+            &format!("Member must have length between {min} and {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `imageTagMutabilityExclusionFilters`: 1 to 5 `{filterType: WILDCARD, filter}` with the
+/// model's filter pattern.
+pub fn exclusion_filters(input: &Value) -> Result<Vec<String>, EcrError> {
+    let member = "imageTagMutabilityExclusionFilters";
+    let Some(items) = opt_list(input, member, 1, 5)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        opt_enum(item, "filterType", &["WILDCARD"])?
+            .ok_or_else(|| constraint("filterType", "member must not be null"))?;
+        let filter = req_str(item, "filter")?;
+        let ok = (1..=128).contains(&filter.len())
+            && filter
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._*-".contains(&b));
+        if !ok {
+            return Err(constraint(
+                "filter",
+                "Member must satisfy regular expression pattern: ^[0-9a-zA-Z._*-]{1,128}$",
+            ));
+        }
+        out.push(filter.to_owned());
+    }
+    Ok(out)
+}

@@ -2,8 +2,11 @@
 //! `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`, signed with SigV4
 //! (signing name `ecr`). Each operation is authorized by the `ecr:` action of its name.
 
+mod admin;
 mod error;
+mod images;
 mod input;
+mod layers;
 mod ops;
 
 use axum::body::Body;
@@ -14,7 +17,9 @@ use http_body_util::BodyExt;
 use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts};
 
+pub use admin::account_setting;
 pub use error::EcrError;
+pub use ops::{IMPLEMENTED, NOT_YET};
 
 use crate::access::{self, SignedAuthFailure};
 use crate::AppState;

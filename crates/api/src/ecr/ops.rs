@@ -2,12 +2,14 @@
 //! against its target, calls the core services and shapes the output as botocore's model does.
 
 use portcullis_auth::Target;
+use portcullis_core::repository::{Encryption, RepositorySettings, TagMutability};
+use portcullis_oci::RepoName;
 use portcullis_policy::Value as CtxValue;
-use portcullis_storage::{DeleteRepository, RepositoryRecord};
+use portcullis_storage::{DeleteRepository, NewRepository, RepositoryRecord};
 use serde_json::{json, Value};
 
 use super::input::{self, check_registry_id, policy_text, repository_name};
-use super::{EcrContext, EcrError};
+use super::{admin, images, layers, EcrContext, EcrError};
 use crate::access;
 use crate::AppState;
 
@@ -23,6 +25,88 @@ pub const IMPLEMENTED: &[&str] = &[
     "PutRegistryPolicy",
     "GetRegistryPolicy",
     "DeleteRegistryPolicy",
+    "DescribeRegistry",
+    "PutImage",
+    "BatchGetImage",
+    "BatchDeleteImage",
+    "ListImages",
+    "DescribeImages",
+    "ListImageReferrers",
+    "BatchCheckLayerAvailability",
+    "InitiateLayerUpload",
+    "UploadLayerPart",
+    "CompleteLayerUpload",
+    "GetDownloadUrlForLayer",
+    "PutImageTagMutability",
+    "PutLifecyclePolicy",
+    "GetLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "CreateRepositoryCreationTemplate",
+    "DescribeRepositoryCreationTemplates",
+    "UpdateRepositoryCreationTemplate",
+    "DeleteRepositoryCreationTemplate",
+    "GetAccountSetting",
+    "PutAccountSetting",
+];
+
+/// Operations of the ECR model this server does not serve yet, with the feature they belong
+/// to and whether the model lists `InvalidParameterException` for them (else the refusal is a
+/// `ValidationException`, so that every answer is one of the operation's modelled errors).
+pub const NOT_YET: &[(&str, &str, bool)] = &[
+    ("PutImageScanningConfiguration", "image scanning", true),
+    (
+        "BatchGetRepositoryScanningConfiguration",
+        "image scanning",
+        true,
+    ),
+    ("StartImageScan", "image scanning", true),
+    ("DescribeImageScanFindings", "image scanning", true),
+    ("PutRegistryScanningConfiguration", "image scanning", true),
+    ("GetRegistryScanningConfiguration", "image scanning", true),
+    ("CreatePullThroughCacheRule", "pull-through cache", true),
+    ("DescribePullThroughCacheRules", "pull-through cache", true),
+    ("UpdatePullThroughCacheRule", "pull-through cache", true),
+    ("DeletePullThroughCacheRule", "pull-through cache", true),
+    ("ValidatePullThroughCacheRule", "pull-through cache", true),
+    ("PutReplicationConfiguration", "replication", true),
+    ("DescribeImageReplicationStatus", "replication", true),
+    ("StartReplicationBackfill", "replication", true),
+    ("StopReplicationBackfill", "replication", true),
+    ("ListReplicationBackfills", "replication", true),
+    ("DescribeReplicationBackfillResults", "replication", true),
+    ("PutSigningConfiguration", "image signing", true),
+    ("GetSigningConfiguration", "image signing", true),
+    ("DeleteSigningConfiguration", "image signing", false),
+    ("DescribeImageSigningStatus", "image signing", true),
+    ("UpdateImageStorageClass", "archive storage class", true),
+    (
+        "RegisterPullTimeUpdateExclusion",
+        "pull-time update exclusions",
+        true,
+    ),
+    (
+        "DeregisterPullTimeUpdateExclusion",
+        "pull-time update exclusions",
+        true,
+    ),
+    (
+        "ListPullTimeUpdateExclusions",
+        "pull-time update exclusions",
+        true,
+    ),
+    (
+        "StartLifecyclePolicyPreview",
+        "lifecycle policy previews",
+        true,
+    ),
+    (
+        "GetLifecyclePolicyPreview",
+        "lifecycle policy previews",
+        true,
+    ),
 ];
 
 pub fn metric_name(operation: &str) -> &'static str {
@@ -51,15 +135,50 @@ pub async fn run(
         "PutRegistryPolicy" => put_registry_policy(state, ctx, input).await,
         "GetRegistryPolicy" => get_registry_policy(state, ctx).await,
         "DeleteRegistryPolicy" => delete_registry_policy(state, ctx).await,
-        other => Err(EcrError::new(
-            "UnknownOperationException",
-            format!("operation `{other}` is not available in this registry yet"),
-        )),
+        "DescribeRegistry" => admin::describe_registry(state, ctx).await,
+        "PutImage" => images::put_image(state, ctx, input).await,
+        "BatchGetImage" => images::batch_get_image(state, ctx, input).await,
+        "BatchDeleteImage" => images::batch_delete_image(state, ctx, input).await,
+        "ListImages" => images::list_images(state, ctx, input).await,
+        "DescribeImages" => images::describe_images(state, ctx, input).await,
+        "ListImageReferrers" => images::list_image_referrers(state, ctx, input).await,
+        "BatchCheckLayerAvailability" => layers::batch_check(state, ctx, input).await,
+        "InitiateLayerUpload" => layers::initiate(state, ctx, input).await,
+        "UploadLayerPart" => layers::upload_part(state, ctx, input).await,
+        "CompleteLayerUpload" => layers::complete(state, ctx, input).await,
+        "GetDownloadUrlForLayer" => layers::download_url(state, ctx, input).await,
+        "PutImageTagMutability" => admin::put_image_tag_mutability(state, ctx, input).await,
+        "PutLifecyclePolicy" => admin::put_lifecycle_policy(state, ctx, input).await,
+        "GetLifecyclePolicy" => admin::get_lifecycle_policy(state, ctx, input).await,
+        "DeleteLifecyclePolicy" => admin::delete_lifecycle_policy(state, ctx, input).await,
+        "TagResource" => admin::tag_resource(state, ctx, input).await,
+        "UntagResource" => admin::untag_resource(state, ctx, input).await,
+        "ListTagsForResource" => admin::list_tags_for_resource(state, ctx, input).await,
+        "CreateRepositoryCreationTemplate" => admin::create_template(state, ctx, input).await,
+        "DescribeRepositoryCreationTemplates" => admin::describe_templates(state, ctx, input).await,
+        "UpdateRepositoryCreationTemplate" => admin::update_template(state, ctx, input).await,
+        "DeleteRepositoryCreationTemplate" => admin::delete_template(state, ctx, input).await,
+        "GetAccountSetting" => admin::get_account_setting(state, ctx, input).await,
+        "PutAccountSetting" => admin::put_account_setting(state, ctx, input).await,
+        other => match NOT_YET.iter().find(|(name, _, _)| *name == other) {
+            Some((name, feature, invalid_parameter)) => Err(EcrError::new(
+                if *invalid_parameter {
+                    "InvalidParameterException"
+                } else {
+                    "ValidationException"
+                },
+                format!("{name} is not available in Portcullis yet ({feature} is planned)"),
+            )),
+            None => Err(EcrError::new(
+                "UnknownOperationException",
+                format!("`{other}` is not an operation of the ECR API"),
+            )),
+        },
     }
 }
 
 /// Authorizes `ecr:<operation>`; a denial is `AccessDeniedException` with AWS's sentence.
-async fn allow(
+pub(super) async fn allow(
     state: &AppState,
     ctx: &EcrContext,
     operation: &str,
@@ -88,24 +207,104 @@ async fn allow(
     }
 }
 
-fn repo_target(name: &str) -> Target {
+pub(super) fn repo_target(name: &str) -> Target {
     Target::Repository(name.to_owned())
 }
 
+pub(super) fn mutability_filters_json(settings: &RepositorySettings) -> Option<Value> {
+    if settings.mutability_exclusions.is_empty() {
+        return None;
+    }
+    Some(Value::Array(
+        settings
+            .mutability_exclusions
+            .iter()
+            .map(|f| json!({ "filterType": "WILDCARD", "filter": f }))
+            .collect(),
+    ))
+}
+
+pub(super) fn encryption_json(e: &Encryption) -> Value {
+    let mut v = json!({ "encryptionType": e.encryption_type });
+    if let Some(k) = &e.kms_key {
+        v["kmsKey"] = json!(k);
+    }
+    v
+}
+
 fn repository_json(state: &AppState, ctx: &EcrContext, r: &RepositoryRecord) -> Value {
-    json!({
+    let settings = RepositorySettings::from_stored(r.settings.as_deref());
+    let mut v = json!({
         "repositoryArn": state.iam.repository_arn(&r.name),
         "registryId": state.iam.options().account_id,
         "repositoryName": r.name,
         "repositoryUri": format!("{}/{}", ctx.host, r.name),
         "createdAt": r.created_at as f64 / 1000.0,
-        "imageTagMutability": "MUTABLE",
-        "imageScanningConfiguration": { "scanOnPush": false },
-        "encryptionConfiguration": { "encryptionType": "AES256" },
-    })
+        "imageTagMutability": settings.image_tag_mutability.as_str(),
+        "imageScanningConfiguration": { "scanOnPush": settings.scan_on_push },
+        "encryptionConfiguration": encryption_json(&settings.encryption),
+    });
+    if let Some(f) = mutability_filters_json(&settings) {
+        v["imageTagMutabilityExclusionFilters"] = f;
+    }
+    v
 }
 
-fn not_found(state: &AppState, name: &str) -> EcrError {
+/// `imageTagMutability` with its exclusion filters, checked together: filters only with the
+/// `*_WITH_EXCLUSION` forms, and those forms only with filters.
+pub(super) fn mutability_input(
+    input: &Value,
+) -> Result<Option<(TagMutability, Vec<String>)>, EcrError> {
+    let filters = input::exclusion_filters(input)?;
+    let Some(m) = input::opt_enum(input, "imageTagMutability", &TagMutability::NAMES)? else {
+        if !filters.is_empty() {
+            return Err(EcrError::invalid(
+                "imageTagMutabilityExclusionFilters need an imageTagMutability of IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION",
+            ));
+        }
+        return Ok(None);
+    };
+    let m = TagMutability::parse(m).unwrap_or_default();
+    if m.takes_filters() && filters.is_empty() {
+        return Err(EcrError::invalid(format!(
+            "imageTagMutability {} needs imageTagMutabilityExclusionFilters",
+            m.as_str()
+        )));
+    }
+    if !m.takes_filters() && !filters.is_empty() {
+        return Err(EcrError::invalid(format!(
+            "imageTagMutabilityExclusionFilters are not allowed with imageTagMutability {}",
+            m.as_str()
+        )));
+    }
+    Ok(Some((m, filters)))
+}
+
+/// `encryptionConfiguration`: AES256 (default), KMS or KMS_DSSE with an optional key.
+pub(super) fn encryption_input(input: &Value) -> Result<Option<Encryption>, EcrError> {
+    let Some(e) = input::opt_object(input, "encryptionConfiguration")? else {
+        return Ok(None);
+    };
+    let kind =
+        input::opt_enum(e, "encryptionType", &["AES256", "KMS", "KMS_DSSE"])?.ok_or_else(|| {
+            EcrError::invalid("Invalid parameter at 'encryptionType': member must not be null")
+        })?;
+    let kms_key = input::opt_str(e, "kmsKey")?;
+    if let Some(k) = kms_key {
+        if kind == "AES256" {
+            return Err(EcrError::invalid(
+                "a kmsKey can only be given with encryptionType KMS or KMS_DSSE",
+            ));
+        }
+        input::check_len(k, "kmsKey", 1, 2048)?;
+    }
+    Ok(Some(Encryption {
+        encryption_type: kind.to_owned(),
+        kms_key: kms_key.map(str::to_owned),
+    }))
+}
+
+pub(super) fn not_found(state: &AppState, name: &str) -> EcrError {
     EcrError::new(
         "RepositoryNotFoundException",
         format!(
@@ -115,7 +314,7 @@ fn not_found(state: &AppState, name: &str) -> EcrError {
     )
 }
 
-async fn existing(state: &AppState, name: &str) -> Result<RepositoryRecord, EcrError> {
+pub(super) async fn existing(state: &AppState, name: &str) -> Result<RepositoryRecord, EcrError> {
     match state.iam.repository(name).await? {
         Some(view) => Ok(view.record.clone()),
         None => Err(not_found(state, name)),
@@ -152,6 +351,17 @@ async fn create_repository(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     let tags = input::tags(input, "tags")?;
+    let mut settings = RepositorySettings::default();
+    if let Some((m, filters)) = mutability_input(input)? {
+        settings.image_tag_mutability = m;
+        settings.mutability_exclusions = filters;
+    }
+    if let Some(e) = encryption_input(input)? {
+        settings.encryption = e;
+    }
+    if let Some(scan) = input::opt_object(input, "imageScanningConfiguration")? {
+        settings.scan_on_push = input::opt_bool(scan, "scanOnPush")?.unwrap_or(false);
+    }
     let mut extra = Vec::new();
     if !tags.is_empty() {
         for (k, v) in &tags {
@@ -171,7 +381,12 @@ async fn create_repository(
     if !tags.is_empty() {
         allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
     }
-    if !state.iam.create_repository(name, &tags).await? {
+    let new = NewRepository {
+        tags,
+        settings: Some(settings.to_stored()),
+        ..Default::default()
+    };
+    if !state.iam.create_repository(name, &new).await? {
         return Err(EcrError::new(
             "RepositoryAlreadyExistsException",
             format!(
@@ -294,6 +509,11 @@ async fn delete_repository(
             ),
         )),
     }
+}
+
+pub(super) fn repo_name(name: &str) -> Result<RepoName, EcrError> {
+    name.parse::<RepoName>()
+        .map_err(|e| EcrError::invalid(e.to_string()))
 }
 
 fn policy_json(state: &AppState, name: &str, text: &str) -> Value {

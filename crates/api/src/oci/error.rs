@@ -154,6 +154,13 @@ impl From<CoreError> for OciError {
             CoreError::ManifestTooLarge(_) => OciError::new(OciCode::SizeInvalid, message)
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             CoreError::NameUnknown(_) => OciError::new(OciCode::NameUnknown, message),
+            CoreError::TagImmutable { .. } => OciError::new(OciCode::TagInvalid, message),
+            CoreError::UploadEmpty
+            | CoreError::UploadPartTooSmall
+            | CoreError::UploadTooManyParts(_) => {
+                OciError::new(OciCode::BlobUploadInvalid, message)
+            }
+            CoreError::LayerAlreadyExists(_) => OciError::new(OciCode::BlobUploadInvalid, message),
             CoreError::Unsupported(_) => OciError::new(OciCode::Unsupported, message),
             CoreError::RangeNotSatisfiable { size } => {
                 OciError::new(OciCode::RangeInvalid, message)

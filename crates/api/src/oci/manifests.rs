@@ -33,6 +33,7 @@ pub async fn get(
     let mut resp = if req.method == Method::HEAD {
         Response::new(Body::empty())
     } else {
+        registry.record_pull(name, &manifest.digest);
         Response::new(Body::from(manifest.content))
     };
     let h = resp.headers_mut();

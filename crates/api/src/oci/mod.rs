@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use portcullis_auth::{Caller, Facts, Target};
+use portcullis_oci::RepoName;
 
 use crate::access;
 use crate::classify::{classify, OciEndpoint};
@@ -109,6 +110,53 @@ fn unauthorized(req: &OciRequest, facts: &Facts, message: String) -> OciError {
         .with_header(header::WWW_AUTHENTICATE, challenge(req, facts))
 }
 
+/// Query parameters of the download URLs GetDownloadUrlForLayer hands out.
+pub const DOWNLOAD_EXPIRES: &str = "X-Portcullis-Expires";
+pub const DOWNLOAD_SIGNATURE: &str = "X-Portcullis-Signature";
+
+/// A blob GET through a download URL: the signature (made when an authorized caller asked for
+/// the URL) stands in for credentials, for that one blob and until it expires.
+fn presigned_download(
+    state: &AppState,
+    facts: &Facts,
+    name: &RepoName,
+    digest: &portcullis_oci::Digest,
+    expires: &str,
+    signature: &str,
+) -> Result<Caller, OciError> {
+    let valid = expires.parse::<i64>().is_ok_and(|expires| {
+        state.tokens.verify_download(
+            name.as_str(),
+            &digest.to_string(),
+            expires,
+            signature,
+            facts.now_unix,
+        )
+    });
+    let mut e = access::event(
+        facts,
+        "registry",
+        "GetDownloadUrlForLayer",
+        access::identity(&Caller::Anonymous),
+    );
+    e.repository = Some(name.to_string());
+    e.reference = Some(digest.to_string());
+    e.decision = if valid { "allow" } else { "deny" }.into();
+    if !valid {
+        e.error_code = Some("AccessDenied".into());
+        e.error_message = Some("download URL invalid or expired".into());
+    }
+    state.audit.record(&e);
+    if valid {
+        Ok(Caller::Anonymous)
+    } else {
+        Err(OciError::new(
+            OciCode::Denied,
+            "the download URL's signature does not match or the URL has expired",
+        ))
+    }
+}
+
 /// Authenticates the caller and checks every ECR action the endpoint needs. Anonymous callers
 /// who are refused get 401 with a challenge, so that clients retry with credentials; known
 /// callers get 403 with AWS's explanation.
@@ -118,6 +166,13 @@ async fn authorize_request(
     req: &OciRequest,
     facts: &Facts,
 ) -> Result<Caller, OciError> {
+    if let (OciEndpoint::Blob { name, digest }, Some(expires), Some(signature)) = (
+        endpoint,
+        req.query(DOWNLOAD_EXPIRES),
+        req.query(DOWNLOAD_SIGNATURE),
+    ) {
+        return presigned_download(state, facts, name, digest, expires, signature);
+    }
     let caller = match access::authenticate(state, &req.headers).await {
         Ok(c) => c,
         Err(failure) => {
@@ -169,6 +224,42 @@ async fn authorize_request(
     Ok(caller)
 }
 
+/// A push into a repository that does not exist creates it from the creation template that
+/// covers its name (create-on-push), if the caller may create repositories; with no template
+/// the push fails with NAME_UNKNOWN, as ECR refuses pushes to missing repositories.
+async fn ensure_push_repository(
+    state: &AppState,
+    name: &RepoName,
+    req: &OciRequest,
+    caller: &Caller,
+    facts: &Facts,
+) -> Result<(), OciError> {
+    if state.iam.repository(name.as_str()).await?.is_some() {
+        return Ok(());
+    }
+    let outcome = access::check(
+        state,
+        caller,
+        facts,
+        "registry",
+        "ecr:CreateRepository",
+        &Target::Repository(name.to_string()),
+        None,
+        &[],
+    )
+    .await?;
+    if !outcome.allowed() {
+        return Err(match caller {
+            Caller::Anonymous => unauthorized(req, facts, outcome.denial_message()),
+            Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
+        });
+    }
+    if state.registry.create_on_push(name).await? {
+        state.iam.repositories_changed();
+    }
+    Ok(())
+}
+
 async fn route(
     state: &AppState,
     endpoint: OciEndpoint,
@@ -192,6 +283,7 @@ async fn route(
             manifests::get(registry, &name, &reference, &req).await
         }
         (OciEndpoint::Manifest { name, reference }, Method::PUT) => {
+            ensure_push_repository(state, &name, &req, caller, facts).await?;
             manifests::put(registry, &name, &reference, &req, body).await
         }
         (OciEndpoint::Manifest { name, reference }, Method::DELETE) => {
@@ -204,6 +296,7 @@ async fn route(
             blobs::delete(registry, &name, &digest).await
         }
         (OciEndpoint::UploadStart { name }, Method::POST) => {
+            ensure_push_repository(state, &name, &req, caller, facts).await?;
             uploads::start(state, &name, &req, body, caller, facts).await
         }
         (OciEndpoint::Upload { name, id }, Method::GET) => {

@@ -102,6 +102,14 @@ pub async fn start(
             .map(|f| f.parse::<RepoName>())
             .transpose()
             .map_err(|e| OciError::new(OciCode::NameInvalid, e.to_string()))?;
+        // With BLOB_MOUNTING disabled (an ECR account setting) every mount becomes an upload.
+        if from.is_some()
+            && crate::ecr::account_setting(state, "BLOB_MOUNTING")
+                .await
+                .is_ok_and(|v| v == "DISABLED")
+        {
+            from = None;
+        }
         // Mounting reads the source: without pull rights there, fall back to a plain upload
         // session, which reveals nothing about what the source holds.
         if let Some(source) = &from {

@@ -15,8 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    now_millis, DeleteRepository, ManifestRecord, ManifestRef, MetaStore, PutManifestError,
-    ReferrerRecord, RepositoryRecord, UploadRecord,
+    now_millis, DeleteRepository, ImageRecord, ManifestRecord, ManifestRef, MetaStore,
+    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
+    TagRepository, TagWrite, TemplateRecord, UploadParts, UploadRecord,
 };
 use crate::{Error, Result};
 
@@ -126,22 +127,27 @@ impl MetaStore for SqliteMetaStore {
         Ok(rows)
     }
 
-    async fn create_repository(&self, repo: &str, tags: &[(String, String)]) -> Result<bool> {
+    async fn create_repository(&self, repo: &str, new: &NewRepository) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+            "INSERT INTO repositories (name, created_at, settings, policy, lifecycle_policy)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
         )
         .bind(repo)
         .bind(now_millis())
+        .bind(&new.settings)
+        .bind(&new.policy)
+        .bind(&new.lifecycle_policy)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        for (k, v) in tags {
+        for (k, v) in &new.tags {
             sqlx::query(
                 "INSERT INTO repository_tags (repository_id, key, value)
-                 VALUES ((SELECT id FROM repositories WHERE name = ?), ?, ?)",
+                 VALUES ((SELECT id FROM repositories WHERE name = ?), ?, ?)
+                 ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
             )
             .bind(repo)
             .bind(k)
@@ -153,9 +159,141 @@ impl MetaStore for SqliteMetaStore {
         Ok(true)
     }
 
+    async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE repositories SET settings = ? WHERE name = ?")
+            .bind(settings)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
+        let done = sqlx::query("UPDATE repositories SET lifecycle_policy = ? WHERE name = ?")
+            .bind(policy)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn tag_repository(
+        &self,
+        repo: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<TagRepository> {
+        let mut tx = self.writer.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else {
+            return Ok(TagRepository::NotFound);
+        };
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)
+                 ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM repository_tags WHERE repository_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count as usize > max {
+            // Dropping the transaction rolls every insert back.
+            return Ok(TagRepository::TooMany);
+        }
+        tx.commit().await?;
+        Ok(TagRepository::Done)
+    }
+
+    async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(id) = id else { return Ok(false) };
+        for k in keys {
+            sqlx::query("DELETE FROM repository_tags WHERE repository_id = ? AND key = ?")
+                .bind(id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_template(&self, prefix: &str, document: &str) -> Result<bool> {
+        let now = now_millis();
+        let done = sqlx::query(
+            "INSERT INTO creation_templates (prefix, document, created_at, updated_at)
+             VALUES (?, ?, ?, ?) ON CONFLICT(prefix) DO NOTHING",
+        )
+        .bind(prefix)
+        .bind(document)
+        .bind(now)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_template(&self, prefix: &str, document: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE creation_templates SET document = ?, updated_at = ? WHERE prefix = ?",
+        )
+        .bind(document)
+        .bind(now_millis())
+        .bind(prefix)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
+        let row = sqlx::query(
+            "SELECT prefix, document, created_at, updated_at FROM creation_templates WHERE prefix = ?",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(template_from_row).transpose()
+    }
+
+    async fn templates(&self) -> Result<Vec<TemplateRecord>> {
+        let rows = sqlx::query(
+            "SELECT prefix, document, created_at, updated_at FROM creation_templates ORDER BY prefix",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
+        let row = sqlx::query(
+            "DELETE FROM creation_templates WHERE prefix = ?
+             RETURNING prefix, document, created_at, updated_at",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(template_from_row).transpose()
+    }
+
     async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>> {
         let row =
-            sqlx::query("SELECT id, name, created_at, policy FROM repositories WHERE name = ?")
+            sqlx::query("SELECT id, name, created_at, policy, settings, lifecycle_policy, lifecycle_evaluated_at
+             FROM repositories WHERE name = ?")
                 .bind(repo)
                 .fetch_optional(&self.reader)
                 .await?;
@@ -171,7 +309,8 @@ impl MetaStore for SqliteMetaStore {
         n: u32,
     ) -> Result<Vec<RepositoryRecord>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, policy FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+            "SELECT id, name, created_at, policy, settings, lifecycle_policy, lifecycle_evaluated_at
+             FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
         )
         .bind(last.unwrap_or(""))
         .bind(limit(n))
@@ -307,8 +446,8 @@ impl MetaStore for SqliteMetaStore {
         repo: &str,
         m: &ManifestRecord,
         refs: &[ManifestRef],
-        tag: Option<&str>,
-    ) -> Result<(), PutManifestError> {
+        tag: Option<TagWrite<'_>>,
+    ) -> Result<PutManifestOutcome, PutManifestError> {
         let mut tx = self.writer.begin().await.map_err(Error::from)?;
         let id = ensure_repo_tx(&mut tx, repo).await?;
         let digest = m.digest.to_string();
@@ -333,7 +472,30 @@ impl MetaStore for SqliteMetaStore {
                 return Err(PutManifestError::Missing(d.clone()));
             }
         }
-        sqlx::query(
+        let previous_tag_target = match tag {
+            None => None,
+            Some(t) => {
+                let current: Option<String> = sqlx::query_scalar(
+                    "SELECT manifest_digest FROM tags WHERE repository_id = ? AND name = ?",
+                )
+                .bind(id)
+                .bind(t.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(Error::from)?;
+                let current = current.map(digest_col).transpose()?;
+                if let Some(current) = &current {
+                    if t.immutable && current != &m.digest {
+                        return Err(PutManifestError::TagImmutable {
+                            tag: t.name.to_owned(),
+                            current: current.clone(),
+                        });
+                    }
+                }
+                current
+            }
+        };
+        let inserted = sqlx::query(
             "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject,
                 annotations, size, content, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -351,6 +513,7 @@ impl MetaStore for SqliteMetaStore {
         .execute(&mut *tx)
         .await
         .map_err(Error::from)?;
+        let created = inserted.rows_affected() > 0;
         for r in refs {
             let (kind, d) = match r {
                 ManifestRef::Blob(d) => ("blob", d),
@@ -375,7 +538,7 @@ impl MetaStore for SqliteMetaStore {
                  DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
             )
             .bind(id)
-            .bind(tag)
+            .bind(tag.name)
             .bind(&digest)
             .bind(now_millis())
             .execute(&mut *tx)
@@ -383,7 +546,10 @@ impl MetaStore for SqliteMetaStore {
             .map_err(Error::from)?;
         }
         tx.commit().await.map_err(Error::from)?;
-        Ok(())
+        Ok(PutManifestOutcome {
+            created,
+            previous_tag_target,
+        })
     }
 
     async fn manifest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>> {
@@ -467,6 +633,81 @@ impl MetaStore for SqliteMetaStore {
         Ok(rows)
     }
 
+    async fn images(&self, repo: &str) -> Result<Vec<ImageRecord>> {
+        let sql = format!(
+            "SELECT {MANIFEST_COLUMNS}, m.last_pulled_at,
+                (SELECT group_concat(name, char(10)) FROM
+                    (SELECT t.name FROM tags t WHERE t.repository_id = m.repository_id
+                     AND t.manifest_digest = m.digest ORDER BY t.name)) AS tag_names
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ? ORDER BY m.created_at, m.digest"
+        );
+        let rows = sqlx::query(&sql).bind(repo).fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|row| {
+                let tags: Option<String> = row.try_get("tag_names")?;
+                Ok(ImageRecord {
+                    manifest: manifest_from_row(row)?,
+                    tags: tags
+                        .map(|t| t.split('\n').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                    last_pulled_at: row.try_get("last_pulled_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn tags_of(&self, repo: &str, digest: &Digest) -> Result<Vec<String>> {
+        let rows = sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = ? AND t.manifest_digest = ? ORDER BY t.name",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn manifest_parents(&self, repo: &str, digest: &Digest) -> Result<Vec<Digest>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT x.manifest_digest FROM manifest_references x
+             JOIN repositories r ON r.id = x.repository_id
+             WHERE r.name = ? AND x.child_digest = ? AND x.child_kind = 'manifest'
+             ORDER BY x.manifest_digest",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(digest_col).collect()
+    }
+
+    async fn blob_referenced(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+             WHERE r.name = ? AND x.child_digest = ? AND x.child_kind = 'blob' LIMIT 1",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn record_pull(&self, repo: &str, digest: &Digest, at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE manifests SET last_pulled_at = ? WHERE digest = ?
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(at)
+        .bind(digest.to_string())
+        .bind(repo)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<ReferrerRecord>> {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
@@ -522,6 +763,38 @@ impl MetaStore for SqliteMetaStore {
         Ok(())
     }
 
+    async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts> {
+        let row = sqlx::query(
+            "UPDATE uploads SET
+                undersized_part = CASE WHEN last_part_size IS NOT NULL AND last_part_size < ?
+                                       THEN 1 ELSE undersized_part END,
+                parts = parts + 1, last_part_size = ?, updated_at = ?
+             WHERE id = ? RETURNING parts, last_part_size, undersized_part",
+        )
+        .bind(min_part as i64)
+        .bind(size as i64)
+        .bind(now_millis())
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        match row {
+            Some(r) => parts_from_row(&r),
+            None => Ok(UploadParts::default()),
+        }
+    }
+
+    async fn upload_parts(&self, id: &str) -> Result<UploadParts> {
+        let row =
+            sqlx::query("SELECT parts, last_part_size, undersized_part FROM uploads WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        match row {
+            Some(r) => parts_from_row(&r),
+            None => Ok(UploadParts::default()),
+        }
+    }
+
     async fn delete_upload(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM uploads WHERE id = ?")
             .bind(id)
@@ -563,8 +836,30 @@ impl SqliteMetaStore {
             created_at: row.try_get("created_at")?,
             policy: row.try_get("policy")?,
             tags,
+            settings: row.try_get("settings")?,
+            lifecycle_policy: row.try_get("lifecycle_policy")?,
+            lifecycle_evaluated_at: row.try_get("lifecycle_evaluated_at")?,
         })
     }
+}
+
+fn template_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TemplateRecord> {
+    Ok(TemplateRecord {
+        prefix: r.try_get("prefix")?,
+        document: r.try_get("document")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn parts_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadParts> {
+    Ok(UploadParts {
+        parts: r.try_get::<i64, _>("parts")? as u32,
+        last_part_size: r
+            .try_get::<Option<i64>, _>("last_part_size")?
+            .map(|s| s as u64),
+        undersized_part: r.try_get::<i64, _>("undersized_part")? != 0,
+    })
 }
 
 fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadRecord> {
@@ -602,14 +897,22 @@ mod tests {
         let m1 = record(b"one", None);
         let refs = [ManifestRef::Blob(layer.clone())];
         assert!(matches!(
-            store.put_manifest("a/b", &m1, &refs, Some("latest")).await,
+            store.put_manifest("a/b", &m1, &refs, Some(TagWrite { name: "latest", immutable: false })).await,
             Err(PutManifestError::Missing(d)) if d == layer
         ));
         store.link_blob("a/b", &layer, 5).await.unwrap();
         assert_eq!(store.blob_link("a/b", &layer).await.unwrap(), Some(5));
         assert_eq!(store.blob_link("other", &layer).await.unwrap(), None);
         store
-            .put_manifest("a/b", &m1, &refs, Some("latest"))
+            .put_manifest(
+                "a/b",
+                &m1,
+                &refs,
+                Some(TagWrite {
+                    name: "latest",
+                    immutable: false,
+                }),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -622,7 +925,15 @@ mod tests {
         );
         let m2 = record(b"two", Some(m1.digest.clone()));
         store
-            .put_manifest("a/b", &m2, &[], Some("latest"))
+            .put_manifest(
+                "a/b",
+                &m2,
+                &[],
+                Some(TagWrite {
+                    name: "latest",
+                    immutable: false,
+                }),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -654,12 +965,126 @@ mod tests {
             .unwrap();
         let m = record(b"x", None);
         for t in ["b", "a", "c", "aa"] {
-            store.put_manifest("r", &m, &[], Some(t)).await.unwrap();
+            store
+                .put_manifest(
+                    "r",
+                    &m,
+                    &[],
+                    Some(TagWrite {
+                        name: t,
+                        immutable: false,
+                    }),
+                )
+                .await
+                .unwrap();
         }
         assert_eq!(store.list_tags("r", None, 2).await.unwrap(), ["a", "aa"]);
         assert_eq!(
             store.list_tags("r", Some("aa"), 10).await.unwrap(),
             ["b", "c"]
+        );
+    }
+
+    #[tokio::test]
+    async fn immutable_tags_images_templates_and_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
+        let fixed = |name| {
+            Some(TagWrite {
+                name,
+                immutable: true,
+            })
+        };
+        let m1 = record(b"one", None);
+        let m2 = record(b"two", None);
+        let first = store
+            .put_manifest("r", &m1, &[], fixed("v1"))
+            .await
+            .unwrap();
+        assert!(first.created);
+        assert_eq!(first.previous_tag_target, None);
+        let again = store
+            .put_manifest("r", &m1, &[], fixed("v1"))
+            .await
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.previous_tag_target, Some(m1.digest.clone()));
+        assert!(matches!(
+            store.put_manifest("r", &m2, &[], fixed("v1")).await,
+            Err(PutManifestError::TagImmutable { current, .. }) if current == m1.digest
+        ));
+        // The refused push left nothing behind.
+        assert_eq!(store.manifest("r", &m2.digest).await.unwrap(), None);
+        store.put_manifest("r", &m2, &[], None).await.unwrap();
+        let images = store.images("r").await.unwrap();
+        assert_eq!(images.len(), 2);
+        let tagged = images
+            .iter()
+            .find(|i| i.manifest.digest == m1.digest)
+            .unwrap();
+        assert_eq!(tagged.tags, ["v1"]);
+        assert!(images
+            .iter()
+            .any(|i| i.manifest.digest == m2.digest && i.tags.is_empty()));
+
+        // The migration seeds the ROOT template.
+        let seeded = store.templates().await.unwrap();
+        assert_eq!(seeded.len(), 1);
+        assert_eq!(seeded[0].prefix, "ROOT");
+        assert!(store.create_template("team", "{}").await.unwrap());
+        assert!(!store.create_template("team", "{}").await.unwrap());
+        assert!(store.update_template("team", "{\"a\":1}").await.unwrap());
+        assert_eq!(
+            store.template("team").await.unwrap().unwrap().document,
+            "{\"a\":1}"
+        );
+        assert!(store.delete_template("team").await.unwrap().is_some());
+        assert!(store.delete_template("team").await.unwrap().is_none());
+
+        store.create_upload("u1", "r").await.unwrap();
+        let mib = 1024 * 1024;
+        store
+            .record_upload_part("u1", 6 * mib, 5 * mib)
+            .await
+            .unwrap();
+        let p = store
+            .record_upload_part("u1", 2 * mib, 5 * mib)
+            .await
+            .unwrap();
+        assert_eq!((p.parts, p.undersized_part), (2, false));
+        let p = store
+            .record_upload_part("u1", 6 * mib, 5 * mib)
+            .await
+            .unwrap();
+        assert_eq!((p.parts, p.undersized_part), (3, true));
+        assert_eq!(store.upload_parts("u1").await.unwrap(), p);
+
+        assert!(store
+            .create_repository("t", &NewRepository::default())
+            .await
+            .unwrap());
+        let kv = |k: &str| (k.to_owned(), "v".to_owned());
+        assert_eq!(
+            store
+                .tag_repository("t", &[kv("a"), kv("b")], 2)
+                .await
+                .unwrap(),
+            TagRepository::Done
+        );
+        assert_eq!(
+            store.tag_repository("t", &[kv("c")], 2).await.unwrap(),
+            TagRepository::TooMany
+        );
+        assert_eq!(store.repository("t").await.unwrap().unwrap().tags.len(), 2);
+        assert!(store
+            .untag_repository("t", &["a".to_owned()])
+            .await
+            .unwrap());
+        assert_eq!(
+            store.tag_repository("nope", &[kv("c")], 2).await.unwrap(),
+            TagRepository::NotFound
         );
     }
 }

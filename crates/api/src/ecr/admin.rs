@@ -1,0 +1,604 @@
+//! Registry and repository administration: DescribeRegistry, tag mutability, lifecycle
+//! policies, resource tags, repository creation templates and account settings.
+
+use portcullis_auth::Target;
+use portcullis_core::lifecycle;
+use portcullis_core::repository::{
+    CreationTemplate, ExclusionFilter, RepositorySettings, ResourceTag, TagMutability,
+};
+use portcullis_policy::{PolicyKind, Value as CtxValue};
+use portcullis_storage::{TagRepository, TemplateRecord};
+use serde_json::{json, Value};
+
+use super::images::page;
+use super::input::{self, repository_name};
+use super::ops::{
+    allow, encryption_input, existing, mutability_filters_json, mutability_input, not_found,
+    repo_target,
+};
+use super::{EcrContext, EcrError};
+use crate::AppState;
+
+/// Tags one repository may carry (ECR's TooManyTagsException limit).
+const MAX_RESOURCE_TAGS: usize = 50;
+/// Creation templates one registry may hold.
+const MAX_TEMPLATES: usize = 1000;
+
+fn account(state: &AppState) -> &str {
+    &state.iam.options().account_id
+}
+
+pub async fn describe_registry(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
+    allow(state, ctx, "DescribeRegistry", &Target::Registry, &[]).await?;
+    Ok(json!({
+        "registryId": account(state),
+        "replicationConfiguration": { "rules": [] },
+    }))
+}
+
+pub async fn put_image_tag_mutability(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    let (mutability, filters) = mutability_input(input)?.ok_or_else(|| {
+        EcrError::invalid(
+            "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must not be null'",
+        )
+    })?;
+    allow(state, ctx, "PutImageTagMutability", &repo_target(name), &[]).await?;
+    let record = existing(state, name).await?;
+    let mut settings = RepositorySettings::from_stored(record.settings.as_deref());
+    settings.image_tag_mutability = mutability;
+    settings.mutability_exclusions = filters;
+    if !state
+        .iam
+        .set_repository_settings(name, &settings.to_stored())
+        .await?
+    {
+        return Err(not_found(state, name));
+    }
+    let mut out = json!({
+        "registryId": account(state),
+        "repositoryName": name,
+        "imageTagMutability": mutability.as_str(),
+    });
+    if let Some(f) = mutability_filters_json(&settings) {
+        out["imageTagMutabilityExclusionFilters"] = f;
+    }
+    Ok(out)
+}
+
+fn lifecycle_text<'a>(input: &'a Value, member: &str) -> Result<&'a str, EcrError> {
+    let text = input::req_str(input, member)?;
+    input::check_len(text, member, 100, 30_720)?;
+    check_lifecycle(text)?;
+    Ok(text)
+}
+
+fn check_lifecycle(text: &str) -> Result<(), EcrError> {
+    lifecycle::parse(text).map(|_| ()).map_err(|e| {
+        EcrError::invalid(format!(
+            "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: {e}'"
+        ))
+    })
+}
+
+fn no_lifecycle_policy(state: &AppState, name: &str) -> EcrError {
+    EcrError::new(
+        "LifecyclePolicyNotFoundException",
+        format!(
+            "Lifecycle policy does not exist for the repository with name '{name}' in the registry with id '{}'",
+            account(state)
+        ),
+    )
+}
+
+pub async fn put_lifecycle_policy(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    let text = lifecycle_text(input, "lifecyclePolicyText")?;
+    allow(state, ctx, "PutLifecyclePolicy", &repo_target(name), &[]).await?;
+    existing(state, name).await?;
+    if !state.iam.set_lifecycle_policy(name, Some(text)).await? {
+        return Err(not_found(state, name));
+    }
+    Ok(json!({
+        "registryId": account(state),
+        "repositoryName": name,
+        "lifecyclePolicyText": text,
+    }))
+}
+
+fn lifecycle_json(state: &AppState, name: &str, text: &str, evaluated: Option<i64>) -> Value {
+    let mut v = json!({
+        "registryId": account(state),
+        "repositoryName": name,
+        "lifecyclePolicyText": text,
+    });
+    if let Some(at) = evaluated {
+        v["lastEvaluatedAt"] = json!(at as f64 / 1000.0);
+    }
+    v
+}
+
+pub async fn get_lifecycle_policy(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    allow(state, ctx, "GetLifecyclePolicy", &repo_target(name), &[]).await?;
+    let record = existing(state, name).await?;
+    match &record.lifecycle_policy {
+        Some(text) => Ok(lifecycle_json(
+            state,
+            name,
+            text,
+            record.lifecycle_evaluated_at,
+        )),
+        None => Err(no_lifecycle_policy(state, name)),
+    }
+}
+
+pub async fn delete_lifecycle_policy(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    allow(state, ctx, "DeleteLifecyclePolicy", &repo_target(name), &[]).await?;
+    let record = existing(state, name).await?;
+    let Some(text) = &record.lifecycle_policy else {
+        return Err(no_lifecycle_policy(state, name));
+    };
+    state.iam.set_lifecycle_policy(name, None).await?;
+    Ok(lifecycle_json(
+        state,
+        name,
+        text,
+        record.lifecycle_evaluated_at,
+    ))
+}
+
+/// The repository named by a `resourceArn` of this registry.
+fn arn_repository<'a>(state: &AppState, arn: &'a str) -> Result<&'a str, EcrError> {
+    let prefix = format!(
+        "arn:aws:ecr:{}:{}:repository/",
+        state.iam.options().region,
+        account(state)
+    );
+    let name = arn.strip_prefix(&prefix).ok_or_else(|| {
+        EcrError::invalid(format!(
+            "Invalid parameter at 'resourceArn': '{arn}' is not the ARN of a repository of this registry ({prefix}<name>)"
+        ))
+    })?;
+    input::check_repository_name(name, "resourceArn")?;
+    Ok(name)
+}
+
+fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, Vec<CtxValue>)> {
+    let mut extra: Vec<(String, Vec<CtxValue>)> = tags
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("aws:RequestTag/{k}"),
+                vec![CtxValue::string(v.clone())],
+            )
+        })
+        .collect();
+    extra.push((
+        "aws:TagKeys".to_owned(),
+        tags.iter()
+            .map(|(k, _)| CtxValue::string(k.clone()))
+            .collect(),
+    ));
+    extra
+}
+
+pub async fn tag_resource(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
+    input::req_list(input, "tags", 0, usize::MAX)?;
+    let tags = input::tags(input, "tags")?;
+    let extra = request_tag_context(&tags);
+    allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
+    match state
+        .iam
+        .tag_repository(name, &tags, MAX_RESOURCE_TAGS)
+        .await?
+    {
+        TagRepository::Done => Ok(json!({})),
+        TagRepository::NotFound => Err(not_found(state, name)),
+        TagRepository::TooMany => Err(EcrError::new(
+            "TooManyTagsException",
+            format!("a repository can have at most {MAX_RESOURCE_TAGS} tags"),
+        )),
+    }
+}
+
+pub async fn untag_resource(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
+    let keys: Vec<String> = input::req_list(input, "tagKeys", 0, usize::MAX)?
+        .iter()
+        .map(|k| match k.as_str() {
+            Some(s) if !s.is_empty() && s.chars().count() <= 128 => Ok(s.to_owned()),
+            _ => Err(EcrError::new(
+                "InvalidTagParameterException",
+                "tag keys are strings of 1 to 128 characters",
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    let extra = vec![(
+        "aws:TagKeys".to_owned(),
+        keys.iter().map(|k| CtxValue::string(k.clone())).collect(),
+    )];
+    allow(state, ctx, "UntagResource", &repo_target(name), &extra).await?;
+    if !state.iam.untag_repository(name, &keys).await? {
+        return Err(not_found(state, name));
+    }
+    Ok(json!({}))
+}
+
+pub async fn list_tags_for_resource(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
+    allow(state, ctx, "ListTagsForResource", &repo_target(name), &[]).await?;
+    let record = existing(state, name).await?;
+    let tags: Vec<Value> = record
+        .tags
+        .iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    Ok(json!({ "tags": tags }))
+}
+
+// ---- repository creation templates ----
+
+/// `prefix`: the model's pattern (a repository name, optionally ending in `/`) or `ROOT`.
+fn prefix(input: &Value) -> Result<&str, EcrError> {
+    let p = input::req_str(input, "prefix")?;
+    input::check_len(p, "prefix", 1, 256)?;
+    let name = p.strip_suffix('/').unwrap_or(p);
+    let ok = p == CreationTemplate::ROOT || name.parse::<portcullis_oci::RepoName>().is_ok();
+    if !ok {
+        return Err(EcrError::invalid(
+            "Invalid parameter at 'prefix' failed to satisfy constraint: 'Member must satisfy regular expression pattern: ^([a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(\\/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*\\/?|ROOT)$'",
+        ));
+    }
+    // `prod` and `prod/` name the same namespace.
+    Ok(name)
+}
+
+const APPLIED_FOR: [&str; 3] = ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"];
+
+/// Applies the members present in `input` to `t`; `creating` requires `appliedFor`.
+fn template_input(input: &Value, t: &mut CreationTemplate, creating: bool) -> Result<(), EcrError> {
+    if let Some(d) = input::opt_str(input, "description")? {
+        input::check_len(d, "description", 0, 256)?;
+        t.description = Some(d.to_owned()).filter(|d| !d.is_empty());
+    }
+    if let Some(e) = encryption_input(input)? {
+        t.encryption_configuration = Some(e);
+    }
+    if input.get("resourceTags").is_some() {
+        t.resource_tags = input::tags(input, "resourceTags")?
+            .into_iter()
+            .map(|(key, value)| ResourceTag { key, value })
+            .collect();
+    }
+    if let Some((m, filters)) = mutability_input(input)? {
+        t.image_tag_mutability = Some(m);
+        t.image_tag_mutability_exclusion_filters = filters
+            .into_iter()
+            .map(|filter| ExclusionFilter {
+                filter_type: "WILDCARD".into(),
+                filter,
+            })
+            .collect();
+    }
+    if let Some(p) = input::opt_str(input, "repositoryPolicy")? {
+        input::check_len(p, "repositoryPolicy", 0, 10_240)?;
+        if p.is_empty() {
+            t.repository_policy = None;
+        } else {
+            portcullis_core::iam::parse_policy(p, PolicyKind::Repository)
+                .map_err(EcrError::from)?;
+            t.repository_policy = Some(p.to_owned());
+        }
+    }
+    if let Some(p) = input::opt_str(input, "lifecyclePolicy")? {
+        input::check_len(p, "lifecyclePolicy", 0, 30_720)?;
+        if p.is_empty() {
+            t.lifecycle_policy = None;
+        } else {
+            check_lifecycle(p)?;
+            t.lifecycle_policy = Some(p.to_owned());
+        }
+    }
+    match input::opt_list(input, "appliedFor", 1, 3)? {
+        Some(items) => {
+            let mut applied = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(a) if APPLIED_FOR.contains(&a) => {
+                        if !applied.iter().any(|x| x == a) {
+                            applied.push(a.to_owned());
+                        }
+                    }
+                    _ => {
+                        return Err(EcrError::invalid(format!(
+                            "Invalid parameter at 'appliedFor' failed to satisfy constraint: 'Member must satisfy enum value set: [{}]'",
+                            APPLIED_FOR.join(", ")
+                        )))
+                    }
+                }
+            }
+            t.applied_for = applied;
+        }
+        None if creating => {
+            return Err(EcrError::invalid(
+                "Invalid parameter at 'appliedFor' failed to satisfy constraint: 'Member must not be null'",
+            ))
+        }
+        None => {}
+    }
+    if let Some(arn) = input::opt_str(input, "customRoleArn")? {
+        input::check_len(arn, "customRoleArn", 0, 2048)?;
+        t.custom_role_arn = Some(arn.to_owned()).filter(|a| !a.is_empty());
+    }
+    Ok(())
+}
+
+fn template_json(record: &TemplateRecord) -> Value {
+    let template = CreationTemplate::from_stored(&record.document).unwrap_or_default();
+    let mut v = serde_json::to_value(&template).unwrap_or_else(|_| json!({}));
+    v["prefix"] = json!(record.prefix);
+    v["createdAt"] = json!(record.created_at as f64 / 1000.0);
+    v["updatedAt"] = json!(record.updated_at as f64 / 1000.0);
+    if v.get("encryptionConfiguration").is_none() {
+        v["encryptionConfiguration"] = json!({ "encryptionType": "AES256" });
+    }
+    if v.get("imageTagMutability").is_none() {
+        v["imageTagMutability"] = json!(TagMutability::Mutable.as_str());
+    }
+    v
+}
+
+fn template_not_found(prefix: &str) -> EcrError {
+    EcrError::new(
+        "TemplateNotFoundException",
+        format!("The repository creation template with prefix '{prefix}' does not exist"),
+    )
+}
+
+async fn stored_template(state: &AppState, prefix: &str) -> Result<TemplateRecord, EcrError> {
+    state
+        .registry
+        .template_record(prefix)
+        .await?
+        .ok_or_else(|| template_not_found(prefix))
+}
+
+pub async fn create_template(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let prefix = prefix(input)?;
+    let mut template = CreationTemplate::default();
+    template_input(input, &mut template, true)?;
+    allow(
+        state,
+        ctx,
+        "CreateRepositoryCreationTemplate",
+        &Target::Registry,
+        &[],
+    )
+    .await?;
+    if state.registry.template_records().await?.len() >= MAX_TEMPLATES {
+        return Err(EcrError::new(
+            "LimitExceededException",
+            format!("a registry can have at most {MAX_TEMPLATES} repository creation templates"),
+        ));
+    }
+    if !state.registry.create_template(prefix, &template).await? {
+        return Err(EcrError::new(
+            "TemplateAlreadyExistsException",
+            format!("A repository creation template with prefix '{prefix}' already exists"),
+        ));
+    }
+    let record = stored_template(state, prefix).await?;
+    Ok(
+        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
+    )
+}
+
+pub async fn describe_templates(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let max = input::opt_int(input, "maxResults", 1, 1000)?.unwrap_or(1000) as usize;
+    let next = input::opt_str(input, "nextToken")?;
+    let wanted: Option<Vec<String>> = match input::opt_list(input, "prefixes", 1, 100)? {
+        None => None,
+        Some(items) => Some(
+            items
+                .iter()
+                .map(|i| prefix(&json!({ "prefix": i })).map(str::to_owned))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    allow(
+        state,
+        ctx,
+        "DescribeRepositoryCreationTemplates",
+        &Target::Registry,
+        &[],
+    )
+    .await?;
+    let records: Vec<TemplateRecord> = state
+        .registry
+        .template_records()
+        .await?
+        .into_iter()
+        .filter(|r| wanted.as_ref().is_none_or(|w| w.contains(&r.prefix)))
+        .collect();
+    let (items, token) = page(records, |r| r.prefix.clone(), next, max)?;
+    let mut out = json!({
+        "registryId": account(state),
+        "repositoryCreationTemplates": items.iter().map(template_json).collect::<Vec<_>>(),
+    });
+    if let Some(t) = token {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+pub async fn update_template(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let prefix = prefix(input)?;
+    allow(
+        state,
+        ctx,
+        "UpdateRepositoryCreationTemplate",
+        &Target::Registry,
+        &[],
+    )
+    .await?;
+    let record = stored_template(state, prefix).await?;
+    let mut template = CreationTemplate::from_stored(&record.document).unwrap_or_default();
+    template_input(input, &mut template, false)?;
+    if !state.registry.update_template(prefix, &template).await? {
+        return Err(template_not_found(prefix));
+    }
+    let record = stored_template(state, prefix).await?;
+    Ok(
+        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
+    )
+}
+
+pub async fn delete_template(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let prefix = prefix(input)?;
+    allow(
+        state,
+        ctx,
+        "DeleteRepositoryCreationTemplate",
+        &Target::Registry,
+        &[],
+    )
+    .await?;
+    let record = state
+        .registry
+        .delete_template(prefix)
+        .await?
+        .ok_or_else(|| template_not_found(prefix))?;
+    Ok(
+        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
+    )
+}
+
+// ---- account settings ----
+
+/// The settings the model lists, each with its default and the values it takes.
+const ACCOUNT_SETTINGS: [(&str, &str, &[&str]); 3] = [
+    ("BASIC_SCAN_TYPE_VERSION", "AWS_NATIVE", &["AWS_NATIVE"]),
+    ("REGISTRY_POLICY_SCOPE", "V2", &["V2"]),
+    // Portcullis has always mounted blobs across repositories (docker manifest push needs it).
+    ("BLOB_MOUNTING", "ENABLED", &["ENABLED", "DISABLED"]),
+];
+
+/// The registry-settings key an account setting is stored under.
+pub fn account_setting_key(name: &str) -> String {
+    format!("account_setting/{name}")
+}
+
+fn setting_name(
+    input: &Value,
+) -> Result<&'static (&'static str, &'static str, &'static [&'static str]), EcrError> {
+    let name = input::req_str(input, "name")?;
+    input::check_len(name, "name", 1, 64)?;
+    ACCOUNT_SETTINGS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| {
+            EcrError::new(
+                "ValidationException",
+                format!(
+                    "'{name}' is not an account setting; the settings are {}",
+                    ACCOUNT_SETTINGS.map(|(n, _, _)| n).join(", ")
+                ),
+            )
+        })
+}
+
+/// The current value of an account setting (its default when never set).
+pub async fn account_setting(state: &AppState, name: &str) -> Result<String, EcrError> {
+    let default = ACCOUNT_SETTINGS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, d, _)| *d)
+        .unwrap_or_default();
+    Ok(state
+        .iam
+        .registry_setting(&account_setting_key(name))
+        .await?
+        .unwrap_or_else(|| default.to_owned()))
+}
+
+pub async fn get_account_setting(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let (name, _, _) = setting_name(input)?;
+    allow(state, ctx, "GetAccountSetting", &Target::Registry, &[]).await?;
+    let value = account_setting(state, name).await?;
+    Ok(json!({ "name": name, "value": value }))
+}
+
+pub async fn put_account_setting(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let (name, _, allowed) = setting_name(input)?;
+    let value = input::req_str(input, "value")?;
+    if !allowed.contains(&value) {
+        return Err(EcrError::new(
+            "ValidationException",
+            format!(
+                "'{value}' is not a valid value for {name}; valid values: {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    allow(state, ctx, "PutAccountSetting", &Target::Registry, &[]).await?;
+    state
+        .iam
+        .set_registry_setting(&account_setting_key(name), value)
+        .await?;
+    Ok(json!({ "name": name, "value": value }))
+}
