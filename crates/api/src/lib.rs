@@ -56,6 +56,23 @@ pub struct AppState {
     pub tokens: Arc<TokenSigner>,
     pub audit: Arc<AuditLog>,
     pub limits: Limits,
+    /// `scheme://host[:port]` clients reach the registry at; `None`: each request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl AppState {
+    /// The registry's public URL (no trailing slash) as seen by a request with these headers.
+    pub fn public_url(&self, headers: &axum::http::HeaderMap, secure: bool) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = if secure { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
 }
 
 /// The application's routes.

@@ -27,7 +27,13 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Directory holding all state of the embedded default: blobs, uploads and `meta.sqlite`.
     pub data_dir: PathBuf,
+    /// The URL clients reach this registry at (`https://registry.example.com`), used in
+    /// `repositoryUri`, `proxyEndpoint`, download URLs and the login challenge. Unset: the
+    /// first listener's address when it is a specific one, else each request's `Host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     pub storage: StorageConfig,
+    pub quotas: QuotasConfig,
     pub limits: LimitsConfig,
     pub uploads: UploadsConfig,
     pub metrics: MetricsConfig,
@@ -138,6 +144,26 @@ pub struct LimitsConfig {
     pub shutdown_grace_secs: u64,
 }
 
+/// The registry's soft quotas (ECR's adjustable service quotas); going over one is refused
+/// with `LimitExceededException` (ECR API) or `DENIED` (registry API).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasConfig {
+    pub repositories: u64,
+    pub images_per_repository: u64,
+    pub tags_per_image: u64,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig {
+            repositories: 10_000,
+            images_per_repository: 10_000,
+            tags_per_image: 1_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadsConfig {
@@ -174,7 +200,9 @@ impl Default for Config {
             listen: vec!["127.0.0.1:5000".into()],
             listeners: Vec::new(),
             data_dir: PathBuf::from("./portcullis-data"),
+            public_url: None,
             storage: StorageConfig::default(),
+            quotas: QuotasConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
             metrics: MetricsConfig::default(),
@@ -237,7 +265,9 @@ const ENV_KEYS: &[&str] = &[
     "listen",
     "listeners",
     "data_dir",
+    "public_url",
     "storage",
+    "quotas",
     "limits",
     "uploads",
     "metrics",

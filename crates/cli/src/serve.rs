@@ -37,7 +37,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let registry = Arc::new(Registry::new(
         Arc::new(blobs),
         meta.clone(),
-        RegistryOptions::default(),
+        RegistryOptions {
+            max_repositories: config.quotas.repositories,
+            max_images_per_repository: config.quotas.images_per_repository,
+            max_tags_per_image: config.quotas.tags_per_image,
+            ..RegistryOptions::default()
+        },
     ));
     let master = crate::keys::master_key(&config)?;
     let iam = Arc::new(Iam::new(
@@ -92,17 +97,53 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding `{}`", spec.address))?;
         listeners.push((listener, spec));
     }
+    let public_url = public_url(&config, &listeners)?;
+    match &public_url {
+        Some(url) => tracing::info!(public_url = %url, "repository URIs and download URLs use this address"),
+        None => tracing::warn!(
+            "the first listener has no specific address: repository URIs follow each request's Host header; set public_url"
+        ),
+    }
     let app = portcullis_api::router(AppState {
         registry,
         iam,
         tokens,
         audit,
         limits: limits.clone(),
+        public_url,
     })
     .layer(tower_http::trace::TraceLayer::new_for_http());
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured public URL, else the first listener's bound address when it is a specific one
+/// (port 0 resolved), else `None` (each request's Host header decides).
+fn public_url(
+    config: &Config,
+    listeners: &[(TcpListener, portcullis_api::listener::ListenerSpec)],
+) -> anyhow::Result<Option<String>> {
+    if let Some(url) = &config.public_url {
+        let trimmed = url.trim_end_matches('/');
+        let authority = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"));
+        anyhow::ensure!(
+            authority.is_some_and(|a| !a.is_empty() && !a.contains(['/', '?', '#', ' '])),
+            "public_url `{url}` must be http://host[:port] or https://host[:port], with no path"
+        );
+        return Ok(Some(trimmed.to_owned()));
+    }
+    let Some((listener, spec)) = listeners.first() else {
+        return Ok(None);
+    };
+    let addr = listener.local_addr().context("reading the bound address")?;
+    if addr.ip().is_unspecified() {
+        return Ok(None);
+    }
+    let scheme = if spec.tls.is_some() { "https" } else { "http" };
+    Ok(Some(format!("{scheme}://{addr}")))
 }
 
 async fn shutdown_signal() {

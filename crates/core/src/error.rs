@@ -30,6 +30,8 @@ pub enum Error {
     NameUnknown(String),
     #[error("The image tag '{tag}' already exists in the '{repository}' repository and cannot be overwritten because the tag is immutable.")]
     TagImmutable { repository: String, tag: String },
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     #[error("the upload received no data")]
     UploadEmpty,
     #[error("Layer parts must be at least 5 MiB in size.")]

@@ -22,11 +22,20 @@ use crate::{Error, Result};
 pub struct RegistryOptions {
     /// Largest page a tags or catalog listing returns, whatever `n` asks for.
     pub max_page: u32,
+    /// Soft quotas (ECR's adjustable service quotas).
+    pub max_repositories: u64,
+    pub max_images_per_repository: u64,
+    pub max_tags_per_image: u64,
 }
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        RegistryOptions { max_page: 10_000 }
+        RegistryOptions {
+            max_page: 10_000,
+            max_repositories: 10_000,
+            max_images_per_repository: 10_000,
+            max_tags_per_image: 1_000,
+        }
     }
 }
 
@@ -455,6 +464,7 @@ impl Registry {
             content,
             created_at: now_millis(),
         };
+        self.check_image_quotas(repo, &digest, tag).await?;
         let tag_write = tag.map(|t| TagWrite {
             name: t.as_str(),
             immutable: settings.tag_is_immutable(t.as_str()),
@@ -503,6 +513,48 @@ impl Registry {
         } else {
             Err(Error::ManifestUnknown(reference.to_string()))
         }
+    }
+
+    /// Refuses a push that would take the repository over its image quota or the image over
+    /// its tag quota (checked before the write; a race can overshoot by the pushes in flight).
+    async fn check_image_quotas(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        tag: Option<&Tag>,
+    ) -> Result<()> {
+        let exists = self.meta.manifest(repo.as_str(), digest).await?.is_some();
+        if !exists
+            && self.meta.image_count(repo.as_str()).await? >= self.options.max_images_per_repository
+        {
+            return Err(Error::QuotaExceeded(format!(
+                "repository `{repo}` holds {} images, its quota",
+                self.options.max_images_per_repository
+            )));
+        }
+        if let (true, Some(tag)) = (exists, tag) {
+            let tags = self.meta.tags_of(repo.as_str(), digest).await?;
+            if !tags.iter().any(|t| t == tag.as_str())
+                && tags.len() as u64 >= self.options.max_tags_per_image
+            {
+                return Err(Error::QuotaExceeded(format!(
+                    "image `{digest}` has {} tags, its quota",
+                    self.options.max_tags_per_image
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses to create a repository beyond the registry's repository quota.
+    pub async fn check_repository_quota(&self) -> Result<()> {
+        if self.meta.repository_count().await? >= self.options.max_repositories {
+            return Err(Error::QuotaExceeded(format!(
+                "the registry holds {} repositories, its quota",
+                self.options.max_repositories
+            )));
+        }
+        Ok(())
     }
 
     /// Notes a pull of an image for `lastRecordedPullTime`, at most once a minute per image
@@ -648,6 +700,7 @@ impl Registry {
         else {
             return Err(Error::NameUnknown(repo.to_string()));
         };
+        self.check_repository_quota().await?;
         let new = NewRepository {
             tags: template
                 .resource_tags

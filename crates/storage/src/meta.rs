@@ -155,6 +155,9 @@ pub trait MetaStore: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 
     async fn repository_exists(&self, repo: &str) -> Result<bool>;
+    async fn repository_count(&self) -> Result<u64>;
+    /// Images (manifests) stored in the repository.
+    async fn image_count(&self, repo: &str) -> Result<u64>;
     /// Creates the repository if absent.
     async fn ensure_repository(&self, repo: &str) -> Result<()>;
     /// Repository names in lexical order after `last`, at most `limit`.

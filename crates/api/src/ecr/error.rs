@@ -81,6 +81,7 @@ impl From<CoreError> for EcrError {
             CoreError::UploadPartTooSmall => {
                 EcrError::new("LayerPartTooSmallException", e.to_string())
             }
+            CoreError::QuotaExceeded(_) => EcrError::new("LimitExceededException", e.to_string()),
             CoreError::UploadTooManyParts(_) => {
                 EcrError::new("LimitExceededException", e.to_string())
             }

@@ -32,7 +32,7 @@ const MAX_BODY: usize = 30 * 1024 * 1024;
 pub struct EcrContext {
     pub caller: Caller,
     pub facts: Facts,
-    /// `scheme://host[:port]` as the client reached us, for URIs in responses.
+    /// `scheme://host[:port]` of the registry (configured, or as the client reached us).
     pub public_url: String,
     /// `host[:port]`, for repository URIs.
     pub host: String,
@@ -91,17 +91,15 @@ async fn handle(
         }
     };
     let caller = authenticate(state, parts, &bytes, &facts).await?;
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned();
-    let scheme = if facts.secure { "https" } else { "http" };
+    let public_url = state.public_url(&parts.headers, facts.secure);
+    let host = public_url
+        .split_once("://")
+        .map(|(_, h)| h.to_owned())
+        .unwrap_or_else(|| public_url.clone());
     let ctx = EcrContext {
         caller,
         facts,
-        public_url: format!("{scheme}://{host}"),
+        public_url,
         host,
         request_id: request_id.to_owned(),
     };

@@ -381,6 +381,7 @@ async fn create_repository(
     if !tags.is_empty() {
         allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
     }
+    state.registry.check_repository_quota().await?;
     let new = NewRepository {
         tags,
         settings: Some(settings.to_stored()),

@@ -155,6 +155,7 @@ impl From<CoreError> for OciError {
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             CoreError::NameUnknown(_) => OciError::new(OciCode::NameUnknown, message),
             CoreError::TagImmutable { .. } => OciError::new(OciCode::TagInvalid, message),
+            CoreError::QuotaExceeded(_) => OciError::new(OciCode::Denied, message),
             CoreError::UploadEmpty
             | CoreError::UploadPartTooSmall
             | CoreError::UploadTooManyParts(_) => {

@@ -99,15 +99,14 @@ fn method_not_allowed(method: &Method) -> OciError {
 
 /// The `WWW-Authenticate` challenge of the registry: Basic, as ECR's, with the registry URL as
 /// realm.
-fn challenge(req: &OciRequest, facts: &Facts) -> String {
-    let scheme = if facts.secure { "https" } else { "http" };
-    let host = req.header(header::HOST).unwrap_or("localhost");
-    format!("Basic realm=\"{scheme}://{host}/\",service=\"ecr.amazonaws.com\"")
+fn challenge(state: &AppState, req: &OciRequest, facts: &Facts) -> String {
+    let url = state.public_url(&req.headers, facts.secure);
+    format!("Basic realm=\"{url}/\",service=\"ecr.amazonaws.com\"")
 }
 
-fn unauthorized(req: &OciRequest, facts: &Facts, message: String) -> OciError {
+fn unauthorized(state: &AppState, req: &OciRequest, facts: &Facts, message: String) -> OciError {
     OciError::new(OciCode::Unauthorized, message)
-        .with_header(header::WWW_AUTHENTICATE, challenge(req, facts))
+        .with_header(header::WWW_AUTHENTICATE, challenge(state, req, facts))
 }
 
 /// Query parameters of the download URLs GetDownloadUrlForLayer hands out.
@@ -178,13 +177,13 @@ async fn authorize_request(
         Err(failure) => {
             let message = failure.message();
             access::audit_auth_failure(state, facts, "registry", None, failure.code(), &message);
-            return Err(unauthorized(req, facts, message));
+            return Err(unauthorized(state, req, facts, message));
         }
     };
     if matches!(endpoint, OciEndpoint::Base | OciEndpoint::Token)
         && matches!(caller, Caller::Anonymous)
     {
-        return Err(unauthorized(req, facts, "authentication required".into()));
+        return Err(unauthorized(state, req, facts, "authentication required".into()));
     }
     let Some(repo) = endpoint.repository() else {
         return Ok(caller);
@@ -216,7 +215,7 @@ async fn authorize_request(
         .await?;
         if !outcome.allowed() {
             return Err(match caller {
-                Caller::Anonymous => unauthorized(req, facts, outcome.denial_message()),
+                Caller::Anonymous => unauthorized(state, req, facts, outcome.denial_message()),
                 Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
             });
         }
@@ -250,7 +249,7 @@ async fn ensure_push_repository(
     .await?;
     if !outcome.allowed() {
         return Err(match caller {
-            Caller::Anonymous => unauthorized(req, facts, outcome.denial_message()),
+            Caller::Anonymous => unauthorized(state, req, facts, outcome.denial_message()),
             Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
         });
     }

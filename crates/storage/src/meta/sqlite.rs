@@ -110,6 +110,24 @@ impl MetaStore for SqliteMetaStore {
         Ok(found.is_some())
     }
 
+    async fn repository_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM repositories")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn image_count(&self, repo: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ?",
+        )
+        .bind(repo)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n as u64)
+    }
+
     async fn ensure_repository(&self, repo: &str) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         ensure_repo_tx(&mut conn, repo).await?;
