@@ -1,0 +1,1013 @@
+//! Issue 6's user journeys, end to end with the real clients ECR users run: the aws CLI for the
+//! control plane, `aws ecr get-login-password | docker login` (and `skopeo login`) for the
+//! registry password, skopeo for pushes and pulls (the machine has the docker CLI but no engine,
+//! so images are OCI layouts the test builds) and `docker manifest inspect` for reads. Whatever
+//! the ECR API changes must show through the registry API and the other way round.
+//!
+//! Needs the aws CLI, skopeo and docker (`scripts/install-test-deps.sh`); run with
+//! `cargo test -p portcullis-testkit --test ecr_journeys`.
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use portcullis_testkit::clients::{
+    require, sha256, BuiltManifest, ClientEnv, ClientOutput, MediaTypes, OciLayout,
+};
+use portcullis_testkit::{TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+const ADMIN: (&str, &str) = (ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY);
+
+/// The real aws CLI against `server` with one key pair; stdout parsed as JSON, or stderr.
+fn aws_as(server: &TestServer, key: (&str, &str), args: &[&str]) -> Result<Value, String> {
+    let out = Command::new("aws")
+        .args(args)
+        .args(["--endpoint-url", &server.base_url, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", key.0)
+        .env("AWS_SECRET_ACCESS_KEY", key.1)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("the aws CLI is installed (scripts/install-test-deps.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    if stdout.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(&stdout)
+        .map_err(|e| format!("aws {args:?} printed no JSON ({e}): {stdout}"))
+}
+
+/// An aws command as the administrator that must succeed.
+fn ok(server: &TestServer, args: &[&str]) -> Value {
+    aws_as(server, ADMIN, args).unwrap_or_else(|e| panic!("aws {args:?} failed: {e}"))
+}
+
+/// An aws command as the administrator that must fail with `code`; returns the CLI's stderr.
+fn fails(server: &TestServer, args: &[&str], code: &str) -> String {
+    match aws_as(server, ADMIN, args) {
+        Ok(v) => panic!("aws {args:?} must fail with {code}, but printed {v}"),
+        Err(e) => {
+            assert!(
+                e.contains(&format!("({code})")),
+                "expected {code} from aws {args:?}: {e}"
+            );
+            e
+        }
+    }
+}
+
+fn repo_arn(name: &str) -> String {
+    format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}")
+}
+
+/// A client environment for `server` logged in with no helper: `aws ecr get-login-password |
+/// docker login`, then the very password docker stored, given to `skopeo login`.
+fn logged_in(server: &TestServer) -> ClientEnv {
+    require("skopeo");
+    require("docker");
+    let env = ClientEnv::new(&server.host()).expect("client env");
+    let login = env
+        .aws_ecr_docker_login(
+            &server.base_url,
+            ADMIN_ACCESS_KEY_ID,
+            ADMIN_SECRET_ACCESS_KEY,
+        )
+        .expect("login pipeline runs");
+    assert!(
+        login.status.success() && login.stdout.contains("Login Succeeded"),
+        "aws ecr get-login-password | docker login failed: {login:?}"
+    );
+    let password = docker_password(&env);
+    skopeo_login(&env, &password);
+    env
+}
+
+/// The password `docker login` stored for the registry in this environment's config.
+fn docker_password(env: &ClientEnv) -> String {
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(env.docker_config_dir().join("config.json")).expect("docker config"),
+    )
+    .expect("docker config is JSON");
+    let auth = config["auths"][env.registry()]["auth"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!(
+                "docker stored no credentials for {}: {config}",
+                env.registry()
+            )
+        });
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .expect("docker's auth is base64");
+    let decoded = String::from_utf8(decoded).expect("docker's auth is UTF-8");
+    let (user, password) = decoded.split_once(':').expect("user:password");
+    assert_eq!(user, "AWS");
+    password.to_owned()
+}
+
+fn skopeo_login(env: &ClientEnv, password: &str) {
+    env.run_with_stdin(
+        "skopeo",
+        &[
+            "login",
+            "--tls-verify=false",
+            "--username",
+            "AWS",
+            "--password-stdin",
+            env.registry(),
+        ],
+        password.as_bytes(),
+    )
+    .expect("skopeo login takes the ECR password");
+}
+
+/// A layout in the env's work dir holding one small linux/amd64 image tagged `v1`.
+fn image(env: &ClientEnv, dir: &str, text: &str) -> (OciLayout, BuiltManifest) {
+    let mut layout = OciLayout::create(&env.work_dir().join(dir)).expect("layout");
+    let image = layout
+        .add_image(
+            MediaTypes::OCI,
+            "linux",
+            "amd64",
+            &[("hello.txt", text.as_bytes())],
+        )
+        .expect("image");
+    layout.tag("v1", &image).expect("tag");
+    (layout, image)
+}
+
+/// `skopeo copy oci:<layout>:v1 docker://host/<dest>`, whatever its outcome.
+fn push(env: &ClientEnv, layout: &OciLayout, dest: &str) -> ClientOutput {
+    env.output(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &layout.transport_ref("v1"),
+            &env.docker_ref(dest),
+        ],
+    )
+    .expect("skopeo runs")
+}
+
+/// As [`push`], which must succeed; returns the digest skopeo reports.
+fn push_ok(env: &ClientEnv, layout: &OciLayout, dest: &str) -> String {
+    let digest_file = env
+        .work_dir()
+        .join(format!("digest-{}", dest.replace(['/', ':', '@'], "_")));
+    env.skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--digestfile",
+        digest_file.to_str().expect("UTF-8 path"),
+        &layout.transport_ref("v1"),
+        &env.docker_ref(dest),
+    ])
+    .unwrap_or_else(|e| panic!("push to {dest}: {e:#}"));
+    std::fs::read_to_string(&digest_file).expect("skopeo wrote the digest")
+}
+
+/// A push that must fail; returns skopeo's stderr.
+fn push_refused(env: &ClientEnv, layout: &OciLayout, dest: &str) -> String {
+    let out = push(env, layout, dest);
+    assert!(
+        !out.status.success(),
+        "the push to {dest} must be refused: {}",
+        out.stderr
+    );
+    out.stderr
+}
+
+fn inspect_raw(env: &ClientEnv, reference: &str) -> ClientOutput {
+    env.output(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &env.docker_ref(reference),
+        ],
+    )
+    .expect("skopeo runs")
+}
+
+/// The digest of what `reference` resolves to now, from `skopeo inspect --raw`.
+fn digest_of(env: &ClientEnv, reference: &str) -> String {
+    let out = inspect_raw(env, reference);
+    assert!(out.status.success(), "inspect {reference}: {}", out.stderr);
+    sha256(out.stdout.as_bytes())
+}
+
+/// Asserts skopeo's error is the registry's TAG_INVALID for an immutable `tag` of `repo`.
+/// containers/image prints an OCI error code lowercased with spaces (`tag invalid: <message>`).
+fn assert_tag_invalid(stderr: &str, repo: &str, tag: &str) {
+    let lower = stderr.to_lowercase();
+    assert!(
+        lower.contains("tag invalid") || stderr.contains("TAG_INVALID"),
+        "expected TAG_INVALID: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "The image tag '{tag}' already exists in the '{repo}' repository and cannot be overwritten because the tag is immutable."
+        )),
+        "the message names tag and repository: {stderr}"
+    );
+}
+
+/// Asserts skopeo's error is the registry's NAME_UNKNOWN.
+fn assert_name_unknown(stderr: &str) {
+    assert!(
+        stderr.to_lowercase().contains("name unknown") || stderr.contains("NAME_UNKNOWN"),
+        "expected NAME_UNKNOWN: {stderr}"
+    );
+}
+
+/// Sum of config and layer sizes as the manifest states them: ECR's `imageSizeInBytes`.
+fn manifest_size(manifest: &BuiltManifest) -> u64 {
+    let v: Value = serde_json::from_slice(&manifest.bytes).expect("manifest JSON");
+    let layers = v["layers"].as_array().expect("layers");
+    v["config"]["size"].as_u64().expect("config size")
+        + layers
+            .iter()
+            .map(|l| l["size"].as_u64().expect("layer size"))
+            .sum::<u64>()
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+fn tags_of(detail: &Value) -> Vec<&str> {
+    let mut tags: Vec<&str> = detail["imageTags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    tags.sort_unstable();
+    tags
+}
+
+fn describe_images(server: &TestServer, repo: &str) -> Vec<Value> {
+    ok(
+        server,
+        &["ecr", "describe-images", "--repository-name", repo],
+    )["imageDetails"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("describe-images of {repo} has imageDetails"))
+}
+
+fn list_images(server: &TestServer, repo: &str) -> Vec<Value> {
+    ok(server, &["ecr", "list-images", "--repository-name", repo])["imageIds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("list-images of {repo} has imageIds"))
+}
+
+/// The issue's journey in one piece: create with the aws CLI, log in with the ECR password, push,
+/// see the image through the API, make the tag immutable, set a policy from a file, delete by
+/// digest and delete the repository.
+#[test]
+fn create_login_push_describe_immutable_policy_delete() {
+    let server = TestServer::start();
+    let created = ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "team/app"],
+    );
+    let uri = format!("{}/team/app", server.host());
+    assert_eq!(created["repository"]["repositoryUri"], uri.as_str());
+    assert_eq!(created["repository"]["imageTagMutability"], "MUTABLE");
+    let env = logged_in(&server);
+    let (layout_a, a) = image(&env, "a", "image a\n");
+    let (layout_b, b) = image(&env, "b", "image b\n");
+
+    let before = now_secs();
+    let pushed = push_ok(&env, &layout_a, "team/app:v1");
+    let after = now_secs();
+    assert_eq!(pushed, a.digest);
+    assert_eq!(digest_of(&env, "team/app:v1"), a.digest);
+
+    let details = describe_images(&server, "team/app");
+    assert_eq!(details.len(), 1, "{details:?}");
+    let d = &details[0];
+    assert_eq!(d["registryId"], ACCOUNT);
+    assert_eq!(d["repositoryName"], "team/app");
+    assert_eq!(d["imageDigest"], a.digest.as_str());
+    assert_eq!(tags_of(d), ["v1"]);
+    assert_eq!(
+        d["imageSizeInBytes"].as_u64(),
+        Some(manifest_size(&a)),
+        "{d}"
+    );
+    assert_eq!(d["imageManifestMediaType"], MediaTypes::OCI.manifest);
+    assert_eq!(d["artifactMediaType"], MediaTypes::OCI.config);
+    // The CLI prints timestamps as they come over the wire: epoch seconds.
+    let pushed_at = d["imagePushedAt"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("imagePushedAt is epoch seconds: {d}"));
+    assert!(
+        pushed_at >= before.floor() - 1.0 && pushed_at <= after + 1.0,
+        "imagePushedAt {pushed_at} is not within the push ({before}..{after})"
+    );
+    assert_eq!(
+        list_images(&server, "team/app"),
+        [json!({"imageDigest": a.digest, "imageTag": "v1"})]
+    );
+
+    let set = ok(
+        &server,
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "team/app",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+        ],
+    );
+    assert_eq!(set["imageTagMutability"], "IMMUTABLE");
+    assert_eq!(set["repositoryName"], "team/app");
+    let described = ok(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "team/app",
+        ],
+    );
+    assert_eq!(
+        described["repositories"][0]["imageTagMutability"],
+        "IMMUTABLE"
+    );
+
+    // The same digest onto the immutable tag changes nothing, so it is allowed.
+    assert_eq!(push_ok(&env, &layout_a, "team/app:v1"), a.digest);
+    let refused = push_refused(&env, &layout_b, "team/app:v1");
+    assert_tag_invalid(&refused, "team/app", "v1");
+    assert_eq!(digest_of(&env, "team/app:v1"), a.digest);
+    let details = describe_images(&server, "team/app");
+    let tagged: Vec<&Value> = details.iter().filter(|d| !tags_of(d).is_empty()).collect();
+    assert_eq!(tagged.len(), 1, "{details:?}");
+    assert_eq!(tagged[0]["imageDigest"], a.digest.as_str());
+    assert_eq!(tags_of(tagged[0]), ["v1"]);
+
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "CiPull", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/ci")},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]})
+    .to_string();
+    let policy_file = env.work_dir().join("policy.json");
+    std::fs::write(&policy_file, &policy).expect("write policy");
+    let file_arg = format!("file://{}", policy_file.display());
+    let set = ok(
+        &server,
+        &[
+            "ecr",
+            "set-repository-policy",
+            "--repository-name",
+            "team/app",
+            "--policy-text",
+            &file_arg,
+        ],
+    );
+    assert_eq!(set["policyText"], policy.as_str());
+    let got = ok(
+        &server,
+        &[
+            "ecr",
+            "get-repository-policy",
+            "--repository-name",
+            "team/app",
+        ],
+    );
+    assert_eq!(got["policyText"], policy.as_str());
+    assert_eq!(got["repositoryName"], "team/app");
+    assert_eq!(got["registryId"], ACCOUNT);
+
+    let digest_id = format!("imageDigest={}", a.digest);
+    let deleted = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-delete-image",
+            "--repository-name",
+            "team/app",
+            "--image-ids",
+            &digest_id,
+        ],
+    );
+    assert_eq!(deleted["failures"], json!([]), "{deleted}");
+    let ids = deleted["imageIds"].as_array().expect("imageIds");
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| i["imageDigest"] == a.digest.as_str()),
+        "{deleted}"
+    );
+    assert_eq!(list_images(&server, "team/app"), Vec::<Value>::new());
+    let gone = inspect_raw(&env, &format!("team/app@{}", a.digest));
+    assert!(!gone.status.success(), "pulled a deleted image by digest");
+    assert!(
+        gone.stderr.to_lowercase().contains("manifest unknown"),
+        "{}",
+        gone.stderr
+    );
+    assert!(!inspect_raw(&env, "team/app:v1").status.success());
+
+    // With the old v1 gone, another image may take the tag; the repository is no longer empty.
+    assert_eq!(push_ok(&env, &layout_b, "team/app:v1"), b.digest);
+    fails(
+        &server,
+        &["ecr", "delete-repository", "--repository-name", "team/app"],
+        "RepositoryNotEmptyException",
+    );
+    assert_eq!(digest_of(&env, "team/app:v1"), b.digest);
+    let deleted = ok(
+        &server,
+        &[
+            "ecr",
+            "delete-repository",
+            "--repository-name",
+            "team/app",
+            "--force",
+        ],
+    );
+    assert_eq!(deleted["repository"]["repositoryName"], "team/app");
+    fails(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "team/app",
+        ],
+        "RepositoryNotFoundException",
+    );
+    assert!(!inspect_raw(&env, "team/app:v1").status.success());
+}
+
+/// PutImage from the CLI of a manifest over blobs skopeo pushed, pulled back byte for byte by
+/// skopeo and shown by `docker manifest inspect`; and BatchGetImage returns the exact bytes of
+/// what skopeo pushed.
+#[test]
+fn put_image_from_the_cli_is_pullable_and_batch_get_returns_pushed_bytes() {
+    let server = TestServer::start();
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "web"],
+    );
+    let env = logged_in(&server);
+    let (layout, pushed) = image(&env, "src", "pushed by skopeo\n");
+    assert_eq!(push_ok(&env, &layout, "web:skopeo"), pushed.digest);
+
+    // The same blobs under a manifest skopeo never saw: a new digest, put through the API only.
+    let mut manifest: Value = serde_json::from_slice(&pushed.bytes).expect("manifest JSON");
+    manifest["annotations"] =
+        json!({"org.opencontainers.image.description": "put with aws ecr put-image"});
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("serialise");
+    let digest = sha256(&bytes);
+    assert_ne!(digest, pushed.digest);
+    let manifest_file = env.work_dir().join("manifest.json");
+    std::fs::write(&manifest_file, &bytes).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_file.display());
+    let put = ok(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "web",
+            "--image-tag",
+            "api",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+    );
+    let img = &put["image"];
+    assert_eq!(img["imageId"]["imageDigest"], digest.as_str(), "{put}");
+    assert_eq!(img["imageId"]["imageTag"], "api");
+    assert_eq!(img["registryId"], ACCOUNT);
+    assert_eq!(img["repositoryName"], "web");
+    assert_eq!(img["imageManifestMediaType"], MediaTypes::OCI.manifest);
+    assert_eq!(
+        img["imageManifest"].as_str().map(str::as_bytes),
+        Some(bytes.as_slice())
+    );
+    // Nothing would change: the same manifest and tag again.
+    fails(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "web",
+            "--image-tag",
+            "api",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+        "ImageAlreadyExistsException",
+    );
+
+    let back_dir = env.work_dir().join("back");
+    env.skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &env.docker_ref("web:api"),
+        &format!("oci:{}:api", back_dir.display()),
+    ])
+    .expect("skopeo pulls the image PutImage made");
+    let back = OciLayout::open(&back_dir);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(back_dir.join("index.json")).expect("index.json"))
+            .expect("index JSON");
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str(), "{index}");
+    assert!(
+        back.blob(&digest).expect("manifest blob") == bytes,
+        "manifest bytes changed"
+    );
+    for blob in &pushed.children {
+        assert!(
+            back.blob(blob).expect("blob pulled") == layout.blob(blob).expect("blob pushed"),
+            "blob {blob} changed on the way"
+        );
+    }
+    let shown = env
+        .docker(&[
+            "manifest",
+            "inspect",
+            "--insecure",
+            &env.reference("web:api"),
+        ])
+        .expect("docker manifest inspect");
+    let shown: Value = serde_json::from_str(&shown).expect("docker prints JSON");
+    assert_eq!(shown, manifest);
+
+    let got = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-get-image",
+            "--repository-name",
+            "web",
+            "--image-ids",
+            "imageTag=skopeo",
+            "imageTag=api",
+            "imageTag=nope",
+        ],
+    );
+    let images = got["images"].as_array().expect("images");
+    assert_eq!(images.len(), 2, "{got}");
+    let by_tag = |tag: &str| {
+        images
+            .iter()
+            .find(|i| i["imageId"]["imageTag"] == tag)
+            .unwrap_or_else(|| panic!("{tag} in {got}"))
+    };
+    let skopeo_image = by_tag("skopeo");
+    assert_eq!(
+        skopeo_image["imageId"]["imageDigest"],
+        pushed.digest.as_str()
+    );
+    assert_eq!(
+        skopeo_image["imageManifest"].as_str().map(str::as_bytes),
+        Some(pushed.bytes.as_slice()),
+        "BatchGetImage must return the pushed manifest byte for byte"
+    );
+    assert_eq!(
+        skopeo_image["imageManifestMediaType"],
+        MediaTypes::OCI.manifest
+    );
+    assert_eq!(
+        by_tag("api")["imageManifest"].as_str().map(str::as_bytes),
+        Some(bytes.as_slice())
+    );
+    let failures = got["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 1, "{got}");
+    assert_eq!(failures[0]["imageId"]["imageTag"], "nope");
+    assert_eq!(failures[0]["failureCode"], "ImageNotFound");
+
+    // By digest, accepting only the type it has.
+    let digest_id = format!("imageDigest={}", pushed.digest);
+    let got = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-get-image",
+            "--repository-name",
+            "web",
+            "--image-ids",
+            &digest_id,
+            "--accepted-media-types",
+            MediaTypes::OCI.manifest,
+        ],
+    );
+    assert_eq!(
+        got["images"][0]["imageManifest"]
+            .as_str()
+            .map(str::as_bytes),
+        Some(pushed.bytes.as_slice()),
+        "{got}"
+    );
+}
+
+/// IMMUTABLE_WITH_EXCLUSION with the filter `latest*`: `latest` moves, `v1` does not, on the
+/// registry path and on PutImage alike.
+#[test]
+fn immutable_with_exclusion_lets_latest_move() {
+    let server = TestServer::start();
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "svc"],
+    );
+    let set = ok(
+        &server,
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "svc",
+            "--image-tag-mutability",
+            "IMMUTABLE_WITH_EXCLUSION",
+            "--image-tag-mutability-exclusion-filters",
+            "filterType=WILDCARD,filter=latest*",
+        ],
+    );
+    assert_eq!(set["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION");
+    assert_eq!(
+        set["imageTagMutabilityExclusionFilters"],
+        json!([{"filterType": "WILDCARD", "filter": "latest*"}])
+    );
+    let repo = &ok(
+        &server,
+        &["ecr", "describe-repositories", "--repository-names", "svc"],
+    )["repositories"][0];
+    assert_eq!(repo["imageTagMutability"], "IMMUTABLE_WITH_EXCLUSION");
+    assert_eq!(
+        repo["imageTagMutabilityExclusionFilters"],
+        json!([{"filterType": "WILDCARD", "filter": "latest*"}])
+    );
+
+    let env = logged_in(&server);
+    let (layout_a, a) = image(&env, "a", "first\n");
+    let (layout_b, b) = image(&env, "b", "second\n");
+    for tag in ["latest", "latest-dev", "v1"] {
+        push_ok(&env, &layout_a, &format!("svc:{tag}"));
+    }
+    assert_eq!(push_ok(&env, &layout_b, "svc:latest"), b.digest);
+    assert_eq!(digest_of(&env, "svc:latest"), b.digest);
+    assert_eq!(push_ok(&env, &layout_b, "svc:latest-dev"), b.digest);
+    let refused = push_refused(&env, &layout_b, "svc:v1");
+    assert_tag_invalid(&refused, "svc", "v1");
+    assert_eq!(digest_of(&env, "svc:v1"), a.digest);
+
+    // PutImage obeys the same rule: excluded tags move, the others answer
+    // ImageTagAlreadyExistsException.
+    let manifest_file = env.work_dir().join("a.json");
+    std::fs::write(&manifest_file, &a.bytes).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_file.display());
+    let put = |tag: &str| {
+        aws_as(
+            &server,
+            ADMIN,
+            &[
+                "ecr",
+                "put-image",
+                "--repository-name",
+                "svc",
+                "--image-tag",
+                tag,
+                "--image-manifest",
+                &manifest_arg,
+            ],
+        )
+    };
+    let moved = put("latest").unwrap_or_else(|e| panic!("latest moves back to a: {e}"));
+    assert_eq!(moved["image"]["imageId"]["imageDigest"], a.digest.as_str());
+    assert_eq!(digest_of(&env, "svc:latest"), a.digest);
+    let manifest_file_b = env.work_dir().join("b.json");
+    std::fs::write(&manifest_file_b, &b.bytes).expect("write manifest");
+    let refused = aws_as(
+        &server,
+        ADMIN,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "svc",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &format!("file://{}", manifest_file_b.display()),
+        ],
+    )
+    .expect_err("v1 is immutable");
+    assert!(
+        refused.contains("(ImageTagAlreadyExistsException)"),
+        "{refused}"
+    );
+    assert_eq!(digest_of(&env, "svc:v1"), a.digest);
+}
+
+/// Create-on-push: without the seeded ROOT template a push to a new repository is refused with
+/// NAME_UNKNOWN; a `team` template creates `team/...` repositories with its settings and no
+/// others.
+#[test]
+fn create_on_push_follows_the_creation_templates() {
+    let server = TestServer::start();
+    let templates = ok(&server, &["ecr", "describe-repository-creation-templates"]);
+    let all = templates["repositoryCreationTemplates"]
+        .as_array()
+        .expect("repositoryCreationTemplates");
+    assert_eq!(
+        all.len(),
+        1,
+        "a fresh registry has one template: {templates}"
+    );
+    assert_eq!(all[0]["prefix"], "ROOT");
+    assert_eq!(all[0]["appliedFor"], json!(["CREATE_ON_PUSH"]));
+    assert_eq!(all[0]["imageTagMutability"], "MUTABLE");
+    assert_eq!(
+        all[0]["encryptionConfiguration"]["encryptionType"],
+        "AES256"
+    );
+
+    let env = logged_in(&server);
+    let (layout, image_a) = image(&env, "a", "create on push\n");
+    let (layout_b, image_b) = image(&env, "b", "another\n");
+    // Out of the box, as with other registries, a push creates its repository.
+    assert_eq!(push_ok(&env, &layout, "fresh/one:v1"), image_a.digest);
+    let fresh = ok(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "fresh/one",
+        ],
+    );
+    assert_eq!(fresh["repositories"][0]["imageTagMutability"], "MUTABLE");
+
+    let deleted = ok(
+        &server,
+        &[
+            "ecr",
+            "delete-repository-creation-template",
+            "--prefix",
+            "ROOT",
+        ],
+    );
+    assert_eq!(
+        deleted["repositoryCreationTemplate"]["prefix"], "ROOT",
+        "{deleted}"
+    );
+    assert_name_unknown(&push_refused(&env, &layout, "brand/new:v1"));
+    fails(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "brand/new",
+        ],
+        "RepositoryNotFoundException",
+    );
+    // Existing repositories do not depend on templates.
+    assert_eq!(push_ok(&env, &layout_b, "fresh/one:v2"), image_b.digest);
+
+    let created = ok(
+        &server,
+        &[
+            "ecr",
+            "create-repository-creation-template",
+            "--prefix",
+            "team",
+            "--applied-for",
+            "CREATE_ON_PUSH",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+            "--resource-tags",
+            "Key=owner,Value=team-a",
+            "Key=cost-center,Value=42",
+        ],
+    );
+    assert_eq!(
+        created["repositoryCreationTemplate"]["prefix"], "team",
+        "{created}"
+    );
+    assert_eq!(push_ok(&env, &layout, "team/new:v1"), image_a.digest);
+    let repo = &ok(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "team/new",
+        ],
+    )["repositories"][0];
+    assert_eq!(repo["imageTagMutability"], "IMMUTABLE", "{repo}");
+    assert_eq!(repo["encryptionConfiguration"]["encryptionType"], "AES256");
+    let tags = ok(
+        &server,
+        &[
+            "ecr",
+            "list-tags-for-resource",
+            "--resource-arn",
+            &repo_arn("team/new"),
+        ],
+    );
+    let mut tags: Vec<(String, String)> = tags["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| {
+            (
+                t["Key"].as_str().unwrap_or_default().to_owned(),
+                t["Value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            ("cost-center".to_owned(), "42".to_owned()),
+            ("owner".to_owned(), "team-a".to_owned())
+        ]
+    );
+    // The template's mutability holds for the repository it made.
+    assert_tag_invalid(
+        &push_refused(&env, &layout_b, "team/new:v1"),
+        "team/new",
+        "v1",
+    );
+    // Deeper names match too, and `team` is a path prefix, not a string prefix.
+    push_ok(&env, &layout, "team/a/b:v1");
+    assert_name_unknown(&push_refused(&env, &layout, "teamster/x:v1"));
+    assert_name_unknown(&push_refused(&env, &layout, "other/new:v1"));
+    fails(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "other/new",
+        ],
+        "RepositoryNotFoundException",
+    );
+}
+
+/// Creates an IAM user with one inline policy through the IAM API; returns its key pair.
+fn user_with_policy(server: &TestServer, name: &str, policy: &Value) -> (String, String) {
+    ok(server, &["iam", "create-user", "--user-name", name]);
+    ok(
+        server,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            "inline",
+            "--policy-document",
+            &policy.to_string(),
+        ],
+    );
+    let key = ok(server, &["iam", "create-access-key", "--user-name", name]);
+    let field = |f: &str| {
+        key["AccessKey"][f]
+            .as_str()
+            .unwrap_or_else(|| panic!("{f} in {key}"))
+            .to_owned()
+    };
+    (field("AccessKeyId"), field("SecretAccessKey"))
+}
+
+/// A CI user allowed only to get a token and push to one repository: it pushes there with
+/// skopeo after `aws ecr get-login-password | skopeo login`, and every other call is refused
+/// with an error naming the action and the resource.
+#[test]
+fn least_privilege_pusher_pushes_one_repository_only() {
+    let server = TestServer::start();
+    for name in ["deploy/web", "deploy/db"] {
+        ok(
+            &server,
+            &["ecr", "create-repository", "--repository-name", name],
+        );
+    }
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Token", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Sid": "PushWeb", "Effect": "Allow", "Action": [
+                "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload", "ecr:PutImage"],
+             "Resource": repo_arn("deploy/web")}
+        ]
+    });
+    let key = user_with_policy(&server, "ci", &policy);
+    let ci = (key.0.as_str(), key.1.as_str());
+
+    let denied = |args: &[&str], action: &str, resource: &str| {
+        let e = aws_as(&server, ci, args).expect_err("the call is not granted");
+        assert!(e.contains("(AccessDeniedException)"), "{args:?}: {e}");
+        assert!(
+            e.contains(&format!(
+                "is not authorized to perform: {action} on resource: {resource}"
+            )),
+            "the denial names action and resource: {e}"
+        );
+    };
+    denied(
+        &["ecr", "describe-images", "--repository-name", "deploy/db"],
+        "ecr:DescribeImages",
+        &repo_arn("deploy/db"),
+    );
+    denied(
+        &["ecr", "describe-images", "--repository-name", "deploy/web"],
+        "ecr:DescribeImages",
+        &repo_arn("deploy/web"),
+    );
+    denied(
+        &["ecr", "list-images", "--repository-name", "deploy/db"],
+        "ecr:ListImages",
+        &repo_arn("deploy/db"),
+    );
+
+    let env = ClientEnv::new(&server.host()).expect("client env");
+    let login = env
+        .output_with(
+            "bash",
+            &[
+                "-c",
+                &format!(
+                    "set -o pipefail; aws ecr get-login-password --endpoint-url '{}' \
+                     | skopeo login --tls-verify=false --username AWS --password-stdin '{}'",
+                    server.base_url,
+                    server.host()
+                ),
+            ],
+            None,
+            &[
+                ("AWS_ACCESS_KEY_ID", ci.0),
+                ("AWS_SECRET_ACCESS_KEY", ci.1),
+                ("AWS_DEFAULT_REGION", REGION),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        )
+        .expect("login pipeline runs");
+    assert!(login.status.success(), "{login:?}");
+    let (layout, built) = image(&env, "src", "built by ci\n");
+    assert_eq!(push_ok(&env, &layout, "deploy/web:v1"), built.digest);
+    let refused = push_refused(&env, &layout, "deploy/db:v1");
+    assert!(
+        refused.to_lowercase().contains("denied") || refused.contains("403"),
+        "{refused}"
+    );
+    // Nor can it create a repository by pushing to it, though the ROOT template would.
+    let refused = push_refused(&env, &layout, "deploy/new:v1");
+    assert!(
+        refused.to_lowercase().contains("denied") || refused.contains("403"),
+        "{refused}"
+    );
+
+    // PutImage through the API is one of the granted push actions.
+    let mut manifest: Value = serde_json::from_slice(&built.bytes).expect("manifest JSON");
+    manifest["annotations"] = json!({"ci.build": "2"});
+    let manifest_file = env.work_dir().join("m.json");
+    std::fs::write(&manifest_file, serde_json::to_vec(&manifest).expect("JSON")).expect("write");
+    let put = aws_as(
+        &server,
+        ci,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "deploy/web",
+            "--image-tag",
+            "v2",
+            "--image-manifest",
+            &format!("file://{}", manifest_file.display()),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("the CI user may PutImage on deploy/web: {e}"));
+    assert_eq!(put["image"]["imageId"]["imageTag"], "v2");
+
+    // The administrator sees both images.
+    let mut tags: Vec<Vec<&str>> = Vec::new();
+    let details = describe_images(&server, "deploy/web");
+    for d in &details {
+        tags.push(tags_of(d));
+    }
+    tags.sort();
+    assert_eq!(tags, [vec!["v1"], vec!["v2"]]);
+}
