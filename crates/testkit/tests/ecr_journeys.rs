@@ -297,6 +297,14 @@ fn create_login_push_describe_immutable_policy_delete() {
     let after = now_secs();
     assert_eq!(pushed, a.digest);
     assert_eq!(digest_of(&env, "team/app:v1"), a.digest);
+    // docker, logged in by the pipeline, reads it too.
+    let shown = env
+        .docker(&["manifest", "inspect", "--insecure", &format!("{uri}:v1")])
+        .expect("docker manifest inspect");
+    assert_eq!(
+        serde_json::from_str::<Value>(&shown).expect("docker prints JSON"),
+        serde_json::from_slice::<Value>(&a.bytes).expect("manifest JSON")
+    );
 
     let details = describe_images(&server, "team/app");
     assert_eq!(details.len(), 1, "{details:?}");
@@ -551,6 +559,17 @@ fn put_image_from_the_cli_is_pullable_and_batch_get_returns_pushed_bytes() {
         .expect("docker manifest inspect");
     let shown: Value = serde_json::from_str(&shown).expect("docker prints JSON");
     assert_eq!(shown, manifest);
+    // Those pulls are recorded (at most once a minute per image, so the first one is).
+    let details = describe_images(&server, "web");
+    let api = details
+        .iter()
+        .find(|d| d["imageDigest"] == digest.as_str())
+        .unwrap_or_else(|| panic!("{digest} in {details:?}"));
+    let pulled = api["lastRecordedPullTime"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("lastRecordedPullTime after a pull: {api}"));
+    let pushed_at = api["imagePushedAt"].as_f64().unwrap_or_default();
+    assert!(pulled >= pushed_at.floor(), "{api}");
 
     let got = ok(
         &server,
@@ -784,6 +803,15 @@ fn create_on_push_follows_the_creation_templates() {
     // Existing repositories do not depend on templates.
     assert_eq!(push_ok(&env, &layout_b, "fresh/one:v2"), image_b.digest);
 
+    let template_policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "TeamPull",
+        "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]})
+    .to_string();
+    let template_lifecycle = json!({"rules": [{"rulePriority": 1, "description": "drop untagged",
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+            "countUnit": "days", "countNumber": 14},
+        "action": {"type": "expire"}}]})
+    .to_string();
     let created = ok(
         &server,
         &[
@@ -798,6 +826,10 @@ fn create_on_push_follows_the_creation_templates() {
             "--resource-tags",
             "Key=owner,Value=team-a",
             "Key=cost-center,Value=42",
+            "--repository-policy",
+            &template_policy,
+            "--lifecycle-policy",
+            &template_lifecycle,
         ],
     );
     assert_eq!(
@@ -843,6 +875,39 @@ fn create_on_push_follows_the_creation_templates() {
             ("cost-center".to_owned(), "42".to_owned()),
             ("owner".to_owned(), "team-a".to_owned())
         ]
+    );
+    let policy = ok(
+        &server,
+        &[
+            "ecr",
+            "get-repository-policy",
+            "--repository-name",
+            "team/new",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(policy["policyText"].as_str().unwrap_or_default()).ok(),
+        serde_json::from_str::<Value>(&template_policy).ok(),
+        "{policy}"
+    );
+    let lifecycle = ok(
+        &server,
+        &[
+            "ecr",
+            "get-lifecycle-policy",
+            "--repository-name",
+            "team/new",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(
+            lifecycle["lifecyclePolicyText"]
+                .as_str()
+                .unwrap_or_default()
+        )
+        .ok(),
+        serde_json::from_str::<Value>(&template_lifecycle).ok(),
+        "{lifecycle}"
     );
     // The template's mutability holds for the repository it made.
     assert_tag_invalid(
