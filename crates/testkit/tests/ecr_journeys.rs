@@ -735,6 +735,61 @@ fn immutable_with_exclusion_lets_latest_move() {
         "{refused}"
     );
     assert_eq!(digest_of(&env, "svc:v1"), a.digest);
+
+    // The converse: MUTABLE_WITH_EXCLUSION freezes only the tags its filters match.
+    let created = ok(
+        &server,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "rel",
+            "--image-tag-mutability",
+            "MUTABLE_WITH_EXCLUSION",
+            "--image-tag-mutability-exclusion-filters",
+            "filterType=WILDCARD,filter=release-*",
+        ],
+    );
+    assert_eq!(
+        created["repository"]["imageTagMutability"],
+        "MUTABLE_WITH_EXCLUSION"
+    );
+    push_ok(&env, &layout_a, "rel:release-1");
+    push_ok(&env, &layout_a, "rel:dev");
+    assert_eq!(push_ok(&env, &layout_b, "rel:dev"), b.digest);
+    assert_tag_invalid(
+        &push_refused(&env, &layout_b, "rel:release-1"),
+        "rel",
+        "release-1",
+    );
+    assert_eq!(digest_of(&env, "rel:release-1"), a.digest);
+    // A filter with plain IMMUTABLE, or an exclusion mode without one, is refused.
+    fails(
+        &server,
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "rel",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+            "--image-tag-mutability-exclusion-filters",
+            "filterType=WILDCARD,filter=x*",
+        ],
+        "InvalidParameterException",
+    );
+    fails(
+        &server,
+        &[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            "rel",
+            "--image-tag-mutability",
+            "IMMUTABLE_WITH_EXCLUSION",
+        ],
+        "InvalidParameterException",
+    );
 }
 
 /// Create-on-push: without the seeded ROOT template a push to a new repository is refused with
@@ -928,6 +983,286 @@ fn create_on_push_follows_the_creation_templates() {
             "other/new",
         ],
         "RepositoryNotFoundException",
+    );
+
+    // The longest matching prefix wins; a template not applied for CREATE_ON_PUSH creates
+    // nothing.
+    ok(
+        &server,
+        &[
+            "ecr",
+            "create-repository-creation-template",
+            "--prefix",
+            "team/sandbox",
+            "--applied-for",
+            "CREATE_ON_PUSH",
+            "--image-tag-mutability",
+            "MUTABLE",
+        ],
+    );
+    ok(
+        &server,
+        &[
+            "ecr",
+            "create-repository-creation-template",
+            "--prefix",
+            "mirror",
+            "--applied-for",
+            "REPLICATION",
+        ],
+    );
+    push_ok(&env, &layout, "team/sandbox/x:v1");
+    assert_eq!(
+        push_ok(&env, &layout_b, "team/sandbox/x:v1"),
+        image_b.digest
+    );
+    let sandbox = &ok(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "team/sandbox/x",
+        ],
+    )["repositories"][0];
+    assert_eq!(sandbox["imageTagMutability"], "MUTABLE", "{sandbox}");
+    assert_name_unknown(&push_refused(&env, &layout, "mirror/x:v1"));
+
+    // `docker manifest push` reaches a new repository by mounting blobs: that creates it too.
+    let list = env.reference("team/lists:v1");
+    env.docker(&[
+        "manifest",
+        "create",
+        "--insecure",
+        &list,
+        &env.reference("team/new:v1"),
+    ])
+    .expect("docker manifest create");
+    env.docker(&["manifest", "push", "--insecure", "--purge", &list])
+        .expect("docker manifest push into a repository create-on-push makes");
+    let lists = &ok(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "team/lists",
+        ],
+    )["repositories"][0];
+    assert_eq!(lists["imageTagMutability"], "IMMUTABLE", "{lists}");
+}
+
+/// The registry password in a GetAuthorizationToken answer for `key`.
+fn password_of(server: &TestServer, key: &(String, String)) -> String {
+    let token = aws_as(
+        server,
+        (&key.0, &key.1),
+        &["ecr", "get-authorization-token"],
+    )
+    .unwrap_or_else(|e| panic!("get-authorization-token: {e}"));
+    let token = token["authorizationData"][0]["authorizationToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("authorizationToken in {token}"));
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .expect("the token is base64");
+    let decoded = String::from_utf8(decoded).expect("the token is UTF-8");
+    let (_, password) = decoded.split_once(':').expect("AWS:<password>");
+    password.to_owned()
+}
+
+/// Create-on-push is a CreateRepository: a pusher allowed to push to `deploy/*` cannot create
+/// `deploy/fresh` by pushing until it is also allowed ecr:CreateRepository there.
+#[test]
+fn create_on_push_needs_ecr_create_repository() {
+    let server = TestServer::start();
+    let policy = |extra: &[&str]| {
+        let mut actions = vec![
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ];
+        actions.extend_from_slice(extra);
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Effect": "Allow", "Action": actions, "Resource": repo_arn("deploy/*")}]})
+    };
+    let pusher = user_with_policy(&server, "pusher", &policy(&[]));
+    let creator = user_with_policy(&server, "creator", &policy(&["ecr:CreateRepository"]));
+    let env = ClientEnv::new(&server.host()).expect("client env");
+    let (layout, built) = image(&env, "src", "created on push\n");
+
+    skopeo_login(&env, &password_of(&server, &pusher));
+    let refused = push_refused(&env, &layout, "deploy/fresh:v1");
+    assert!(
+        refused.contains(&format!(
+            "is not authorized to perform: ecr:CreateRepository on resource: {}",
+            repo_arn("deploy/fresh")
+        )),
+        "{refused}"
+    );
+    fails(
+        &server,
+        &[
+            "ecr",
+            "describe-repositories",
+            "--repository-names",
+            "deploy/fresh",
+        ],
+        "RepositoryNotFoundException",
+    );
+    skopeo_login(&env, &password_of(&server, &creator));
+    assert_eq!(push_ok(&env, &layout, "deploy/fresh:v1"), built.digest);
+    // Once it exists, the pusher needs nothing more.
+    skopeo_login(&env, &password_of(&server, &pusher));
+    push_ok(&env, &layout, "deploy/fresh:v2");
+    let details = describe_images(&server, "deploy/fresh");
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert_eq!(tags_of(&details[0]), ["v1", "v2"]);
+}
+
+/// A multi-architecture index pushed with skopeo, seen through the API: the index is tagged
+/// and sized as its largest image, the images are untagged, a child cannot be deleted while
+/// the index refers to it, and PutImage of an index needs its children.
+#[test]
+fn multi_arch_index_through_the_api() {
+    let server = TestServer::start();
+    let env = logged_in(&server);
+    let mut layout = OciLayout::create(&env.work_dir().join("multi")).expect("layout");
+    let small = layout
+        .add_image(MediaTypes::OCI, "linux", "amd64", &[("a.txt", b"small\n")])
+        .expect("image");
+    let big_file = vec![b'x'; 40_000];
+    let big = layout
+        .add_image(
+            MediaTypes::OCI,
+            "linux",
+            "arm64",
+            &[("b.bin", big_file.as_slice())],
+        )
+        .expect("image");
+    let index = layout
+        .add_index(MediaTypes::OCI, &[&small, &big])
+        .expect("index");
+    layout.tag("v1", &index).expect("tag");
+    env.skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &layout.transport_ref("v1"),
+        &env.docker_ref("multi/app:v1"),
+    ])
+    .expect("push the index");
+
+    let details = describe_images(&server, "multi/app");
+    assert_eq!(details.len(), 3, "{details:?}");
+    let detail = |digest: &str| {
+        details
+            .iter()
+            .find(|d| d["imageDigest"] == digest)
+            .unwrap_or_else(|| panic!("{digest} in {details:?}"))
+    };
+    let idx = detail(&index.digest);
+    assert_eq!(tags_of(idx), ["v1"]);
+    assert_eq!(idx["imageManifestMediaType"], MediaTypes::OCI.index);
+    assert_eq!(
+        idx["imageSizeInBytes"].as_u64(),
+        Some(manifest_size(&small).max(manifest_size(&big))),
+        "{idx}"
+    );
+    for child in [&small, &big] {
+        let d = detail(&child.digest);
+        assert!(d.get("imageTags").is_none(), "{d}");
+        assert_eq!(d["imageSizeInBytes"].as_u64(), Some(manifest_size(child)));
+    }
+    let untagged = ok(
+        &server,
+        &[
+            "ecr",
+            "list-images",
+            "--repository-name",
+            "multi/app",
+            "--filter",
+            "tagStatus=UNTAGGED",
+        ],
+    );
+    let mut digests: Vec<&str> = untagged["imageIds"]
+        .as_array()
+        .expect("imageIds")
+        .iter()
+        .filter_map(|i| i["imageDigest"].as_str())
+        .collect();
+    digests.sort_unstable();
+    let mut expected = [small.digest.as_str(), big.digest.as_str()];
+    expected.sort_unstable();
+    assert_eq!(digests, expected);
+
+    let got = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-get-image",
+            "--repository-name",
+            "multi/app",
+            "--image-ids",
+            "imageTag=v1",
+            "--accepted-media-types",
+            MediaTypes::OCI.index,
+        ],
+    );
+    assert_eq!(
+        got["images"][0]["imageManifest"]
+            .as_str()
+            .map(str::as_bytes),
+        Some(index.bytes.as_slice()),
+        "{got}"
+    );
+
+    let child_id = format!("imageDigest={}", small.digest);
+    let refused = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-delete-image",
+            "--repository-name",
+            "multi/app",
+            "--image-ids",
+            &child_id,
+        ],
+    );
+    assert_eq!(refused["imageIds"], json!([]), "{refused}");
+    assert_eq!(
+        refused["failures"][0]["failureCode"], "ImageReferencedByManifestList",
+        "{refused}"
+    );
+    assert_eq!(
+        digest_of(&env, &format!("multi/app@{}", small.digest)),
+        small.digest
+    );
+
+    // The same index into a repository that lacks its children.
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "empty"],
+    );
+    let index_file = env.work_dir().join("index.json");
+    std::fs::write(&index_file, &index.bytes).expect("write index");
+    fails(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "empty",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &format!("file://{}", index_file.display()),
+        ],
+        "ReferencedImagesNotFoundException",
     );
 }
 
