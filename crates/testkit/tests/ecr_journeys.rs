@@ -1411,3 +1411,239 @@ fn least_privilege_pusher_pushes_one_repository_only() {
     tags.sort();
     assert_eq!(tags, [vec!["v1"], vec!["v2"]]);
 }
+
+/// Uploads `bytes` as one layer with the aws CLI alone (InitiateLayerUpload, UploadLayerPart
+/// per `part_size` bytes from `fileb://` files, CompleteLayerUpload); returns what
+/// CompleteLayerUpload printed, or the CLI's error.
+fn upload_layer(
+    server: &TestServer,
+    dir: &std::path::Path,
+    repo: &str,
+    bytes: &[u8],
+    part_size: usize,
+) -> Result<Value, String> {
+    let started = ok(
+        server,
+        &["ecr", "initiate-layer-upload", "--repository-name", repo],
+    );
+    assert_eq!(started["partSize"].as_u64(), Some(5_242_880), "{started}");
+    let upload_id = started["uploadId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("uploadId in {started}"))
+        .to_owned();
+    for (i, part) in bytes.chunks(part_size).enumerate() {
+        let first = i * part_size;
+        let last = first + part.len() - 1;
+        let file = dir.join(format!("{upload_id}.{i}"));
+        std::fs::write(&file, part).expect("write part");
+        let uploaded = ok(
+            server,
+            &[
+                "ecr",
+                "upload-layer-part",
+                "--repository-name",
+                repo,
+                "--upload-id",
+                &upload_id,
+                "--part-first-byte",
+                &first.to_string(),
+                "--part-last-byte",
+                &last.to_string(),
+                "--layer-part-blob",
+                &format!("fileb://{}", file.display()),
+            ],
+        );
+        assert_eq!(uploaded["lastByteReceived"].as_u64(), Some(last as u64));
+        assert_eq!(uploaded["uploadId"], upload_id.as_str());
+    }
+    aws_as(
+        server,
+        ADMIN,
+        &[
+            "ecr",
+            "complete-layer-upload",
+            "--repository-name",
+            repo,
+            "--upload-id",
+            &upload_id,
+            "--layer-digests",
+            &sha256(bytes),
+        ],
+    )
+}
+
+/// The API-only push: layers uploaded in parts with the aws CLI and an image put with
+/// PutImage, which skopeo then pulls byte for byte and docker inspects; the layer is also
+/// fetchable from GetDownloadUrlForLayer's URL with no credentials, and nowhere else.
+#[test]
+fn layers_uploaded_with_the_cli_make_an_image_clients_pull() {
+    let server = TestServer::start();
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "api/only"],
+    );
+    let env = logged_in(&server);
+    let parts_dir = env.work_dir().join("parts");
+    std::fs::create_dir_all(&parts_dir).expect("parts dir");
+    // Bytes that look random, so the layer is ~12 MB whatever anyone would compress.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..12_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let layout = OciLayout::create(&env.work_dir().join("built")).expect("layout");
+    let built = layout
+        .add_image(
+            MediaTypes::OCI,
+            "linux",
+            "amd64",
+            &[("big.bin", big.as_slice())],
+        )
+        .expect("image");
+    let config = layout.blob(&built.children[0]).expect("config");
+    let layer = layout.blob(&built.children[1]).expect("layer");
+    assert!(layer.len() > 2 * 5_242_880, "three parts");
+
+    fails(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "api/only",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            std::str::from_utf8(&built.bytes).expect("manifest is UTF-8"),
+        ],
+        "LayersNotFoundException",
+    );
+    let done = upload_layer(&server, &parts_dir, "api/only", &layer, 5_242_880)
+        .unwrap_or_else(|e| panic!("upload the layer: {e}"));
+    assert_eq!(done["layerDigest"], built.children[1].as_str(), "{done}");
+    upload_layer(&server, &parts_dir, "api/only", &config, 5_242_880)
+        .unwrap_or_else(|e| panic!("upload the config: {e}"));
+    let check = ok(
+        &server,
+        &[
+            "ecr",
+            "batch-check-layer-availability",
+            "--repository-name",
+            "api/only",
+            "--layer-digests",
+            &built.children[1],
+        ],
+    );
+    assert_eq!(
+        check["layers"][0]["layerAvailability"], "AVAILABLE",
+        "{check}"
+    );
+    assert_eq!(
+        check["layers"][0]["layerSize"].as_u64(),
+        Some(layer.len() as u64)
+    );
+    // Not part of an image yet: no download URL.
+    fails(
+        &server,
+        &[
+            "ecr",
+            "get-download-url-for-layer",
+            "--repository-name",
+            "api/only",
+            "--layer-digest",
+            &built.children[1],
+        ],
+        "LayerInaccessibleException",
+    );
+
+    let manifest_file = env.work_dir().join("manifest.json");
+    std::fs::write(&manifest_file, &built.bytes).expect("write manifest");
+    let put = ok(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "api/only",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &format!("file://{}", manifest_file.display()),
+        ],
+    );
+    assert_eq!(
+        put["image"]["imageId"]["imageDigest"],
+        built.digest.as_str()
+    );
+
+    let back_dir = env.work_dir().join("back");
+    env.skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &env.docker_ref("api/only:v1"),
+        &format!("oci:{}:v1", back_dir.display()),
+    ])
+    .expect("skopeo pulls the API-made image");
+    let back = OciLayout::open(&back_dir);
+    assert!(back.blob(&built.digest).expect("manifest") == built.bytes);
+    assert!(back.blob(&built.children[0]).expect("config") == config);
+    assert!(back.blob(&built.children[1]).expect("layer") == layer);
+    let shown = env
+        .docker(&[
+            "manifest",
+            "inspect",
+            "--insecure",
+            &env.reference("api/only:v1"),
+        ])
+        .expect("docker manifest inspect");
+    assert_eq!(
+        serde_json::from_str::<Value>(&shown).expect("JSON"),
+        serde_json::from_slice::<Value>(&built.bytes).expect("JSON")
+    );
+
+    let url = ok(
+        &server,
+        &[
+            "ecr",
+            "get-download-url-for-layer",
+            "--repository-name",
+            "api/only",
+            "--layer-digest",
+            &built.children[1],
+        ],
+    );
+    assert_eq!(url["layerDigest"], built.children[1].as_str());
+    let url = url["downloadUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("downloadUrl in {url}"))
+        .to_owned();
+    assert!(url.starts_with(&server.base_url), "{url}");
+    let fetched = portcullis_testkit::clients::http_get(&url, &[], None).expect("GET");
+    assert_eq!(fetched.status, 200, "{url}");
+    assert!(fetched.body == layer, "the URL serves the layer");
+    let mut tampered = url.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
+    let tampered = String::from_utf8(tampered).expect("ASCII URL");
+    let refused = portcullis_testkit::clients::http_get(&tampered, &[], None).expect("GET");
+    assert_eq!(refused.status, 403, "{tampered}");
+    // Scoped to its one blob: the same signature does not open the config.
+    assert!(url.contains(&built.children[1]), "{url}");
+    let other = url.replace(&built.children[1], &built.children[0]);
+    let refused = portcullis_testkit::clients::http_get(&other, &[], None).expect("GET");
+    assert_eq!(refused.status, 403, "{other}");
+
+    // The errors CompleteLayerUpload owes a client that gets the parts wrong.
+    let e = upload_layer(&server, &parts_dir, "api/only", &config, 5_242_880)
+        .expect_err("the config is there already");
+    assert!(e.contains("(LayerAlreadyExistsException)"), "{e}");
+    let e = upload_layer(&server, &parts_dir, "api/only", &big[..3000], 1000)
+        .expect_err("parts under 5 MiB");
+    assert!(e.contains("(LayerPartTooSmallException)"), "{e}");
+    let e = upload_layer(&server, &parts_dir, "api/only", &[], 1).expect_err("no parts");
+    assert!(e.contains("(EmptyUploadException)"), "{e}");
+}
