@@ -371,6 +371,39 @@ fn create_login_push_describe_immutable_policy_delete() {
     assert_eq!(tagged[0]["imageDigest"], a.digest.as_str());
     assert_eq!(tags_of(tagged[0]), ["v1"]);
 
+    // A CI user whose own policy grants nothing but a token: the repository policy is what
+    // lets it pull.
+    let ci_key = user_with_policy(
+        &server,
+        "ci",
+        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}),
+    );
+    let ci_env = ClientEnv::new(&server.host()).expect("client env");
+    skopeo_login(&ci_env, &password_of(&server, &ci_key));
+    let ci_pull = || {
+        ci_env
+            .output(
+                "skopeo",
+                &[
+                    "copy",
+                    "--src-tls-verify=false",
+                    &ci_env.docker_ref("team/app:v1"),
+                    &format!("oci:{}:v1", ci_env.work_dir().join("pulled").display()),
+                ],
+            )
+            .expect("skopeo runs")
+    };
+    let denied = ci_pull();
+    assert!(!denied.status.success(), "ci pulled without a grant");
+    assert!(
+        denied
+            .stderr
+            .contains("is not authorized to perform: ecr:BatchGetImage"),
+        "{}",
+        denied.stderr
+    );
+
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "CiPull", "Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/ci")},
         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]})
@@ -402,6 +435,22 @@ fn create_login_push_describe_immutable_policy_delete() {
     assert_eq!(got["policyText"], policy.as_str());
     assert_eq!(got["repositoryName"], "team/app");
     assert_eq!(got["registryId"], ACCOUNT);
+    let pulled = ci_pull();
+    assert!(
+        pulled.status.success(),
+        "the repository policy lets ci pull: {}",
+        pulled.stderr
+    );
+    let pulled = OciLayout::open(&ci_env.work_dir().join("pulled"));
+    assert!(pulled.blob(&a.digest).expect("manifest pulled") == a.bytes);
+    // It grants pulls and nothing else.
+    let e = aws_as(
+        &server,
+        (&ci_key.0, &ci_key.1),
+        &["ecr", "describe-images", "--repository-name", "team/app"],
+    )
+    .expect_err("ci may not describe");
+    assert!(e.contains("(AccessDeniedException)"), "{e}");
 
     let digest_id = format!("imageDigest={}", a.digest);
     let deleted = ok(
