@@ -466,6 +466,8 @@ def repositories():
           "DescribeRepositories returns what CreateRepository did")
     err("DescribeRepositories", "RepositoryNotFoundException", "one name missing",
         repositoryNames=["boto/repo-a", "boto/missing"])
+    err("DescribeRepositories", "InvalidParameterException", "maxResults with repositoryNames",
+        repositoryNames=["boto/repo-a"], maxResults=1)
     names = [r["repositoryName"] for r in paginate("DescribeRepositories", "repositories", 2)]
     check({f"boto/repo-{x}" for x in "abcde"} <= set(names), "pagination lists every repository")
     check(not {"boto/x1", "boto/x2", "boto/x3", "boto/x4", "boto/x5", "boto/x6", "boto/x7"} & set(names),
@@ -616,6 +618,10 @@ def layers_through_the_api():
     err("UploadLayerPart", "UploadNotFoundException", "unknown upload id", repositoryName=repo,
         uploadId=str(uuid.uuid4()), partFirstByte=0, partLastByte=0, layerPartBlob=b"x")
     err("InitiateLayerUpload", "RepositoryNotFoundException", repositoryName="boto/missing")
+    ok("CreateRepository", repositoryName="boto/layers-other")
+    foreign = ok("InitiateLayerUpload", "in another repository", repositoryName="boto/layers-other")["uploadId"]
+    err("UploadLayerPart", "UploadNotFoundException", "an upload id of another repository", repositoryName=repo,
+        uploadId=foreign, partFirstByte=0, partLastByte=0, layerPartBlob=b"x")
 
     def upload(data, parts):
         u = ECR.initiate_layer_upload(repositoryName=repo)["uploadId"]
@@ -733,6 +739,11 @@ def images():
              imageManifest=no_type.decode(), imageTag="nomt", imageManifestMediaType=OCI_MANIFEST)["image"]
     check(out["imageManifestMediaType"] == OCI_MANIFEST, "the given media type is kept")
     err("PutImage", "InvalidParameterException", "not a manifest", repositoryName=repo, imageManifest="{\"hello\":1}")
+    err("PutImage", "InvalidParameterException", "a tag outside the tag grammar", repositoryName=repo,
+        imageManifest=m3.decode(), imageTag="!bad")
+    big = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(cfg, OCI_CONFIG),
+                      "layers": [descriptor(l1, OCI_LAYER)], "annotations": {"pad": "x" * (4 * MiB)}})
+    err("PutImage", "InvalidParameterException", "a manifest over 4 MiB", repositoryName=repo, imageManifest=big)
     idx = index_manifest([m1, m2])
     out = ok("PutImage", "an index", repositoryName=repo, imageManifest=idx.decode(), imageTag="multi")["image"]
     check(out["imageManifestMediaType"] == OCI_INDEX, "index media type from the manifest")
@@ -968,6 +979,8 @@ def lifecycle():
         ("sinceImagePushed without countUnit", {"rules": [rule(countType="sinceImagePushed")]}, ["countUnit"]),
         ("countNumber 0", {"rules": [rule(countNumber=0)]}, ["countNumber"]),
         ("unknown action", {"rules": [rule(action="delete")]}, ["action", "type"]),
+        ("TRANSITION (archive storage class, not served)", {"rules": [rule(action="TRANSITION")]},
+         ["action", "type", "transition"]),
         ("any before another rule", {"rules": [rule(1, tagStatus="any"), rule(2, tagStatus="tagged",
                                                                              tagPrefixList=["a"])]},
          ["any", "priority"]),
