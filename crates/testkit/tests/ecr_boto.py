@@ -131,8 +131,9 @@ def walk(shape, v, path):
         assert isinstance(v, bool), f"{path}: expected boolean, got {v!r}"
     elif t == "timestamp":
         assert isinstance(v, (int, float)) and not isinstance(v, bool), f"{path}: timestamp must be a number, got {v!r}"
-        # Epoch seconds: milliseconds would land in the year 50000.
-        assert 1_000_000_000 < v < 10_000_000_000, f"{path}: {v!r} is not epoch seconds"
+        # Epoch seconds: milliseconds would land past the year 2286. Zero is allowed, as ECR sends
+        # it for a lifecycle policy never evaluated.
+        assert 0 <= v < 10_000_000_000, f"{path}: {v!r} is not epoch seconds"
     elif t == "blob":
         assert isinstance(v, str), f"{path}: blob must be a base64 string, got {v!r}"
         decoded = base64.b64decode(v, validate=True)
