@@ -25,6 +25,7 @@ import uuid
 
 import boto3
 import botocore
+import botocore.auth
 import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -414,6 +415,14 @@ def auth_errors():
     err("DescribeRepositories", "UnrecognizedClientException", "unknown access key",
         client=ecr_client("AKIAUNKNOWNKEY000000", "whatever-secret"))
     err("DescribeRepositories", "MissingAuthenticationTokenException", "unsigned", client=ecr_client(signed=False))
+    real_now = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda: real_now() - datetime.timedelta(minutes=20)
+    try:
+        e = err("DescribeRepositories", "InvalidSignatureException", "signed 20 minutes ago")
+    finally:
+        botocore.auth.get_current_datetime = real_now
+    msg = e.response["Error"]["Message"]
+    check(msg.startswith("Signature expired"), f"the message says the signature expired: {msg}")
     key, secret = user_with_policy("boto-nobody", [])
     e = err("DescribeRepositories", "AccessDeniedException", "user without a policy", client=ecr_client(key, secret),
             repositoryNames=["boto/anything"])
@@ -1052,8 +1061,9 @@ def creation_templates():
         r = ECR.describe_repositories(repositoryNames=[repo])["repositories"][0]
         tags = ECR.list_tags_for_resource(resourceArn=r["repositoryArn"])["tags"]
         flush()
-        check(r["imageTagMutability"] == mutability and [x["Value"] for x in tags if x["Key"] == "from"] == tag_value,
-              f"  {repo}: {mutability}, tags {tags}")
+        check(r["imageTagMutability"] == mutability and [x["Value"] for x in tags if x["Key"] == "from"] == tag_value
+              and r["encryptionConfiguration"] == {"encryptionType": "AES256"},
+              f"  {repo}: {mutability}, AES256, tags {tags}")
         return r
 
     created_from("boto/tpl/app", ["tpl"], "IMMUTABLE")
@@ -1064,6 +1074,11 @@ def creation_templates():
     created_from("boto/tpl/repl/app", ["tpl"], "IMMUTABLE")  # boto/tpl/repl lacks CREATE_ON_PUSH
     created_from("boto/tplx/app", ["boto"], "MUTABLE")  # `prefix/` is the match, not a string prefix
     created_from("elsewhere/app", [], "MUTABLE")  # ROOT
+    excl = [{"filterType": "WILDCARD", "filter": "latest"}]
+    ok("CreateRepositoryCreationTemplate", "with exclusion filters", prefix="boto/excl", appliedFor=["CREATE_ON_PUSH"],
+       imageTagMutability="IMMUTABLE_WITH_EXCLUSION", imageTagMutabilityExclusionFilters=excl)
+    r = created_from("boto/excl/app", [], "IMMUTABLE_WITH_EXCLUSION")
+    check(r.get("imageTagMutabilityExclusionFilters") == excl, "  with the template's exclusion filters")
     st, body = push_image("boto/tpl/app", "v1", "other")
     check(st == 400 and oci_error(body)["code"] == "TAG_INVALID", "the created repository is IMMUTABLE for pushes too")
 
