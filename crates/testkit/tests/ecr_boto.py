@@ -805,11 +805,17 @@ def images():
     before_pull = time.time()
     st, _, got = http("GET", f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST})
     check(st == 200 and got == m1, "a pull over /v2/ returns the manifest PutImage stored")
-    pulled = ECR.describe_images(repositoryName=repo, imageIds=[{"imageDigest": d1}])["imageDetails"][0]
-    flush()
-    t1 = pulled.get("lastRecordedPullTime")
+    # The server may record the pull after answering it; give it a moment.
+    for _ in range(50):
+        pulled = ECR.describe_images(repositoryName=repo, imageIds=[{"imageDigest": d1}])["imageDetails"][0]
+        flush()
+        t1 = pulled.get("lastRecordedPullTime")
+        if t1 is not None:
+            break
+        time.sleep(0.1)
     check(t1 is not None and t1.timestamp() >= before_pull - 2, f"lastRecordedPullTime recorded by the pull: {t1}")
     http("GET", f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    time.sleep(0.5)
     again = ECR.describe_images(repositoryName=repo, imageIds=[{"imageDigest": d1}])["imageDetails"][0]
     flush()
     check(again.get("lastRecordedPullTime") == t1, "a second pull within the minute does not move it")
