@@ -68,10 +68,20 @@ if [[ ! -e /etc/containers/policy.json ]]; then
 fi
 
 # The AWS clients the ECR/IAM tests drive: the aws CLI, boto3 and botocore (for its SigV4 signer
-# and service models).
-if ! command -v aws >/dev/null 2>&1 || ! python3 -c 'import boto3, botocore' 2>/dev/null; then
-    echo "install-test-deps: installing awscli boto3 botocore with pip" >&2
-    python3 -m pip install --quiet awscli boto3 botocore
+# and service models). Pinned so that the ECR model is the one the spec and the README table are
+# written against: botocore 1.44.5 (62 ECR operations) and boto3 1.44.5, which requires it. No awscli
+# release depends on botocore 1.44.x: the 1.45 line pins botocore 1.43.x and from 1.46.0 awscli
+# carries its own copy of botocore (1.43.62 in 1.46.3), so the CLI's model may lag boto3's.
+AWS_PY_PINS=(botocore==1.44.5 boto3==1.44.5 awscli==1.46.3)
+aws_py_installed=$(python3 -c 'import importlib.metadata as m
+for p in ("botocore", "boto3", "awscli"):
+    try:
+        print(f"{p}=={m.version(p)}")
+    except m.PackageNotFoundError:
+        pass' 2>/dev/null | paste -sd' ' || true)
+if [[ "$aws_py_installed" != "${AWS_PY_PINS[*]}" ]] || ! command -v aws >/dev/null 2>&1; then
+    echo "install-test-deps: installing ${AWS_PY_PINS[*]} with pip (found: ${aws_py_installed:-none})" >&2
+    python3 -m pip install --quiet "${AWS_PY_PINS[@]}"
 fi
 
 for bin in skopeo podman buildah docker aws; do
