@@ -9,7 +9,8 @@ use base64::Engine as _;
 use portcullis_testkit::clients::require;
 use portcullis_testkit::fixtures::*;
 use portcullis_testkit::{
-    basic_auth, portcullis_bin, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
+    basic_auth, portcullis_bin, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID,
+    ADMIN_SECRET_ACCESS_KEY,
 };
 use reqwest::blocking::Response;
 use serde_json::Value;
@@ -86,21 +87,36 @@ fn v2_without_credentials_is_401_with_the_ecr_challenge() {
 /// The challenge names the host the client used, so that docker stores its credentials under
 /// the name it will look them up by.
 #[test]
-fn the_challenge_realm_follows_the_host_header() {
+fn the_challenge_realm_is_the_public_url_not_the_host_header() {
+    // Unset, the public URL is the listener's own address: a forged Host changes nothing.
     let server = TestServer::start();
     let resp = Registry::anonymous(&server)
         .get("/v2/")
-        .header("Host", format!("localhost:{}", server.addr.port()))
+        .header("Host", "evil.example:80")
         .send()
         .unwrap();
     assert_eq!(
         header(&resp, "WWW-Authenticate").as_deref(),
         Some(&*format!(
-            "Basic realm=\"http://localhost:{}/\",service=\"ecr.amazonaws.com\"",
-            server.addr.port()
+            "Basic realm=\"{}/\",service=\"ecr.amazonaws.com\"",
+            server.base_url
         ))
     );
     assert_error(resp, 401, "UNAUTHORIZED");
+
+    // Configured, it is used as given (without a trailing slash of its own).
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![(
+            "PORTCULLIS_PUBLIC_URL".into(),
+            "https://registry.example.com/".into(),
+        )],
+        ..Default::default()
+    });
+    let resp = Registry::anonymous(&server).get("/v2/").send().unwrap();
+    assert_eq!(
+        header(&resp, "WWW-Authenticate").as_deref(),
+        Some("Basic realm=\"https://registry.example.com/\",service=\"ecr.amazonaws.com\"")
+    );
 }
 
 #[test]

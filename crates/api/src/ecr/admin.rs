@@ -120,9 +120,8 @@ fn lifecycle_json(state: &AppState, name: &str, text: &str, evaluated: Option<i6
         "repositoryName": name,
         "lifecyclePolicyText": text,
     });
-    if let Some(at) = evaluated {
-        v["lastEvaluatedAt"] = json!(at as f64 / 1000.0);
-    }
+    // ECR answers 0 (the epoch) for a policy that was never evaluated.
+    v["lastEvaluatedAt"] = json!(evaluated.unwrap_or(0) as f64 / 1000.0);
     v
 }
 

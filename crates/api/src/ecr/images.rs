@@ -152,9 +152,27 @@ pub async fn put_image(
         })
         .transpose()?;
     let content = Bytes::copy_from_slice(manifest.as_bytes());
-    let is_index = serde_json::from_slice::<Value>(&content)
-        .ok()
+    let parsed = serde_json::from_slice::<Value>(&content).ok();
+    let is_index = parsed
+        .as_ref()
         .is_some_and(|v| v.get("manifests").is_some());
+    // ECR needs the type from somewhere: the manifest's own mediaType or the request's.
+    let declared = parsed
+        .as_ref()
+        .and_then(|v| v.get("mediaType"))
+        .and_then(Value::as_str);
+    if declared.is_none() && media_type.is_none() {
+        return Err(EcrError::invalid(
+            "Invalid parameter at 'imageManifestMediaType': the manifest has no mediaType, so imageManifestMediaType is required",
+        ));
+    }
+    if let (Some(d), Some(m)) = (declared, media_type) {
+        if d != m {
+            return Err(EcrError::invalid(format!(
+                "Invalid parameter at 'imageManifestMediaType': '{m}' does not match the manifest's mediaType '{d}'"
+            )));
+        }
+    }
     let outcome = state
         .registry
         .put_image(&repo, tag.as_ref(), expected.as_ref(), media_type, content)
@@ -315,7 +333,12 @@ pub async fn batch_delete_image(
             )),
         }
     }
-    Ok(json!({ "imageIds": deleted, "failures": failures }))
+    // The model gives imageIds a minimum length of 1: with nothing deleted it is left out.
+    let mut out = json!({ "failures": failures });
+    if !deleted.is_empty() {
+        out["imageIds"] = json!(deleted);
+    }
+    Ok(out)
 }
 
 /// `filter`: which images a listing covers. Archived images do not exist here, so asking for

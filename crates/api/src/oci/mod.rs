@@ -183,7 +183,12 @@ async fn authorize_request(
     if matches!(endpoint, OciEndpoint::Base | OciEndpoint::Token)
         && matches!(caller, Caller::Anonymous)
     {
-        return Err(unauthorized(state, req, facts, "authentication required".into()));
+        return Err(unauthorized(
+            state,
+            req,
+            facts,
+            "authentication required".into(),
+        ));
     }
     let Some(repo) = endpoint.repository() else {
         return Ok(caller);
