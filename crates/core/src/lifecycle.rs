@@ -259,6 +259,38 @@ fn parse_rule(rule: &Value, at: &str) -> Result<Rule, LifecycleError> {
     })
 }
 
+/// The invariants a fuzzer checks: parsing never panics, and whatever is accepted is a policy a
+/// later evaluator can run (rules in strictly ascending priority, at most one `any` rule and it
+/// last, tag lists only where the tag status allows them, positive counts).
+pub fn check_invariants(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(policy) = parse(text) else {
+        return;
+    };
+    assert!(!policy.rules.is_empty());
+    assert!(policy
+        .rules
+        .windows(2)
+        .all(|w| w[0].priority < w[1].priority));
+    for (i, rule) in policy.rules.iter().enumerate() {
+        assert!(rule.priority >= 1);
+        match rule.tag_status {
+            TagStatus::Any => assert_eq!(i, policy.rules.len() - 1),
+            TagStatus::Tagged => {
+                assert!(rule.tag_prefixes.is_empty() != rule.tag_patterns.is_empty())
+            }
+            TagStatus::Untagged => {
+                assert!(rule.tag_prefixes.is_empty() && rule.tag_patterns.is_empty())
+            }
+        }
+        match rule.count {
+            Count::MoreThan(n) | Count::SincePushedDays(n) => assert!(n >= 1),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +309,34 @@ mod tests {
 
     fn doc(rules: &[String]) -> String {
         format!(r#"{{"rules":[{}]}}"#, rules.join(","))
+    }
+
+    proptest::proptest! {
+        /// Any mix of well-formed rules with distinct priorities parses, comes back in priority
+        /// order, and keeps the invariants the fuzzer checks.
+        #[test]
+        fn generated_policies_parse_in_priority_order(
+            priorities in proptest::collection::btree_set(1u64..10_000, 1..8),
+            shapes in proptest::collection::vec(0u8..4, 8),
+            count in 1u64..1000,
+        ) {
+            let mut rules = Vec::new();
+            for (i, p) in priorities.iter().rev().enumerate() {
+                let selection = match shapes[i] {
+                    0 => format!(r#"{{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":{count}}}"#),
+                    1 => format!(r#"{{"tagStatus":"tagged","tagPrefixList":["v","rc"],"countType":"sinceImagePushed","countUnit":"days","countNumber":{count}}}"#),
+                    2 => format!(r#"{{"tagStatus":"tagged","tagPatternList":["*-prod*"],"countType":"imageCountMoreThan","countNumber":{count}}}"#),
+                    _ => format!(r#"{{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":{count}}}"#),
+                };
+                rules.push(rule(*p, &selection));
+            }
+            let text = doc(&rules);
+            let policy = parse(&text).unwrap();
+            let got: Vec<u64> = policy.rules.iter().map(|r| r.priority).collect();
+            let want: Vec<u64> = priorities.iter().copied().collect();
+            proptest::prop_assert_eq!(got, want);
+            check_invariants(text.as_bytes());
+        }
     }
 
     #[test]

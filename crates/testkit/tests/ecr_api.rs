@@ -313,3 +313,84 @@ fn authorization_token_shape_and_login_password() {
     assert!(e.contains("(InvalidParameterException)"), "{e}");
     assert!(e.contains("not available in Portcullis yet"), "{e}");
 }
+
+#[test]
+fn soft_quotas_refuse_with_limit_exceeded_and_denied() {
+    use portcullis_testkit::fixtures::{oci_manifest, to_bytes, Blob, Registry};
+    use portcullis_testkit::ServerOptions;
+    let quota = |k: &str, v: &str| (format!("PORTCULLIS_QUOTAS__{k}"), v.to_owned());
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![
+            quota("REPOSITORIES", "2"),
+            quota("IMAGES_PER_REPOSITORY", "1"),
+            quota("TAGS_PER_IMAGE", "1"),
+        ],
+        ..Default::default()
+    });
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "q/one"],
+    );
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "q/two"],
+    );
+    err(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "q/three"],
+        "LimitExceededException",
+    );
+    // Create-on-push counts too: the push is refused and nothing is created.
+    let registry = Registry::new(&server);
+    let resp = registry
+        .post("/v2/q/three/blobs/uploads/")
+        .header("Content-Length", "0")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    assert!(resp.text().unwrap().contains("DENIED"));
+
+    let config = Blob::config("application/vnd.oci.image.config.v1+json");
+    registry.push_blob("q/one", &config.bytes);
+    let first = to_bytes(&oci_manifest(&config, &[]));
+    let layer = Blob::random(64, "application/vnd.oci.image.layer.v1.tar");
+    registry.push_blob("q/one", &layer.bytes);
+    let second = to_bytes(&oci_manifest(&config, &[&layer]));
+    let put = |reference: &str, body: &[u8]| {
+        registry
+            .put(&format!("/v2/q/one/manifests/{reference}"))
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body.to_vec())
+            .send()
+            .unwrap()
+    };
+    assert_eq!(put("v1", &first).status().as_u16(), 201);
+    // The same image again is no new image; a second tag on it is over the tag quota.
+    assert_eq!(put("v1", &first).status().as_u16(), 201);
+    let resp = put("v2", &first);
+    assert_eq!(resp.status().as_u16(), 403);
+    assert!(resp.text().unwrap().contains("quota"));
+    // A second image is over the image quota, on both paths.
+    let resp = put("other", &second);
+    assert_eq!(resp.status().as_u16(), 403);
+    let text = String::from_utf8(second).unwrap();
+    err(
+        &server,
+        &[
+            "ecr",
+            "put-image",
+            "--repository-name",
+            "q/one",
+            "--image-tag",
+            "other",
+            "--image-manifest",
+            &text,
+        ],
+        "LimitExceededException",
+    );
+    let listed = ok(
+        &server,
+        &["ecr", "list-images", "--repository-name", "q/one"],
+    );
+    assert_eq!(listed["imageIds"].as_array().unwrap().len(), 1, "{listed}");
+}
