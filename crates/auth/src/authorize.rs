@@ -93,6 +93,31 @@ pub async fn authorize(
     facts: &Facts,
     extra: &[(String, Vec<Value>)],
 ) -> Result<Outcome, portcullis_core::Error> {
+    authorize_with(iam, caller, action, target, facts, extra, None).await
+}
+
+/// The decision [`authorize`] would make if the repository's policy were `candidate` (`None`
+/// inside: no policy) instead of the stored one: SetRepositoryPolicy's lock-out check.
+pub async fn authorize_with_repository_policy(
+    iam: &Iam,
+    caller: &Caller,
+    action: &str,
+    target: &Target,
+    facts: &Facts,
+    candidate: Option<&Policy>,
+) -> Result<Outcome, portcullis_core::Error> {
+    authorize_with(iam, caller, action, target, facts, &[], Some(candidate)).await
+}
+
+async fn authorize_with(
+    iam: &Iam,
+    caller: &Caller,
+    action: &str,
+    target: &Target,
+    facts: &Facts,
+    extra: &[(String, Vec<Value>)],
+    repository_policy: Option<Option<&Policy>>,
+) -> Result<Outcome, portcullis_core::Error> {
     let options = iam.options();
     let mut set = PolicySet::new();
     let principal = match caller {
@@ -148,7 +173,11 @@ pub async fn authorize(
                 ctx.insert(&format!("ecr:ResourceTag/{k}"), Value::string(v.clone()));
                 ctx.insert(&format!("aws:ResourceTag/{k}"), Value::string(v.clone()));
             }
-            if let Some(policy) = &repo.policy {
+            let policy = match repository_policy {
+                Some(candidate) => candidate,
+                None => repo.policy.as_deref(),
+            };
+            if let Some(policy) = policy {
                 set.set_repository(format!("repository/{name}"), Policy::clone(policy));
             }
         }

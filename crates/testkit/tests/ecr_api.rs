@@ -394,3 +394,62 @@ fn soft_quotas_refuse_with_limit_exceeded_and_denied() {
     );
     assert_eq!(listed["imageIds"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[test]
+fn a_policy_that_locks_the_caller_out_needs_force() {
+    let server = TestServer::start();
+    ok(
+        &server,
+        &["ecr", "create-repository", "--repository-name", "locked"],
+    );
+    let lockout = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "NoMoreChanges", "Effect": "Deny", "Principal": "*",
+         "Action": "ecr:SetRepositoryPolicy", "Resource": "*"}
+    ]})
+    .to_string();
+    let set = |force: bool| {
+        let mut args = vec![
+            "ecr",
+            "set-repository-policy",
+            "--repository-name",
+            "locked",
+            "--policy-text",
+            &lockout,
+        ];
+        if force {
+            args.push("--force");
+        }
+        aws(&server, &args)
+    };
+    let e = set(false).expect_err("the lock-out needs force");
+    assert!(e.contains("(InvalidParameterException)"), "{e}");
+    assert!(e.contains("force"), "{e}");
+    err(
+        &server,
+        &[
+            "ecr",
+            "get-repository-policy",
+            "--repository-name",
+            "locked",
+        ],
+        "RepositoryPolicyNotFoundException",
+    );
+    set(true).expect("with force the policy is set");
+    // Now even the administrator cannot set another one, as the policy says.
+    let e = set(true).expect_err("locked out");
+    assert!(e.contains("(AccessDeniedException)"), "{e}");
+    assert!(
+        e.contains("NoMoreChanges") || e.contains("explicit deny"),
+        "{e}"
+    );
+    // Deleting it is a different action, still allowed.
+    ok(
+        &server,
+        &[
+            "ecr",
+            "delete-repository-policy",
+            "--repository-name",
+            "locked",
+        ],
+    );
+}

@@ -532,10 +532,30 @@ async fn set_repository_policy(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     let text = policy_text(input, "policyText")?;
-    // `force` only skips a lock-out check that Portcullis does not make; accepted as given.
-    let _force = input::opt_bool(input, "force")?;
+    let force = input::opt_bool(input, "force")?.unwrap_or(false);
     allow(state, ctx, "SetRepositoryPolicy", &repo_target(name), &[]).await?;
     existing(state, name).await?;
+    let candidate =
+        portcullis_core::iam::parse_policy(text, portcullis_policy::PolicyKind::Repository)?;
+    // ECR's lock-out check: a policy that would stop the caller from setting the next policy
+    // needs `force`.
+    if !force {
+        let after = portcullis_auth::authorize::authorize_with_repository_policy(
+            &state.iam,
+            &ctx.caller,
+            "ecr:SetRepositoryPolicy",
+            &repo_target(name),
+            &ctx.facts,
+            Some(&candidate),
+        )
+        .await?;
+        if !after.allowed() {
+            return Err(EcrError::invalid(format!(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent you from setting another policy in the future ({}); set force to apply it anyway'",
+                after.denial_message()
+            )));
+        }
+    }
     if !state.iam.set_repository_policy(name, Some(text)).await? {
         return Err(not_found(state, name));
     }
