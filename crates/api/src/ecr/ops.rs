@@ -125,7 +125,7 @@ pub async fn run(
 ) -> Result<Value, EcrError> {
     check_registry_id(input, &state.iam.options().account_id)?;
     match operation {
-        "GetAuthorizationToken" => get_authorization_token(state, ctx).await,
+        "GetAuthorizationToken" => get_authorization_token(state, ctx, input).await,
         "CreateRepository" => create_repository(state, ctx, input).await,
         "DescribeRepositories" => describe_repositories(state, ctx, input).await,
         "DeleteRepository" => delete_repository(state, ctx, input).await,
@@ -321,7 +321,25 @@ pub(super) async fn existing(state: &AppState, name: &str) -> Result<RepositoryR
     }
 }
 
-async fn get_authorization_token(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
+async fn get_authorization_token(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    // `registryIds` is deprecated but still sent by old clients: one entry per id, and every id
+    // must be this registry.
+    let entries = match input::opt_list(input, "registryIds", 1, 10)? {
+        None => 1,
+        Some(ids) => {
+            for id in ids {
+                check_registry_id(
+                    &json!({ "registryId": id }),
+                    &state.iam.options().account_id,
+                )?;
+            }
+            ids.len()
+        }
+    };
     allow(state, ctx, "GetAuthorizationToken", &Target::Registry, &[]).await?;
     let portcullis_auth::Caller::User { access_key_id, .. } = &ctx.caller else {
         return Err(EcrError::new(
@@ -335,13 +353,12 @@ async fn get_authorization_token(state: &AppState, ctx: &EcrContext) -> Result<V
         .issue(access_key_id, ctx.facts.now_unix, &nonce);
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{token}"));
-    Ok(json!({
-        "authorizationData": [{
-            "authorizationToken": encoded,
-            "expiresAt": claims.expires_at,
-            "proxyEndpoint": ctx.public_url,
-        }]
-    }))
+    let entry = json!({
+        "authorizationToken": encoded,
+        "expiresAt": claims.expires_at,
+        "proxyEndpoint": ctx.public_url,
+    });
+    Ok(json!({ "authorizationData": vec![entry; entries] }))
 }
 
 async fn create_repository(
