@@ -477,6 +477,9 @@ def placed(op, path, value):
 
 
 def expected_errors(op, path):
+    """The refusals a violation at `path` may get: the generic validation errors the operation
+    models, and for tags the tag error too when the operation models it (the model does not say
+    which one a malformed tag gets)."""
     modelled = {e.name for e in MODEL.operation_model(op).error_shapes}
     allowed = {e for e in GENERIC if e in modelled}
     if path[0] in ("tags", "tagKeys") and TAG_ERROR in modelled:
