@@ -206,7 +206,7 @@ pub async fn tag_resource(
 ) -> Result<Value, EcrError> {
     let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
     input::req_list(input, "tags", 0, usize::MAX)?;
-    let tags = input::tags(input, "tags")?;
+    let tags = input::tags(input, "tags", "InvalidTagParameterException")?;
     let extra = request_tag_context(&tags);
     allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
     match state
@@ -229,16 +229,10 @@ pub async fn untag_resource(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
-    let keys: Vec<String> = input::req_list(input, "tagKeys", 0, usize::MAX)?
-        .iter()
-        .map(|k| match k.as_str() {
-            Some(s) if !s.is_empty() && s.chars().count() <= 128 => Ok(s.to_owned()),
-            _ => Err(EcrError::new(
-                "InvalidTagParameterException",
-                "tag keys are strings of 1 to 128 characters",
-            )),
-        })
-        .collect::<Result<_, _>>()?;
+    let keys: Vec<String> = input::req_string_list(input, "tagKeys", 0, usize::MAX, 1..=128)?
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let extra = vec![(
         "aws:TagKeys".to_owned(),
         keys.iter().map(|k| CtxValue::string(k.clone())).collect(),
@@ -270,14 +264,17 @@ pub async fn list_tags_for_resource(
 
 /// `prefix`: the model's pattern (a repository name, optionally ending in `/`) or `ROOT`.
 fn prefix(input: &Value) -> Result<&str, EcrError> {
-    let p = input::req_str(input, "prefix")?;
-    input::check_len(p, "prefix", 1, 256)?;
+    prefix_value(input::req_str(input, "prefix")?, "prefix")
+}
+
+fn prefix_value<'a>(p: &'a str, member: &str) -> Result<&'a str, EcrError> {
+    input::check_len(p, member, 1, 256)?;
     let name = p.strip_suffix('/').unwrap_or(p);
     let ok = p == CreationTemplate::ROOT || name.parse::<portcullis_oci::RepoName>().is_ok();
     if !ok {
-        return Err(EcrError::invalid(
-            "Invalid parameter at 'prefix' failed to satisfy constraint: 'Member must satisfy regular expression pattern: ^([a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(\\/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*\\/?|ROOT)$'",
-        ));
+        return Err(EcrError::invalid(format!(
+            "Invalid parameter at '{member}' failed to satisfy constraint: 'Member must satisfy regular expression pattern: ^([a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(\\/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*\\/?|ROOT)$'"
+        )));
     }
     // `prod` and `prod/` name the same namespace.
     Ok(name)
@@ -292,10 +289,13 @@ fn template_input(input: &Value, t: &mut CreationTemplate, creating: bool) -> Re
         t.description = Some(d.to_owned()).filter(|d| !d.is_empty());
     }
     if let Some(e) = encryption_input(input)? {
+        if let Some(k) = &e.kms_key {
+            input::check_template_kms_key(k)?;
+        }
         t.encryption_configuration = Some(e);
     }
     if input.get("resourceTags").is_some() {
-        t.resource_tags = input::tags(input, "resourceTags")?
+        t.resource_tags = input::tags(input, "resourceTags", "InvalidParameterException")?
             .into_iter()
             .map(|(key, value)| ResourceTag { key, value })
             .collect();
@@ -434,15 +434,16 @@ pub async fn describe_templates(
 ) -> Result<Value, EcrError> {
     let max = input::opt_int(input, "maxResults", 1, 1000)?.unwrap_or(1000) as usize;
     let next = input::opt_str(input, "nextToken")?;
-    let wanted: Option<Vec<String>> = match input::opt_list(input, "prefixes", 1, 100)? {
-        None => None,
-        Some(items) => Some(
-            items
-                .iter()
-                .map(|i| prefix(&json!({ "prefix": i })).map(str::to_owned))
-                .collect::<Result<_, _>>()?,
-        ),
-    };
+    let wanted: Option<Vec<String>> =
+        match input::opt_string_list(input, "prefixes", 1, 100, 1..=256)? {
+            None => None,
+            Some(items) => Some(
+                items
+                    .into_iter()
+                    .map(|p| prefix_value(p, "prefixes").map(str::to_owned))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
     allow(
         state,
         ctx,

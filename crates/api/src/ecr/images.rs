@@ -79,31 +79,49 @@ enum IdError {
     BadTag,
 }
 
+impl IdError {
+    fn reason(&self) -> &'static str {
+        match self {
+            IdError::Missing => "Invalid parameter at 'imageIds': the image id has neither an imageDigest nor an imageTag",
+            IdError::BadDigest => "Invalid parameter at 'imageDigest': an image digest satisfies the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
+            IdError::BadTag => "Invalid parameter at 'imageTag': the image tag does not satisfy the tag grammar [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+        }
+    }
+}
+
 fn failure(id: &Value, code: &str, reason: impl Into<String>) -> Value {
     json!({ "imageId": id, "failureCode": code, "failureReason": reason.into() })
 }
 
-/// Reads one `ImageIdentifier`: a tag, a digest, or both.
-fn parse_id(item: &Value) -> Result<(Option<Tag>, Option<Digest>), IdError> {
-    let tag = item.get("imageTag").and_then(Value::as_str);
-    let digest = item.get("imageDigest").and_then(Value::as_str);
-    if tag.is_none() && digest.is_none() {
+/// Reads one `ImageIdentifier` (types and lengths already checked): a tag, a digest, or both.
+fn parse_id(item: &input::ImageIdInput<'_>) -> Result<(Option<Tag>, Option<Digest>), IdError> {
+    if item.tag.is_none() && item.digest.is_none() {
         return Err(IdError::Missing);
     }
-    let tag = tag
+    let tag = item
+        .tag
         .map(|t| t.parse::<Tag>().map_err(|_| IdError::BadTag))
         .transpose()?;
-    let digest = digest
+    let digest = item
+        .digest
         .map(|d| d.parse::<Digest>().map_err(|_| IdError::BadDigest))
         .transpose()?;
     Ok((tag, digest))
 }
 
+fn required_image_ids(input: &Value) -> Result<Vec<input::ImageIdInput<'_>>, EcrError> {
+    input::image_ids(input, "imageIds", 1, 100)?.ok_or_else(|| {
+        EcrError::invalid(
+            "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must not be null'",
+        )
+    })
+}
+
 fn id_failure(id: &Value, e: IdError) -> Value {
     match e {
-        IdError::Missing => failure(id, "MissingDigestAndTag", "Requested image has neither a digest nor a tag"),
-        IdError::BadDigest => failure(id, "InvalidImageDigest", "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"),
-        IdError::BadTag => failure(id, "InvalidImageTag", "Invalid request parameters: the image tag does not satisfy the tag grammar"),
+        IdError::Missing => failure(id, "MissingDigestAndTag", IdError::Missing.reason()),
+        IdError::BadDigest => failure(id, "InvalidImageDigest", IdError::BadDigest.reason()),
+        IdError::BadTag => failure(id, "InvalidImageTag", IdError::BadTag.reason()),
     }
 }
 
@@ -229,13 +247,13 @@ pub async fn batch_get_image(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let repo = require_repository(state, ctx, "BatchGetImage", input).await?;
-    let ids = input::req_list(input, "imageIds", 1, 100)?;
-    let accepted: Option<Vec<&str>> = input::opt_list(input, "acceptedMediaTypes", 1, 100)?
-        .map(|l| l.iter().filter_map(Value::as_str).collect());
+    let ids = required_image_ids(input)?;
+    let accepted =
+        input::opt_string_list(input, "acceptedMediaTypes", 1, 100, 0..=usize::MAX)?;
     let mut images = Vec::new();
     let mut failures = Vec::new();
-    for item in ids {
-        let raw = raw_id(item);
+    for item in &ids {
+        let raw = raw_id(item.raw);
         let (tag, digest) = match parse_id(item) {
             Ok(v) => v,
             Err(e) => {
@@ -297,11 +315,11 @@ pub async fn batch_delete_image(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let repo = require_repository(state, ctx, "BatchDeleteImage", input).await?;
-    let ids = input::req_list(input, "imageIds", 1, 100)?;
+    let ids = required_image_ids(input)?;
     let mut deleted = Vec::new();
     let mut failures = Vec::new();
-    for item in ids {
-        let raw = raw_id(item);
+    for item in &ids {
+        let raw = raw_id(item.raw);
         let (tag, digest) = match parse_id(item) {
             Ok(v) => v,
             Err(e) => {
@@ -447,7 +465,7 @@ pub async fn describe_images(
     let repo = require_repository(state, ctx, "DescribeImages", input).await?;
     let max = input::opt_int(input, "maxResults", 1, 1000)?;
     let next = input::opt_str(input, "nextToken")?;
-    let ids = input::opt_list(input, "imageIds", 1, 100)?;
+    let ids = input::image_ids(input, "imageIds", 1, 100)?;
     let filter = filter(input)?;
     let images = state
         .registry
@@ -461,11 +479,8 @@ pub async fn describe_images(
             ));
         }
         let mut out: Vec<Value> = Vec::new();
-        for item in ids {
-            let (tag, digest) = parse_id(item).map_err(|e| {
-                let f = id_failure(&raw_id(item), e);
-                EcrError::invalid(f["failureReason"].as_str().unwrap_or("invalid image id"))
-            })?;
+        for item in &ids {
+            let (tag, digest) = parse_id(item).map_err(|e| EcrError::invalid(e.reason()))?;
             let found = images.iter().find(|i| {
                 tag.as_ref()
                     .is_none_or(|t| i.tags.iter().any(|x| x == t.as_str()))
@@ -476,7 +491,7 @@ pub async fn describe_images(
                     "ImageNotFoundException",
                     format!(
                         "The image with imageId {} does not exist within the repository with name '{repo}' in the registry with id '{}'",
-                        raw_id(item),
+                        raw_id(item.raw),
                         state.iam.options().account_id
                     ),
                 ));
@@ -516,12 +531,8 @@ pub async fn list_image_referrers(
     let (types, active) = match input::opt_object(input, "filter")? {
         None => (None, true),
         Some(f) => {
-            let types: Option<Vec<String>> = input::opt_list(f, "artifactTypes", 0, 5)?.map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            });
+            let types: Option<Vec<String>> = input::opt_string_list(f, "artifactTypes", 0, 5, 1..=255)?
+                .map(|l| l.into_iter().map(str::to_owned).collect());
             let status = input::opt_enum(
                 f,
                 "artifactStatus",

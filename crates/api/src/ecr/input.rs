@@ -94,42 +94,50 @@ pub fn policy_text<'a>(input: &'a Value, member: &str) -> Result<&'a str, EcrErr
     Ok(text)
 }
 
-/// `tags`: `[{"Key": ..., "Value": ...}]`, keys 1-128 and values 0-256 characters, at most 50.
-pub fn tags(input: &Value, member: &str) -> Result<Vec<(String, String)>, EcrError> {
+/// `tags` / `resourceTags`: `[{"Key": ..., "Value": ...}]`, both members required, keys 1-128
+/// and values 0-256 characters, at most 50. Problems are `error_kind` (InvalidTagParameterException
+/// where the operation models it, else InvalidParameterException), naming the member.
+pub fn tags(
+    input: &Value,
+    member: &str,
+    error_kind: &'static str,
+) -> Result<Vec<(String, String)>, EcrError> {
     let items = match input.get(member) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
         Some(_) => return Err(constraint(member, "must be a list")),
     };
+    let bad = |what: String| EcrError::new(error_kind, format!("Invalid parameter at '{member}': {what}"));
     if items.len() > 50 {
         return Err(EcrError::new(
             "TooManyTagsException",
-            "a resource can have at most 50 tags",
+            format!("Invalid parameter at '{member}': a resource can have at most 50 tags"),
         ));
     }
     let mut out: Vec<(String, String)> = Vec::with_capacity(items.len());
     for item in items {
-        let key = req_str(item, "Key").map_err(|_| {
-            EcrError::new(
-                "InvalidTagParameterException",
-                "every tag needs a string `Key`",
-            )
-        })?;
-        let value = opt_str(item, "Value")?.unwrap_or("");
-        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(EcrError::new(
-                "InvalidTagParameterException",
-                "tag keys have 1 to 128 characters and values at most 256",
-            ));
+        if !item.is_object() {
+            return Err(bad("every tag is a structure {Key, Value}".into()));
+        }
+        let key = match item.get("Key") {
+            Some(Value::String(k)) => k,
+            _ => return Err(bad("every tag needs a string 'Key'".into())),
+        };
+        let value = match item.get("Value") {
+            Some(Value::String(v)) => v,
+            _ => return Err(bad("every tag needs a string 'Value'".into())),
+        };
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(bad("a tag 'Key' has 1 to 128 characters".into()));
+        }
+        if value.chars().count() > 256 {
+            return Err(bad("a tag 'Value' has at most 256 characters".into()));
         }
         if key.starts_with("aws:") {
-            return Err(EcrError::new(
-                "InvalidTagParameterException",
-                "tag keys starting with `aws:` are reserved",
-            ));
+            return Err(bad("tag 'Key's starting with `aws:` are reserved".into()));
         }
         out.retain(|(k, _)| k != key);
-        out.push((key.to_owned(), value.to_owned()));
+        out.push((key.clone(), value.clone()));
     }
     Ok(out)
 }
@@ -206,6 +214,134 @@ pub fn check_len(value: &str, member: &str, min: usize, max: usize) -> Result<()
     Ok(())
 }
 
+/// A list of strings: the list's length between `min` and `max`, each string's length in
+/// `item_len`; every problem names the list.
+pub fn opt_string_list<'a>(
+    input: &'a Value,
+    member: &str,
+    min: usize,
+    max: usize,
+    item_len: std::ops::RangeInclusive<usize>,
+) -> Result<Option<Vec<&'a str>>, EcrError> {
+    let Some(items) = opt_list(input, member, min, max)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(s) = item.as_str() else {
+            return Err(constraint(member, "every member must be a string"));
+        };
+        if !item_len.contains(&s.chars().count()) {
+            return Err(constraint(
+                member,
+                &format!(
+                    "every member must have length between {} and {}",
+                    item_len.start(),
+                    item_len.end()
+                ),
+            ));
+        }
+        out.push(s);
+    }
+    Ok(Some(out))
+}
+
+pub fn req_string_list<'a>(
+    input: &'a Value,
+    member: &str,
+    min: usize,
+    max: usize,
+    item_len: std::ops::RangeInclusive<usize>,
+) -> Result<Vec<&'a str>, EcrError> {
+    opt_string_list(input, member, min, max, item_len)?
+        .ok_or_else(|| constraint(member, "member must not be null"))
+}
+
+/// One `ImageIdentifier` as given: the members' types and lengths are checked here; whether
+/// the tag and digest are well-formed is each operation's business (per-item failures).
+pub struct ImageIdInput<'a> {
+    pub raw: &'a Value,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+pub fn image_ids<'a>(
+    input: &'a Value,
+    member: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<Vec<ImageIdInput<'a>>>, EcrError> {
+    let Some(items) = opt_list(input, member, min, max)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if !item.is_object() {
+            return Err(constraint(
+                member,
+                "every member must be an ImageIdentifier structure",
+            ));
+        }
+        let tag = opt_str(item, "imageTag")?;
+        if let Some(t) = tag {
+            check_len(t, "imageTag", 1, 300)?;
+        }
+        let digest = opt_str(item, "imageDigest")?;
+        out.push(ImageIdInput {
+            raw: item,
+            tag,
+            digest,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// A `registryIds` / `registryId` value: 12 digits.
+pub fn check_registry_id_value(id: &Value, member: &str) -> Result<(), EcrError> {
+    match id.as_str() {
+        Some(s) if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        Some(_) => Err(constraint(
+            member,
+            "Member must satisfy regular expression pattern: [0-9]{12}",
+        )),
+        None => Err(constraint(member, "every member must be a string")),
+    }
+}
+
+/// The model's KMS key pattern for templates: empty, or
+/// `arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-z0-9-]+`.
+pub fn check_template_kms_key(key: &str) -> Result<(), EcrError> {
+    let lower = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let ok = key.is_empty()
+        || (|| {
+            let rest = key.strip_prefix("arn:aws")?;
+            let (partition_tail, rest) = rest.split_once(":kms:")?;
+            if !partition_tail.is_empty() && !lower(partition_tail) {
+                return None;
+            }
+            let (region, rest) = rest.split_once(':')?;
+            let (account, rest) = rest.split_once(":key/")?;
+            (lower(region)
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && lower(rest))
+            .then_some(())
+        })()
+        .is_some();
+    if ok {
+        Ok(())
+    } else {
+        Err(constraint(
+            "kmsKey",
+            "Member must satisfy regular expression pattern: ^$|arn:aws[a-z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key\\/[a-z0-9-]+",
+        ))
+    }
+}
+
 /// `imageTagMutabilityExclusionFilters`: 1 to 5 `{filterType: WILDCARD, filter}` with the
 /// model's filter pattern.
 pub fn exclusion_filters(input: &Value) -> Result<Vec<String>, EcrError> {
@@ -215,6 +351,12 @@ pub fn exclusion_filters(input: &Value) -> Result<Vec<String>, EcrError> {
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
+        if !item.is_object() {
+            return Err(constraint(
+                member,
+                "every member must be a {filterType, filter} structure",
+            ));
+        }
         opt_enum(item, "filterType", &["WILDCARD"])?
             .ok_or_else(|| constraint("filterType", "member must not be null"))?;
         let filter = req_str(item, "filter")?;

@@ -65,11 +65,10 @@ pub async fn batch_check(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let repo = repository(state, ctx, "BatchCheckLayerAvailability", input).await?;
-    let digests = input::req_list(input, "layerDigests", 1, 100)?;
+    let digests = input::req_string_list(input, "layerDigests", 1, 100, 0..=1000)?;
     let mut layers = Vec::new();
     let mut failures = Vec::new();
-    for item in digests {
-        let text = item.as_str().unwrap_or_default();
+    for text in digests {
         if text.is_empty() {
             failures.push(json!({
                 "layerDigest": text,
@@ -80,7 +79,7 @@ pub async fn batch_check(
         }
         let Ok(digest) = text.parse::<Digest>() else {
             failures.push(json!({
-                "layerDigest": text.chars().take(1000).collect::<String>(),
+                "layerDigest": text,
                 "failureCode": "InvalidLayerDigest",
                 "failureReason": "Invalid layer digest: it must be <algorithm>:<hex>",
             }));
@@ -118,9 +117,9 @@ pub async fn initiate(
 
 fn offset(input: &Value, member: &str) -> Result<u64, EcrError> {
     match input.get(member) {
-        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+        Some(Value::Number(n)) => n.as_u64().filter(|v| *v <= i64::MAX as u64).ok_or_else(|| {
             EcrError::invalid(format!(
-                "Invalid parameter at '{member}' failed to satisfy constraint: 'Member must have value greater than or equal to 0'"
+                "Invalid parameter at '{member}' failed to satisfy constraint: 'Member must be a long between 0 and 9223372036854775807'"
             ))
         }),
         _ => Err(EcrError::invalid(format!(
@@ -187,13 +186,13 @@ pub async fn complete(
 ) -> Result<Value, EcrError> {
     let repo = repository(state, ctx, "CompleteLayerUpload", input).await?;
     let id = upload_id(input)?;
-    let digests = input::req_list(input, "layerDigests", 1, 100)?;
+    let digests = input::req_string_list(input, "layerDigests", 1, 100, 1..=usize::MAX)?;
     if digests.len() != 1 {
         return Err(EcrError::invalid(
             "Invalid parameter at 'layerDigests': an upload holds exactly one layer, so give one digest",
         ));
     }
-    let digest = layer_digest(digests[0].as_str().unwrap_or_default(), "layerDigests")?;
+    let digest = layer_digest(digests[0], "layerDigests")?;
     state
         .registry
         .complete_layer_upload(&repo, id, &digest)

@@ -331,11 +331,14 @@ async fn get_authorization_token(
     let entries = match input::opt_list(input, "registryIds", 1, 10)? {
         None => 1,
         Some(ids) => {
+            let account = &state.iam.options().account_id;
             for id in ids {
-                check_registry_id(
-                    &json!({ "registryId": id }),
-                    &state.iam.options().account_id,
-                )?;
+                input::check_registry_id_value(id, "registryIds")?;
+                if id.as_str() != Some(account.as_str()) {
+                    return Err(EcrError::invalid(format!(
+                        "Invalid parameter at 'registryIds': registry {id} is not this registry ('{account}')"
+                    )));
+                }
             }
             ids.len()
         }
@@ -367,7 +370,7 @@ async fn create_repository(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    let tags = input::tags(input, "tags")?;
+    let tags = input::tags(input, "tags", "InvalidTagParameterException")?;
     let mut settings = RepositorySettings::default();
     if let Some((m, filters)) = mutability_input(input)? {
         settings.image_tag_mutability = m;
