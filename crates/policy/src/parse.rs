@@ -6,8 +6,8 @@
 
 use crate::ast::*;
 use crate::condition::{
-    arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operand,
-    Operator, Scalar,
+    arn_segments, literal_arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue,
+    Family, Operand, Operator, Scalar,
 };
 use crate::context::{decode_base64, parse_date, Cidr, Decimal};
 use crate::error::{Finding, ParseError};
@@ -665,13 +665,11 @@ impl Parser {
                 }
             }
             Family::Arn if literal => {
-                let mut toks = Vec::new();
-                crate::wildcard::tokenize(&text, &mut toks);
                 // A pattern that is not an ARN matches nothing; an empty segment list
                 // encodes that.
                 Operand::Arn(
                     Template::empty(),
-                    Some(arn_segments(toks).unwrap_or_default()),
+                    Some(literal_arn_segments(&text).unwrap_or_default()),
                 )
             }
             Family::Arn => {
@@ -782,21 +780,35 @@ fn classify_principal(ty: PrincipalType, s: &str) -> Result<PrincipalId, String>
             if is_account(s) {
                 return Ok(PrincipalId::Account(s.to_owned()));
             }
-            let parts: Vec<&str> = s.splitn(6, ':').collect();
-            let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            let mut parts = s.splitn(6, ':');
+            let (
+                Some(arn),
+                Some(partition),
+                Some(service),
+                Some(region),
+                Some(account),
+                Some(resource),
+            ) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            )
+            else {
                 return Err(invalid());
             };
-            if *arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account) {
+            if arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account) {
                 return Err(invalid());
             }
-            let account = (*account).to_owned();
+            let account = account.to_owned();
             let nonempty_segments = |r: &str, n: Option<usize>| {
-                let segs: Vec<&str> = r.split('/').collect();
-                segs.iter().all(|x| !x.is_empty()) && n.is_none_or(|n| segs.len() == n)
+                r.split('/').all(|x| !x.is_empty()) && n.is_none_or(|n| r.split('/').count() == n)
             };
-            match *service {
+            match service {
                 "iam" => {
-                    if *resource == "root" {
+                    if resource == "root" {
                         Ok(PrincipalId::Account(account))
                     } else if let Some(u) = resource.strip_prefix("user/") {
                         if nonempty_segments(u, None) {
