@@ -7,8 +7,10 @@
 //! ```
 //!
 //! Workloads: `parse` (the 6 KiB repository policy of the parse bench), `ci` (the CI push
-//! policy), `validate` (the 6 KiB policy), `json` (`serde_json::Value` of the 6 KiB policy, the
-//! reference point), `eval` and `deny` (the evaluate bench's allow and explicit-deny requests).
+//! policy), `validate` (the 6 KiB policy), `eval` and `deny` (the evaluate bench's allow and
+//! explicit-deny requests), and two reference points for the 6 KiB policy: `json`
+//! (`serde_json::Value`) and `ignored` (serde_json reading it into `IgnoredAny`, the lexing
+//! alone).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
