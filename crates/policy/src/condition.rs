@@ -119,7 +119,38 @@ impl BaseOp {
     }
 
     pub fn from_name(name: &str) -> Option<BaseOp> {
-        ALL_OPS.iter().copied().find(|op| op.name() == name)
+        use BaseOp::*;
+        // A match, not a search of `ALL_OPS`: it runs for every operator of every policy.
+        Some(match name {
+            "StringEquals" => StringEquals,
+            "StringNotEquals" => StringNotEquals,
+            "StringEqualsIgnoreCase" => StringEqualsIgnoreCase,
+            "StringNotEqualsIgnoreCase" => StringNotEqualsIgnoreCase,
+            "StringLike" => StringLike,
+            "StringNotLike" => StringNotLike,
+            "NumericEquals" => NumericEquals,
+            "NumericNotEquals" => NumericNotEquals,
+            "NumericLessThan" => NumericLessThan,
+            "NumericLessThanEquals" => NumericLessThanEquals,
+            "NumericGreaterThan" => NumericGreaterThan,
+            "NumericGreaterThanEquals" => NumericGreaterThanEquals,
+            "DateEquals" => DateEquals,
+            "DateNotEquals" => DateNotEquals,
+            "DateLessThan" => DateLessThan,
+            "DateLessThanEquals" => DateLessThanEquals,
+            "DateGreaterThan" => DateGreaterThan,
+            "DateGreaterThanEquals" => DateGreaterThanEquals,
+            "Bool" => Bool,
+            "BinaryEquals" => BinaryEquals,
+            "IpAddress" => IpAddress,
+            "NotIpAddress" => NotIpAddress,
+            "ArnEquals" => ArnEquals,
+            "ArnLike" => ArnLike,
+            "ArnNotEquals" => ArnNotEquals,
+            "ArnNotLike" => ArnNotLike,
+            "Null" => Null,
+            _ => return None,
+        })
     }
 
     /// Negated operators are NOR over policy values and true on a missing key.
@@ -435,6 +466,14 @@ pub(crate) fn arn_segments(toks: Vec<Tok>) -> Option<Vec<Glob>> {
     (segs.len() == 6).then_some(segs)
 }
 
+/// `arn_segments` of text without variables: there every `:` is a separator, so the text
+/// splits as it is, without a token list per segment.
+pub(crate) fn literal_arn_segments(text: &str) -> Option<Vec<Glob>> {
+    let mut segs = Vec::with_capacity(6);
+    segs.extend(text.splitn(6, ':').map(Glob::new));
+    (segs.len() == 6).then_some(segs)
+}
+
 fn arn_match(segs: &[Glob], value: &str) -> bool {
     let mut parts = value.splitn(6, ':');
     let mut n = 0;
@@ -494,6 +533,33 @@ mod tests {
         );
         assert!(Operator::parse("ForAnyValue:Null").is_err());
         assert!(Operator::parse("IfExists").is_err());
+    }
+
+    #[test]
+    fn base_operator_names_round_trip() {
+        for op in BaseOp::all() {
+            assert_eq!(BaseOp::from_name(op.name()), Some(*op));
+        }
+        assert_eq!(BaseOp::from_name("stringequals"), None);
+        assert_eq!(BaseOp::from_name(""), None);
+    }
+
+    #[test]
+    fn literal_arn_segments_agree_with_tokens() {
+        for text in [
+            "arn:aws:iam::111122223333:role/team-1*",
+            "arn:aws:someservice:*:111122223333:finance/*",
+            "arn:*:*:?:*:a:b:c",
+            "arn::::",
+            "arn:::::",
+            "*",
+            "",
+            "a?b:*c:d*e:f:g:h*",
+        ] {
+            let mut toks = Vec::new();
+            crate::wildcard::tokenize(text, &mut toks);
+            assert_eq!(literal_arn_segments(text), arn_segments(toks), "{text}");
+        }
     }
 
     #[test]

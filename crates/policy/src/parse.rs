@@ -1,18 +1,21 @@
 //! JSON text to a checked `Policy` (spec 2). Every error carries the JSON path of the element
 //! at fault; parsing continues after an error so that one run reports all of them.
+//!
+//! The walk borrows every string from the JSON tape and renders a path only when it reports
+//! an error, so a policy without errors costs the allocations of its AST and little more.
 
 use crate::ast::*;
 use crate::condition::{
-    arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue, Family, Operand,
-    Operator, Scalar,
+    arn_segments, literal_arn_segments, lower, BaseOp, Condition, ConditionEntry, ConditionValue,
+    Family, Operand, Operator, Scalar,
 };
 use crate::context::{decode_base64, parse_date, Cidr, Decimal};
 use crate::error::{Finding, ParseError};
-use crate::json::{self, Json};
+use crate::json::{self, Entries, Items, Json, Tape};
 use crate::variables::Template;
 use crate::wildcard::Glob;
-use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 /// Policy size limit, in characters excluding white space (spec 2.2).
 pub const MAX_POLICY_CHARS: usize = 10_240;
@@ -20,8 +23,9 @@ pub const MAX_POLICY_CHARS: usize = 10_240;
 impl Policy {
     /// Parses and checks a policy document of the given kind.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, ParseError> {
-        let size = non_whitespace_chars(text);
-        if size > MAX_POLICY_CHARS {
+        // A character is at least one byte, so a document of at most that many bytes is
+        // within the limit without counting.
+        if text.len() > MAX_POLICY_CHARS && non_whitespace_chars(text) > MAX_POLICY_CHARS {
             return Err(ParseError {
                 errors: vec![Finding::error(
                     "",
@@ -29,7 +33,7 @@ impl Policy {
                 )],
             });
         }
-        let doc = json::parse(text).map_err(|e| ParseError {
+        let tape = json::parse(text).map_err(|e| ParseError {
             errors: vec![Finding::error("", format!("invalid JSON: {e}"))],
         })?;
         let mut p = Parser {
@@ -37,7 +41,7 @@ impl Policy {
             vars: false,
             errors: Vec::new(),
         };
-        let policy = p.document(&doc);
+        let policy = p.document(&tape);
         match policy {
             Some(policy) if p.errors.is_empty() => Ok(policy),
             _ => {
@@ -50,73 +54,126 @@ impl Policy {
     }
 }
 
+/// Where an element sits, such as `Statement[2].Condition.IpAddress`: a chain of borrowed
+/// steps on the stack, rendered to text only for an error.
+#[derive(Debug, Clone, Copy)]
+enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl<'p> Path<'p> {
+    fn key(&'p self, key: &'p str) -> Path<'p> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'p self, i: usize) -> Path<'p> {
+        Path::Index(self, i)
+    }
+
+    /// The element itself, or its item `i` when the value was a list.
+    fn at(&'p self, i: Option<usize>) -> Path<'p> {
+        match i {
+            Some(i) => Path::Index(self, i),
+            None => *self,
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                // Writing to a String cannot fail.
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+}
+
+/// A string, or a non-empty list whose items were all checked to be strings.
+#[derive(Clone, Copy)]
+enum Strings<'t, 'a> {
+    One(&'t str),
+    Many(Items<'t, 'a>),
+}
+
+impl<'t, 'a> Strings<'t, 'a> {
+    fn len(self) -> usize {
+        match self {
+            Strings::One(_) => 1,
+            Strings::Many(items) => items.len(),
+        }
+    }
+
+    /// Each string with its list index, `None` for a lone string.
+    fn iter(self) -> impl Iterator<Item = (&'t str, Option<usize>)> {
+        let (one, many) = match self {
+            Strings::One(s) => (Some((s, None)), None),
+            Strings::Many(items) => (None, Some(items)),
+        };
+        one.into_iter().chain(many.into_iter().flat_map(|items| {
+            items.iter().enumerate().filter_map(|(i, v)| match v {
+                Json::String(s) => Some((s, Some(i))),
+                _ => None,
+            })
+        }))
+    }
+}
+
+/// The elements of one statement object; the first of two equal keys is the one read (the
+/// duplicate is reported as an error anyway).
+#[derive(Default)]
+struct Fields<'t, 'a> {
+    sid: Option<Json<'t, 'a>>,
+    effect: Option<Json<'t, 'a>>,
+    principal: Option<Json<'t, 'a>>,
+    not_principal: Option<Json<'t, 'a>>,
+    action: Option<Json<'t, 'a>>,
+    not_action: Option<Json<'t, 'a>>,
+    resource: Option<Json<'t, 'a>>,
+    not_resource: Option<Json<'t, 'a>>,
+    condition: Option<Json<'t, 'a>>,
+}
+
 struct Parser {
     kind: PolicyKind,
     vars: bool,
     errors: Vec<Finding>,
 }
 
-// Paths are built on every statement, so they avoid the formatting machinery.
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        return key.to_owned();
-    }
-    let mut s = String::with_capacity(path.len() + 1 + key.len());
-    s.push_str(path);
-    s.push('.');
-    s.push_str(key);
-    s
-}
-
-fn index(path: &str, i: usize) -> String {
-    let mut s = String::with_capacity(path.len() + 4);
-    s.push_str(path);
-    s.push('[');
-    s.push_str(&i.to_string());
-    s.push(']');
-    s
-}
-
-fn at(path: &str, i: Option<usize>) -> String {
-    match i {
-        Some(i) => index(path, i),
-        None => path.to_owned(),
-    }
-}
-
-fn get<'a, 'b>(obj: &'a [(Cow<'b, str>, Json<'b>)], key: &str) -> Option<&'a Json<'b>> {
-    obj.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
 impl Parser {
-    fn err(&mut self, path: &str, msg: impl Into<String>) {
-        self.errors.push(Finding::error(path, msg));
+    fn err(&mut self, path: &Path, msg: impl Into<String>) {
+        let mut p = String::new();
+        path.render(&mut p);
+        self.errors.push(Finding::error(&p, msg));
     }
 
-    /// A cheap scan first: paths are built only for documents that do have a duplicate.
-    fn check_duplicates(&mut self, v: &Json, path: &str) {
-        if has_duplicates(v) {
-            self.report_duplicates(v, path);
-        }
-    }
-
-    fn report_duplicates(&mut self, v: &Json, path: &str) {
+    fn report_duplicates(&mut self, v: Json, path: &Path) {
         match v {
             Json::Object(entries) => {
                 let mut seen = HashSet::new();
-                for (k, child) in entries {
-                    if !seen.insert(k.as_ref()) {
+                for (k, child) in entries.iter() {
+                    if !seen.insert(k) {
                         self.err(path, format!("duplicate key `{k}`"));
                     }
                     if has_duplicates(child) {
-                        self.report_duplicates(child, &join(path, k));
+                        self.report_duplicates(child, &path.key(k));
                     }
                 }
             }
             Json::Array(items) => {
                 for (i, child) in items.iter().enumerate() {
                     if has_duplicates(child) {
-                        self.report_duplicates(child, &index(path, i));
+                        self.report_duplicates(child, &path.index(i));
                     }
                 }
             }
@@ -124,146 +181,155 @@ impl Parser {
         }
     }
 
-    fn document(&mut self, doc: &Json) -> Option<Policy> {
-        let Json::Object(top) = doc else {
-            self.err("", "policy document must be a JSON object");
+    fn document(&mut self, tape: &Tape) -> Option<Policy> {
+        let root = Path::Root;
+        let Json::Object(top) = tape.root() else {
+            self.err(&root, "policy document must be a JSON object");
             return None;
         };
-        self.check_duplicates(doc, "");
-        for (k, _) in top {
-            if !matches!(k.as_ref(), "Version" | "Id" | "Statement") {
-                self.err("", format!("unknown element `{k}`"));
+        // The tape knows whether any object repeats a key; paths are built only if one does.
+        if tape.has_duplicate_keys() {
+            self.report_duplicates(tape.root(), &root);
+        }
+        for (k, _) in top.iter() {
+            if !matches!(k, "Version" | "Id" | "Statement") {
+                self.err(&root, format!("unknown element `{k}`"));
             }
         }
-        let version = match get(top, "Version") {
+        let version = match top.get("Version") {
             None => None,
-            Some(Json::String(s)) if s == "2012-10-17" => Some(Version::V2012_10_17),
-            Some(Json::String(s)) if s == "2008-10-17" => Some(Version::V2008_10_17),
+            Some(Json::String("2012-10-17")) => Some(Version::V2012_10_17),
+            Some(Json::String("2008-10-17")) => Some(Version::V2008_10_17),
             Some(Json::String(s)) => {
-                self.err("Version", format!("unsupported Version `{s}`"));
+                self.err(&root.key("Version"), format!("unsupported Version `{s}`"));
                 None
             }
             Some(other) => {
                 self.err(
-                    "Version",
+                    &root.key("Version"),
                     format!("unsupported Version `{}`", compact(other)),
                 );
                 None
             }
         };
         self.vars = version == Some(Version::V2012_10_17);
-        let id = match get(top, "Id") {
+        let id = match top.get("Id") {
             None => None,
             Some(Json::String(s)) => {
                 if self.kind == PolicyKind::Identity {
-                    self.err("Id", "Id is not allowed in identity-based policies");
+                    self.err(
+                        &root.key("Id"),
+                        "Id is not allowed in identity-based policies",
+                    );
                 }
-                Some(s.to_string())
+                Some(s.to_owned())
             }
             Some(_) => {
-                self.err("Id", "Id must be a string");
+                self.err(&root.key("Id"), "Id must be a string");
                 None
             }
         };
-        let statements = match get(top, "Statement") {
+        let spath = root.key("Statement");
+        let statement_list = top.get("Statement");
+        let statements = match statement_list {
             None => {
-                self.err("", "missing Statement");
+                self.err(&root, "missing Statement");
                 return None;
             }
-            Some(Json::Object(o)) => vec![self.statement(o, "Statement")],
+            Some(Json::Object(o)) => vec![self.statement(o, &spath)],
             Some(Json::Array(items)) => {
                 if items.is_empty() {
-                    self.err("Statement", "Statement must not be empty");
+                    self.err(&spath, "Statement must not be empty");
                 }
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let path = index("Statement", i);
-                        match item {
-                            Json::Object(o) => self.statement(o, &path),
-                            _ => {
-                                self.err(&path, "statement must be an object");
-                                None
-                            }
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let path = spath.index(i);
+                    out.push(match item {
+                        Json::Object(o) => self.statement(o, &path),
+                        _ => {
+                            self.err(&path, "statement must be an object");
+                            None
                         }
-                    })
-                    .collect()
+                    });
+                }
+                out
             }
             Some(_) => {
-                self.err("Statement", "statement must be an object");
+                self.err(&spath, "statement must be an object");
                 return None;
             }
         };
-        let mut sids = HashSet::new();
-        let mut out = Vec::with_capacity(statements.len());
-        for (i, st) in statements.into_iter().enumerate() {
-            let Some(st) = st else { continue };
-            if let Some(sid) = &st.sid {
-                if !sid.is_empty() && !sids.insert(sid.clone()) {
-                    let path = if matches!(get(top, "Statement"), Some(Json::Array(_))) {
-                        join(&index("Statement", i), "Sid")
-                    } else {
-                        "Statement.Sid".to_owned()
-                    };
-                    self.err(&path, format!("duplicate Sid `{sid}`"));
-                }
+        let listed = matches!(statement_list, Some(Json::Array(_)));
+        let mut sids = HashSet::with_capacity(statements.len());
+        for (i, st) in statements.iter().enumerate() {
+            let Some(sid) = st.as_ref().and_then(|st| st.sid.as_deref()) else {
+                continue;
+            };
+            if !sid.is_empty() && !sids.insert(sid) {
+                let item = spath.index(i);
+                let path = if listed {
+                    item.key("Sid")
+                } else {
+                    spath.key("Sid")
+                };
+                self.err(&path, format!("duplicate Sid `{sid}`"));
             }
-            out.push(st);
         }
         Some(Policy {
             kind: self.kind,
             version,
             id,
-            statements: out,
+            statements: statements.into_iter().flatten().collect(),
         })
     }
 
-    fn statement(&mut self, obj: &[(Cow<'_, str>, Json<'_>)], path: &str) -> Option<Statement> {
+    fn statement(&mut self, obj: Entries, path: &Path) -> Option<Statement> {
         let before = self.errors.len();
-        for (k, _) in obj {
-            if !matches!(
-                k.as_ref(),
-                "Sid"
-                    | "Effect"
-                    | "Principal"
-                    | "NotPrincipal"
-                    | "Action"
-                    | "NotAction"
-                    | "Resource"
-                    | "NotResource"
-                    | "Condition"
-            ) {
-                self.err(path, format!("unknown element `{k}`"));
-            }
+        let mut f = Fields::default();
+        for (k, v) in obj.iter() {
+            let slot = match k {
+                "Sid" => &mut f.sid,
+                "Effect" => &mut f.effect,
+                "Principal" => &mut f.principal,
+                "NotPrincipal" => &mut f.not_principal,
+                "Action" => &mut f.action,
+                "NotAction" => &mut f.not_action,
+                "Resource" => &mut f.resource,
+                "NotResource" => &mut f.not_resource,
+                "Condition" => &mut f.condition,
+                _ => {
+                    self.err(path, format!("unknown element `{k}`"));
+                    continue;
+                }
+            };
+            slot.get_or_insert(v);
         }
-        let sid = match get(obj, "Sid") {
+        let sid = match f.sid {
             None => None,
             Some(Json::String(s)) => {
-                let p = join(path, "Sid");
                 if self.kind == PolicyKind::Identity {
-                    if !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-                        self.err(&p, "Sid may contain only A-Z, a-z, 0-9");
+                    if !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        self.err(&path.key("Sid"), "Sid may contain only A-Z, a-z, 0-9");
                     }
                 } else if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control)
                 {
-                    self.err(&p, "Sid must be 1 to 100 printable characters");
+                    self.err(
+                        &path.key("Sid"),
+                        "Sid must be 1 to 100 printable characters",
+                    );
                 }
-                Some(s.to_string())
+                Some(s.to_owned())
             }
             Some(_) => {
-                self.err(&join(path, "Sid"), "Sid must be a string");
+                self.err(&path.key("Sid"), "Sid must be a string");
                 None
             }
         };
-        let effect = match get(obj, "Effect") {
-            Some(Json::String(s)) if s == "Allow" => Some(Effect::Allow),
-            Some(Json::String(s)) if s == "Deny" => Some(Effect::Deny),
+        let effect = match f.effect {
+            Some(Json::String("Allow")) => Some(Effect::Allow),
+            Some(Json::String("Deny")) => Some(Effect::Deny),
             Some(_) => {
-                self.err(
-                    &join(path, "Effect"),
-                    "Effect must be \"Allow\" or \"Deny\"",
-                );
+                self.err(&path.key("Effect"), "Effect must be \"Allow\" or \"Deny\"");
                 None
             }
             None => {
@@ -271,10 +337,10 @@ impl Parser {
                 None
             }
         };
-        let principal = self.principal_block(obj, path);
-        let action = match (get(obj, "Action"), get(obj, "NotAction")) {
-            (Some(v), None) => self.actions(v, &join(path, "Action"), "Action", false),
-            (None, Some(v)) => self.actions(v, &join(path, "NotAction"), "NotAction", true),
+        let principal = self.principal_block(f.principal, f.not_principal, path);
+        let action = match (f.action, f.not_action) {
+            (Some(v), None) => self.actions(v, &path.key("Action"), "Action", false),
+            (None, Some(v)) => self.actions(v, &path.key("NotAction"), "NotAction", true),
             _ => {
                 self.err(
                     path,
@@ -283,9 +349,9 @@ impl Parser {
                 None
             }
         };
-        let resource = match (get(obj, "Resource"), get(obj, "NotResource")) {
-            (Some(v), None) => self.resources(v, &join(path, "Resource"), "Resource", false),
-            (None, Some(v)) => self.resources(v, &join(path, "NotResource"), "NotResource", true),
+        let resource = match (f.resource, f.not_resource) {
+            (Some(v), None) => self.resources(v, &path.key("Resource"), "Resource", false),
+            (None, Some(v)) => self.resources(v, &path.key("NotResource"), "NotResource", true),
             (None, None) => {
                 if self.kind == PolicyKind::Identity {
                     self.err(path, "missing Resource");
@@ -297,9 +363,9 @@ impl Parser {
                 None
             }
         };
-        let conditions = match get(obj, "Condition") {
+        let conditions = match f.condition {
             None => Some(Vec::new()),
-            Some(v) => self.conditions(v, &join(path, "Condition")),
+            Some(v) => self.conditions(v, &path.key("Condition")),
         };
         if self.errors.len() > before {
             return None;
@@ -314,36 +380,32 @@ impl Parser {
         })
     }
 
-    /// A string or a non-empty list of strings, with the path of each string.
-    /// Items carry their list index; the path is built only for an error (`at`).
-    fn strings(
+    /// A string or a non-empty list of strings; items carry their list index, and a path is
+    /// built only for an error.
+    fn strings<'t, 'a>(
         &mut self,
-        v: &Json,
-        path: &str,
+        v: Json<'t, 'a>,
+        path: &Path,
         elem: &str,
-    ) -> Option<Vec<(String, Option<usize>)>> {
+    ) -> Option<Strings<'t, 'a>> {
         match v {
-            Json::String(s) => Some(vec![(s.to_string(), None)]),
+            Json::String(s) => Some(Strings::One(s)),
             Json::Array(items) if items.is_empty() => {
                 self.err(path, format!("{elem} must not be empty"));
                 None
             }
             Json::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
                 let mut ok = true;
                 for (i, item) in items.iter().enumerate() {
-                    match item {
-                        Json::String(s) => out.push((s.to_string(), Some(i))),
-                        _ => {
-                            self.err(
-                                &index(path, i),
-                                format!("{elem} must be a string or a list of strings"),
-                            );
-                            ok = false;
-                        }
+                    if !matches!(item, Json::String(_)) {
+                        self.err(
+                            &path.index(i),
+                            format!("{elem} must be a string or a list of strings"),
+                        );
+                        ok = false;
                     }
                 }
-                ok.then_some(out)
+                ok.then_some(Strings::Many(items))
             }
             _ => {
                 self.err(
@@ -355,57 +417,55 @@ impl Parser {
         }
     }
 
-    fn actions(&mut self, v: &Json, path: &str, elem: &str, negated: bool) -> Option<ActionBlock> {
+    fn actions(&mut self, v: Json, path: &Path, elem: &str, negated: bool) -> Option<ActionBlock> {
         let items = self.strings(v, path, elem)?;
         let mut patterns = Vec::with_capacity(items.len());
-        for (s, p) in items {
+        for (s, p) in items.iter() {
             let valid = s == "*"
                 || s.split_once(':').is_some_and(|(svc, name)| {
                     !svc.is_empty() && !name.is_empty() && !svc.contains(['*', '?'])
                 });
             if !valid {
-                self.err(&at(path, p), format!("invalid action `{s}`"));
+                self.err(&path.at(p), format!("invalid action `{s}`"));
                 continue;
             }
-            patterns.push(ActionPattern {
-                glob: Glob::new(&s),
-            });
+            patterns.push(ActionPattern { glob: Glob::new(s) });
         }
         Some(ActionBlock { negated, patterns })
     }
 
     fn resources(
         &mut self,
-        v: &Json,
-        path: &str,
+        v: Json,
+        path: &Path,
         elem: &str,
         negated: bool,
     ) -> Option<ResourceBlock> {
         let items = self.strings(v, path, elem)?;
         let mut patterns = Vec::with_capacity(items.len());
-        for (s, p) in items {
+        for (s, p) in items.iter() {
             if s != "*" && s.split(':').count() < 6 {
-                self.err(&at(path, p), format!("invalid ARN `{s}`"));
+                self.err(&path.at(p), format!("invalid ARN `{s}`"));
                 continue;
             }
             if !(self.vars && s.contains("${")) {
                 patterns.push(ResourcePattern {
                     template: None,
-                    glob: Some(Glob::new(&s)),
+                    glob: Some(Glob::new(s)),
                 });
                 continue;
             }
-            let template = match Template::parse(&s) {
+            let template = match Template::parse(s) {
                 Ok(t) => t,
                 Err(_) => {
-                    self.err(&at(path, p), "invalid policy variable");
+                    self.err(&path.at(p), "invalid policy variable");
                     continue;
                 }
             };
             if let Some(prefix) = template.text_before_first_var() {
                 if prefix.matches(':').count() < 5 {
                     self.err(
-                        &at(path, p),
+                        &path.at(p),
                         "policy variables are allowed only in the resource part of an ARN",
                     );
                     continue;
@@ -422,10 +482,11 @@ impl Parser {
 
     fn principal_block(
         &mut self,
-        obj: &[(Cow<'_, str>, Json<'_>)],
-        path: &str,
+        principal: Option<Json>,
+        not_principal: Option<Json>,
+        path: &Path,
     ) -> Option<PrincipalBlock> {
-        let (value, negated, name) = match (get(obj, "Principal"), get(obj, "NotPrincipal")) {
+        let (value, negated, name) = match (principal, not_principal) {
             (None, None) => {
                 if self.kind.is_resource_based() {
                     self.err(path, "missing Principal");
@@ -443,18 +504,18 @@ impl Parser {
             (Some(v), None) => (v, false, "Principal"),
             (None, Some(v)) => (v, true, "NotPrincipal"),
         };
-        let path = join(path, name);
+        let path = path.key(name);
         if !self.kind.is_resource_based() {
             self.err(&path, "Principal is not allowed in identity-based policies");
             return None;
         }
         let set = match value {
-            Json::String(s) if s == "*" => PrincipalSet::Star,
+            Json::String("*") => PrincipalSet::Star,
             Json::Object(entries) => {
-                let mut out = Vec::new();
-                for (k, v) in entries {
-                    let ppath = join(&path, k);
-                    let ty = match k.as_ref() {
+                let mut out = Vec::with_capacity(entries.len());
+                for (k, v) in entries.iter() {
+                    let ppath = path.key(k);
+                    let ty = match k {
                         "AWS" => PrincipalType::Aws,
                         "Service" => PrincipalType::Service,
                         "Federated" => PrincipalType::Federated,
@@ -468,10 +529,13 @@ impl Parser {
                         continue;
                     };
                     let mut vals = Vec::with_capacity(items.len());
-                    for (s, p) in items {
-                        match classify_principal(ty, &s) {
-                            Ok(id) => vals.push(PrincipalValue { source: s, id }),
-                            Err(msg) => self.err(&at(&ppath, p), msg),
+                    for (s, p) in items.iter() {
+                        match classify_principal(ty, s) {
+                            Ok(id) => vals.push(PrincipalValue {
+                                source: s.to_owned(),
+                                id,
+                            }),
+                            Err(msg) => self.err(&ppath.at(p), msg),
                         }
                     }
                     out.push((ty, vals));
@@ -489,14 +553,14 @@ impl Parser {
         Some(PrincipalBlock { negated, set })
     }
 
-    fn conditions(&mut self, v: &Json, path: &str) -> Option<Vec<Condition>> {
+    fn conditions(&mut self, v: Json, path: &Path) -> Option<Vec<Condition>> {
         let Json::Object(ops) = v else {
             self.err(path, "Condition must be an object");
             return None;
         };
         let mut out = Vec::with_capacity(ops.len());
-        for (name, block) in ops {
-            let opath = join(path, name);
+        for (name, block) in ops.iter() {
+            let opath = path.key(name);
             let op = match Operator::parse(name) {
                 Ok(op) => op,
                 Err(msg) => {
@@ -509,29 +573,29 @@ impl Parser {
                 continue;
             };
             let mut entries = Vec::with_capacity(keys.len());
-            for (key, vals) in keys {
-                let kpath = || join(&opath, key);
-                let raw: Vec<(&Json, Option<usize>)> = match vals {
+            for (key, vals) in keys.iter() {
+                let kpath = opath.key(key);
+                let (single, list) = match vals {
                     Json::Array(items) if items.is_empty() => {
-                        self.err(&kpath(), "condition values must not be empty");
+                        self.err(&kpath, "condition values must not be empty");
                         continue;
                     }
-                    Json::Array(items) => items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, it)| (it, Some(i)))
-                        .collect(),
-                    single => vec![(single, None)],
+                    Json::Array(items) => (None, Some(items)),
+                    single => (Some(single), None),
                 };
-                let mut values = Vec::with_capacity(raw.len());
+                let mut values = Vec::with_capacity(list.map_or(1, |items| items.len()));
+                let raw = single.map(|v| (v, None)).into_iter().chain(
+                    list.into_iter()
+                        .flat_map(|items| items.iter().enumerate().map(|(i, v)| (v, Some(i)))),
+                );
                 for (item, vi) in raw {
                     let scalar = match item {
-                        Json::String(s) => Scalar::String(s.to_string()),
+                        Json::String(s) => Scalar::String(s.to_owned()),
                         Json::Number(n) => Scalar::Number(n.clone()),
-                        Json::Bool(b) => Scalar::Bool(*b),
+                        Json::Bool(b) => Scalar::Bool(b),
                         _ => {
                             self.err(
-                                &at(&kpath(), vi),
+                                &kpath.at(vi),
                                 "condition value must be a string, number or boolean",
                             );
                             continue;
@@ -542,15 +606,15 @@ impl Parser {
                             raw: scalar,
                             operand,
                         }),
-                        Err(msg) => self.err(&at(&kpath(), vi), msg),
+                        Err(msg) => self.err(&kpath.at(vi), msg),
                     }
                 }
                 if key.is_empty() {
-                    self.err(&kpath(), "condition key must not be empty");
+                    self.err(&kpath, "condition key must not be empty");
                 }
                 entries.push(ConditionEntry {
                     key_lower: key.to_ascii_lowercase(),
-                    key: key.to_string(),
+                    key: key.to_owned(),
                     values,
                 });
             }
@@ -601,13 +665,11 @@ impl Parser {
                 }
             }
             Family::Arn if literal => {
-                let mut toks = Vec::new();
-                crate::wildcard::tokenize(&text, &mut toks);
                 // A pattern that is not an ARN matches nothing; an empty segment list
                 // encodes that.
                 Operand::Arn(
                     Template::empty(),
-                    Some(arn_segments(toks).unwrap_or_default()),
+                    Some(literal_arn_segments(&text).unwrap_or_default()),
                 )
             }
             Family::Arn => {
@@ -667,28 +729,21 @@ pub(crate) fn non_whitespace_chars(text: &str) -> usize {
     }
 }
 
-fn has_duplicates(v: &Json) -> bool {
+fn has_duplicates(v: Json) -> bool {
     match v {
         Json::Object(entries) => {
-            let dup_here = if entries.len() <= 16 {
-                entries
-                    .iter()
-                    .enumerate()
-                    .any(|(i, (k, _))| entries.iter().take(i).any(|(k2, _)| k2 == k))
-            } else {
-                let mut seen = HashSet::new();
-                !entries.iter().all(|(k, _)| seen.insert(k.as_ref()))
-            };
-            dup_here || entries.iter().any(|(_, c)| has_duplicates(c))
+            let mut seen = HashSet::with_capacity(entries.len());
+            !entries.iter().all(|(k, _)| seen.insert(k))
+                || entries.iter().any(|(_, c)| has_duplicates(c))
         }
         Json::Array(items) => items.iter().any(has_duplicates),
         _ => false,
     }
 }
 
-fn compact(v: &Json) -> String {
+fn compact(v: Json) -> String {
     match v {
-        Json::String(s) => s.to_string(),
+        Json::String(s) => s.to_owned(),
         Json::Number(n) => n.to_string(),
         Json::Bool(b) => b.to_string(),
         other => other.type_name().to_owned(),
@@ -725,21 +780,35 @@ fn classify_principal(ty: PrincipalType, s: &str) -> Result<PrincipalId, String>
             if is_account(s) {
                 return Ok(PrincipalId::Account(s.to_owned()));
             }
-            let parts: Vec<&str> = s.splitn(6, ':').collect();
-            let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+            let mut parts = s.splitn(6, ':');
+            let (
+                Some(arn),
+                Some(partition),
+                Some(service),
+                Some(region),
+                Some(account),
+                Some(resource),
+            ) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            )
+            else {
                 return Err(invalid());
             };
-            if *arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account) {
+            if arn != "arn" || partition.is_empty() || !region.is_empty() || !is_account(account) {
                 return Err(invalid());
             }
-            let account = (*account).to_owned();
+            let account = account.to_owned();
             let nonempty_segments = |r: &str, n: Option<usize>| {
-                let segs: Vec<&str> = r.split('/').collect();
-                segs.iter().all(|x| !x.is_empty()) && n.is_none_or(|n| segs.len() == n)
+                r.split('/').all(|x| !x.is_empty()) && n.is_none_or(|n| r.split('/').count() == n)
             };
-            match *service {
+            match service {
                 "iam" => {
-                    if *resource == "root" {
+                    if resource == "root" {
                         Ok(PrincipalId::Account(account))
                     } else if let Some(u) = resource.strip_prefix("user/") {
                         if nonempty_segments(u, None) {
