@@ -493,6 +493,9 @@ fn repository_perimeter_by_endpoint_or_cidr() {
             "web-api",
             "--policy-text",
             &perimeter.to_string(),
+            // The administrator sets it from outside the perimeter, so the policy locks it out
+            // of the next SetRepositoryPolicy: ECR asks for --force then, and so do we.
+            "--force",
         ],
     );
     let dev_policy = json!({
