@@ -248,8 +248,7 @@ pub async fn batch_get_image(
 ) -> Result<Value, EcrError> {
     let repo = require_repository(state, ctx, "BatchGetImage", input).await?;
     let ids = required_image_ids(input)?;
-    let accepted =
-        input::opt_string_list(input, "acceptedMediaTypes", 1, 100, 0..=usize::MAX)?;
+    let accepted = input::opt_string_list(input, "acceptedMediaTypes", 1, 100, 0..=usize::MAX)?;
     let mut images = Vec::new();
     let mut failures = Vec::new();
     for item in &ids {
@@ -531,8 +530,9 @@ pub async fn list_image_referrers(
     let (types, active) = match input::opt_object(input, "filter")? {
         None => (None, true),
         Some(f) => {
-            let types: Option<Vec<String>> = input::opt_string_list(f, "artifactTypes", 0, 5, 1..=255)?
-                .map(|l| l.into_iter().map(str::to_owned).collect());
+            let types: Option<Vec<String>> =
+                input::opt_string_list(f, "artifactTypes", 0, 5, 1..=255)?
+                    .map(|l| l.into_iter().map(str::to_owned).collect());
             let status = input::opt_enum(
                 f,
                 "artifactStatus",

@@ -107,7 +107,12 @@ pub fn tags(
         Some(Value::Array(items)) => items,
         Some(_) => return Err(constraint(member, "must be a list")),
     };
-    let bad = |what: String| EcrError::new(error_kind, format!("Invalid parameter at '{member}': {what}"));
+    let bad = |what: String| {
+        EcrError::new(
+            error_kind,
+            format!("Invalid parameter at '{member}': {what}"),
+        )
+    };
     if items.len() > 50 {
         return Err(EcrError::new(
             "TooManyTagsException",
