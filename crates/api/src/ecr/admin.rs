@@ -378,6 +378,11 @@ fn template_json(record: &TemplateRecord) -> Value {
     v
 }
 
+/// What Create, Update and DeleteRepositoryCreationTemplate answer.
+fn template_response(state: &AppState, record: &TemplateRecord) -> Value {
+    json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(record) })
+}
+
 fn template_not_found(prefix: &str) -> EcrError {
     EcrError::new(
         "TemplateNotFoundException",
@@ -422,9 +427,7 @@ pub async fn create_template(
         ));
     }
     let record = stored_template(state, prefix).await?;
-    Ok(
-        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
-    )
+    Ok(template_response(state, &record))
 }
 
 pub async fn describe_templates(
@@ -491,9 +494,7 @@ pub async fn update_template(
         return Err(template_not_found(prefix));
     }
     let record = stored_template(state, prefix).await?;
-    Ok(
-        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
-    )
+    Ok(template_response(state, &record))
 }
 
 pub async fn delete_template(
@@ -515,9 +516,7 @@ pub async fn delete_template(
         .delete_template(prefix)
         .await?
         .ok_or_else(|| template_not_found(prefix))?;
-    Ok(
-        json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(&record) }),
-    )
+    Ok(template_response(state, &record))
 }
 
 // ---- account settings ----

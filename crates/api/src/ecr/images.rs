@@ -8,8 +8,8 @@ use portcullis_core::{Error as CoreError, ImageDeletion, ImageDetail};
 use portcullis_oci::{Digest, RepoName, Tag};
 use serde_json::{json, Value};
 
-use super::input::{self, repository_name};
-use super::ops::{allow, existing, not_found, repo_name, repo_target};
+use super::input;
+use super::ops::{repository_error as core_error, require_repository};
 use super::{EcrContext, EcrError};
 use crate::AppState;
 
@@ -122,25 +122,6 @@ fn id_failure(id: &Value, e: IdError) -> Value {
         IdError::Missing => failure(id, "MissingDigestAndTag", IdError::Missing.reason()),
         IdError::BadDigest => failure(id, "InvalidImageDigest", IdError::BadDigest.reason()),
         IdError::BadTag => failure(id, "InvalidImageTag", IdError::BadTag.reason()),
-    }
-}
-
-async fn require_repository(
-    state: &AppState,
-    ctx: &EcrContext,
-    operation: &str,
-    input: &Value,
-) -> Result<RepoName, EcrError> {
-    let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, operation, &repo_target(name), &[]).await?;
-    existing(state, name).await?;
-    repo_name(name)
-}
-
-fn core_error(state: &AppState, repo: &RepoName, e: CoreError) -> EcrError {
-    match e {
-        CoreError::NameUnknown(_) => not_found(state, repo.as_str()),
-        other => EcrError::from(other),
     }
 }
 

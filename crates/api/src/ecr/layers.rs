@@ -8,11 +8,11 @@ use base64::Engine;
 use bytes::Bytes;
 use portcullis_core::registry::MIN_LAYER_PART;
 use portcullis_core::Error as CoreError;
-use portcullis_oci::{Digest, RepoName};
+use portcullis_oci::Digest;
 use serde_json::{json, Value};
 
-use super::input::{self, repository_name};
-use super::ops::{allow, existing, not_found, repo_name, repo_target};
+use super::input;
+use super::ops::{repository_error as core_error, require_repository as repository};
 use super::{EcrContext, EcrError};
 use crate::oci::{DOWNLOAD_EXPIRES, DOWNLOAD_SIGNATURE};
 use crate::AppState;
@@ -21,18 +21,6 @@ use crate::AppState;
 const DOWNLOAD_URL_TTL_SECS: i64 = 15 * 60;
 /// The largest part UploadLayerPart takes (the model's blob limit).
 const MAX_PART: usize = 20 * 1024 * 1024;
-
-async fn repository(
-    state: &AppState,
-    ctx: &EcrContext,
-    operation: &str,
-    input: &Value,
-) -> Result<RepoName, EcrError> {
-    let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, operation, &repo_target(name), &[]).await?;
-    existing(state, name).await?;
-    repo_name(name)
-}
 
 fn upload_id(input: &Value) -> Result<&str, EcrError> {
     let id = input::req_str(input, "uploadId")?;
@@ -50,13 +38,6 @@ fn layer_digest(s: &str, member: &str) -> Result<Digest, EcrError> {
             "Invalid parameter at '{member}' failed to satisfy constraint: {e}"
         ))
     })
-}
-
-fn core_error(state: &AppState, repo: &RepoName, e: CoreError) -> EcrError {
-    match e {
-        CoreError::NameUnknown(_) => not_found(state, repo.as_str()),
-        other => EcrError::from(other),
-    }
 }
 
 pub async fn batch_check(

@@ -532,6 +532,32 @@ async fn delete_repository(
     }
 }
 
+/// Reads `repositoryName`, authorizes `ecr:<operation>` on it and checks that it exists: the
+/// prologue of every operation on one repository's images and layers.
+pub(super) async fn require_repository(
+    state: &AppState,
+    ctx: &EcrContext,
+    operation: &str,
+    input: &Value,
+) -> Result<RepoName, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    allow(state, ctx, operation, &repo_target(name), &[]).await?;
+    existing(state, name).await?;
+    repo_name(name)
+}
+
+/// A core error of an operation on `repo`, with the repository named the way ECR names it.
+pub(super) fn repository_error(
+    state: &AppState,
+    repo: &RepoName,
+    e: portcullis_core::Error,
+) -> EcrError {
+    match e {
+        portcullis_core::Error::NameUnknown(_) => not_found(state, repo.as_str()),
+        other => EcrError::from(other),
+    }
+}
+
 pub(super) fn repo_name(name: &str) -> Result<RepoName, EcrError> {
     name.parse::<RepoName>()
         .map_err(|e| EcrError::invalid(e.to_string()))

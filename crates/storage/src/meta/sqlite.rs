@@ -96,6 +96,42 @@ async fn ensure_repo_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<i
     Ok(id)
 }
 
+async fn repository_id_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?,
+    )
+}
+
+async fn upsert_repository_tag(
+    tx: &mut sqlx::SqliteConnection,
+    repository_id: i64,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)
+         ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(repository_id)
+    .bind(key)
+    .bind(value)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A repository's document columns, the only ones [`SqliteMetaStore::set_repository_column`]
+/// writes (named here so that no caller-provided text reaches the SQL).
+#[derive(Clone, Copy)]
+enum RepositoryColumn {
+    Policy,
+    Settings,
+    LifecyclePolicy,
+}
+
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
     fn backend(&self) -> &'static str {
@@ -161,38 +197,22 @@ impl MetaStore for SqliteMetaStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        let id = done.last_insert_rowid();
         for (k, v) in &new.tags {
-            sqlx::query(
-                "INSERT INTO repository_tags (repository_id, key, value)
-                 VALUES ((SELECT id FROM repositories WHERE name = ?), ?, ?)
-                 ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(repo)
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await?;
+            upsert_repository_tag(&mut tx, id, k, v).await?;
         }
         tx.commit().await?;
         Ok(true)
     }
 
     async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE repositories SET settings = ? WHERE name = ?")
-            .bind(settings)
-            .bind(repo)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.set_repository_column(repo, RepositoryColumn::Settings, Some(settings))
+            .await
     }
 
     async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
-        let done = sqlx::query("UPDATE repositories SET lifecycle_policy = ? WHERE name = ?")
-            .bind(policy)
-            .bind(repo)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.set_repository_column(repo, RepositoryColumn::LifecyclePolicy, policy)
+            .await
     }
 
     async fn tag_repository(
@@ -202,23 +222,11 @@ impl MetaStore for SqliteMetaStore {
         max: usize,
     ) -> Result<TagRepository> {
         let mut tx = self.writer.begin().await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(id) = id else {
+        let Some(id) = repository_id_tx(&mut tx, repo).await? else {
             return Ok(TagRepository::NotFound);
         };
         for (k, v) in tags {
-            sqlx::query(
-                "INSERT INTO repository_tags (repository_id, key, value) VALUES (?, ?, ?)
-                 ON CONFLICT(repository_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(id)
-            .bind(k)
-            .bind(v)
-            .execute(&mut *tx)
-            .await?;
+            upsert_repository_tag(&mut tx, id, k, v).await?;
         }
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM repository_tags WHERE repository_id = ?")
@@ -235,11 +243,9 @@ impl MetaStore for SqliteMetaStore {
 
     async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(id) = id else { return Ok(false) };
+        let Some(id) = repository_id_tx(&mut tx, repo).await? else {
+            return Ok(false);
+        };
         for k in keys {
             sqlx::query("DELETE FROM repository_tags WHERE repository_id = ? AND key = ?")
                 .bind(id)
@@ -373,12 +379,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn set_repository_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
-        let done = sqlx::query("UPDATE repositories SET policy = ? WHERE name = ?")
-            .bind(policy)
-            .bind(repo)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.set_repository_column(repo, RepositoryColumn::Policy, policy)
+            .await
     }
 
     async fn registry_setting(&self, name: &str) -> Result<Option<String>> {
@@ -833,6 +835,27 @@ impl MetaStore for SqliteMetaStore {
 }
 
 impl SqliteMetaStore {
+    async fn set_repository_column(
+        &self,
+        repo: &str,
+        column: RepositoryColumn,
+        value: Option<&str>,
+    ) -> Result<bool> {
+        let sql = match column {
+            RepositoryColumn::Policy => "UPDATE repositories SET policy = ? WHERE name = ?",
+            RepositoryColumn::Settings => "UPDATE repositories SET settings = ? WHERE name = ?",
+            RepositoryColumn::LifecyclePolicy => {
+                "UPDATE repositories SET lifecycle_policy = ? WHERE name = ?"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(value)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
     }
