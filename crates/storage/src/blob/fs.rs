@@ -114,11 +114,58 @@ fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Appends what arrives on `rx` to `file` (which holds `offset` bytes) until the channel
+/// closes, and returns the new length. With `fsync`, starts [`Writeback`] once the upload is
+/// large enough to need it.
+fn write_chunks(
+    file: &mut File,
+    rx: &mut mpsc::Receiver<Bytes>,
+    offset: u64,
+    fsync: bool,
+    writeback: &mut Option<Writeback>,
+) -> std::io::Result<u64> {
+    // Gathered rather than copied into a write buffer: the chunks are already in memory, and
+    // a copy per byte cost more than the extra system calls.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_SLICES);
+    let mut batched = 0;
+    let mut len = offset;
+    let mut unsynced = 0;
+    loop {
+        let next = rx.blocking_recv();
+        let end = next.is_none();
+        if let Some(chunk) = next {
+            batched += chunk.len();
+            batch.push(chunk);
+        }
+        let full = batched >= WRITE_BATCH || batch.len() >= WRITE_SLICES;
+        if (full || end) && !batch.is_empty() {
+            write_all_vectored(file, &batch)?;
+            len += batched as u64;
+            unsynced += batched as u64;
+            batch.clear();
+            batched = 0;
+        }
+        if fsync && unsynced >= WRITEBACK_EVERY {
+            unsynced = 0;
+            if writeback.is_none() {
+                *writeback = Writeback::start(file);
+            }
+            if let Some(w) = writeback {
+                w.kick();
+            }
+        }
+        if end {
+            return Ok(len);
+        }
+    }
+}
+
 /// Flushes a staging file from another thread while its upload streams in. Without it the
 /// whole blob sat dirty in the page cache (the kernel's background writeback waits for 10 % of
 /// RAM) and the commit's fsync wrote all of it while the client waited: 130 ms for 256 MiB.
 struct Writeback {
     kick: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl Writeback {
@@ -126,21 +173,29 @@ impl Writeback {
     fn start(file: &File) -> Option<Self> {
         let file = file.try_clone().ok()?;
         let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("blob-writeback".into())
             .spawn(move || {
                 while kicked.recv().is_ok() {
-                    // Errors are the commit's to report: its own fsync fails the same way.
-                    let _ = file.sync_data();
+                    file.sync_data()?;
                 }
+                Ok(())
             })
             .ok()?;
-        Some(Writeback { kick })
+        Some(Writeback { kick, thread })
     }
 
     /// Asks for a flush of everything written so far; a flush still running will do.
     fn kick(&self) {
         let _ = self.kick.try_send(());
+    }
+
+    /// Waits for the flush in progress, if any, and tells whether every flush succeeded.
+    fn finish(self) -> std::io::Result<()> {
+        drop(self.kick);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("writeback thread panicked")))
     }
 }
 
@@ -252,42 +307,17 @@ impl BlobStore for FsBlobStore {
                     actual,
                 });
             }
-            // Gathered rather than copied into a write buffer: the chunks are already in memory,
-            // and a copy per byte cost more than the extra system calls.
-            let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_SLICES);
-            let mut batched = 0;
-            let mut len = offset;
-            let mut unsynced = 0;
-            let mut writeback: Option<Writeback> = None;
-            loop {
-                let next = rx.blocking_recv();
-                let end = next.is_none();
-                if let Some(chunk) = next {
-                    batched += chunk.len();
-                    batch.push(chunk);
-                }
-                let full = batched >= WRITE_BATCH || batch.len() >= WRITE_SLICES;
-                if (full || end) && !batch.is_empty() {
-                    write_all_vectored(&mut file, &batch).map_err(io_err(&path))?;
-                    len += batched as u64;
-                    unsynced += batched as u64;
-                    batch.clear();
-                    batched = 0;
-                }
-                if fsync && unsynced >= WRITEBACK_EVERY {
-                    unsynced = 0;
-                    if writeback.is_none() {
-                        writeback = Writeback::start(&file);
-                    }
-                    if let Some(w) = &writeback {
-                        w.kick();
-                    }
-                }
-                if end {
-                    break;
-                }
+            let mut writeback = None;
+            let written = write_chunks(&mut file, &mut rx, offset, fsync, &mut writeback)
+                .map_err(io_err(&path));
+            if let Some(Err(e)) = writeback.map(Writeback::finish) {
+                // The failed flush has marked the error as seen, so the fsync of a descriptor
+                // opened later (the commit's) would not report it: these staged bytes can
+                // never be trusted, and the upload goes.
+                let _ = std::fs::remove_file(&path);
+                return Err(Error::io(path.display().to_string(), e));
             }
-            Ok(len)
+            written
         });
         let mut body_error = None;
         while let Some(item) = body.next().await {
@@ -451,6 +481,38 @@ mod tests {
             .unwrap();
         let digest = Digest::sha256_of(&data);
         store.commit_upload("b1a", &digest).await.unwrap();
+        let read = store.read(&digest, None).await.unwrap().unwrap();
+        assert_eq!(collect(read.stream).await, data);
+    }
+
+    #[tokio::test]
+    async fn uploads_past_the_writeback_threshold_commit_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), true).unwrap();
+        let size = WRITEBACK_EVERY as usize * 2 + 12345;
+        let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let first = WRITEBACK_EVERY as usize + 7;
+        store.create_upload("abc-2").await.unwrap();
+        for (offset, part) in [(0, &data[..first]), (first, &data[first..])] {
+            let chunks: Vec<std::io::Result<Bytes>> = part
+                .chunks(300_000)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            let end = store
+                .append_upload(
+                    "abc-2",
+                    offset as u64,
+                    futures::stream::iter(chunks).boxed(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(end, (offset + part.len()) as u64);
+        }
+        let digest = Digest::sha256_of(&data);
+        assert_eq!(
+            store.commit_upload("abc-2", &digest).await.unwrap(),
+            size as u64
+        );
         let read = store.read(&digest, None).await.unwrap().unwrap();
         assert_eq!(collect(read.stream).await, data);
     }
