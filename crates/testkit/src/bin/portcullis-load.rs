@@ -43,7 +43,9 @@ What one run does, in order:
   1. Measures SHA-256 in this process (the sha2 crate over a 256 MiB stream of 1 MiB chunks, \
 3 passes), as bytes per CPU-second of this process and as the best wall-clock pass. Target (a) \
 compares single-stream push speed with the first, which is what one core can do even when \
-other processes compete for the cores.
+other processes compete for the cores. Then (unless --single-blobs is 0) moves --single-size \
+three times over one plain loopback TCP connection inside this process: the fastest any \
+single-stream push or pull can go on this machine at that moment.
   2. Single stream: pushes --single-blobs blobs of 256 MiB one after the other with the docker \
 flow, then as many with the monolithic flow, then pulls them back one at a time. Targets (a) and (b).
   3. Matrix: for every --sizes x --concurrency cell, pushes a batch of distinct blobs with \
@@ -639,6 +641,9 @@ struct Stats {
     first_error: Option<String>,
     /// CPU seconds the server process spent during the batch, when its PID is known.
     server_cpu: Option<f64>,
+    /// CPU seconds this process (the client) spent during the batch: client and server share
+    /// the cores, so a costly client slows the server it measures.
+    client_cpu: Option<f64>,
 }
 
 impl Stats {
@@ -680,11 +685,13 @@ impl Stats {
     /// Adds another batch of the same operation: rates then cover both batches' time.
     fn absorb(&mut self, other: Stats) {
         let empty = self.wall.is_zero();
-        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+        let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => Some(a + b),
             (None, b) if empty => b,
             _ => None,
         };
+        self.server_cpu = add(self.server_cpu, other.server_cpu);
+        self.client_cpu = add(self.client_cpu, other.client_cpu);
         self.ops += other.ops;
         self.bytes += other.bytes;
         self.wall += other.wall;
@@ -712,6 +719,7 @@ where
     let next = Arc::new(AtomicU64::new(0));
     let errors: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
     let cpu0 = pid.and_then(cpu_seconds);
+    let client0 = cpu_seconds(std::process::id());
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(in_flight);
     for _ in 0..in_flight {
@@ -751,6 +759,7 @@ where
         errors,
         first_error,
         server_cpu: cpu_delta(pid, cpu0),
+        client_cpu: cpu_delta(Some(std::process::id()), client0),
     }
 }
 
@@ -763,6 +772,7 @@ where
     let deadline = Instant::now() + Duration::from_secs(secs);
     let errors: Arc<Mutex<(u64, Option<String>)>> = Arc::default();
     let cpu0 = pid.and_then(cpu_seconds);
+    let client0 = cpu_seconds(std::process::id());
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
@@ -801,6 +811,7 @@ where
         errors,
         first_error,
         server_cpu: cpu_delta(pid, cpu0),
+        client_cpu: cpu_delta(Some(std::process::id()), client0),
     }
 }
 
@@ -866,6 +877,46 @@ fn sha256_speed(src: &BlobSource, size: u64) -> ShaSpeed {
         wall: best,
         per_cpu,
     }
+}
+
+/// One plain TCP stream over loopback, from a reused 1 MiB buffer to a reader into a reused
+/// 1 MiB buffer (blocking sockets, no HTTP, no disk, no hashing), `size` bytes three times:
+/// the best pass in MiB/s. No single-stream push or pull can be faster on this machine at this
+/// moment, whatever the server does.
+fn loopback_ceiling(src: &BlobSource, size: u64) -> anyhow::Result<f64> {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let mut out = std::net::TcpStream::connect(addr)?;
+        out.set_nodelay(true)?;
+        let (mut inp, _) = listener.accept()?;
+        let start = Instant::now();
+        let reader = std::thread::spawn(move || -> std::io::Result<u64> {
+            let mut buf = vec![0u8; CHUNK];
+            let mut got = 0u64;
+            loop {
+                match inp.read(&mut buf)? {
+                    0 => return Ok(got),
+                    n => got += n as u64,
+                }
+            }
+        });
+        let mut sent = 0u64;
+        while sent < size {
+            let n = (size - sent).min(src.pattern.len() as u64) as usize;
+            out.write_all(&src.pattern[..n])?;
+            sent += n as u64;
+        }
+        drop(out);
+        let got = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("loopback reader panicked"))??;
+        ensure!(got == size, "loopback: {got} bytes arrived of {size}");
+        best = best.max(size as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 struct CellPlan {
@@ -973,6 +1024,14 @@ async fn main() -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || sha256_speed(&src, 256 << 20)).await?
     };
     log(format!("SHA-256: {:.0} MiB/s", sha.reference()));
+    let ceiling = if args.single_blobs > 0 {
+        let (src, size) = (src.clone(), args.single_size);
+        let c = tokio::task::spawn_blocking(move || loopback_ceiling(&src, size)).await??;
+        log(format!("loopback TCP, one stream: {c:.0} MiB/s"));
+        Some(c)
+    } else {
+        None
+    };
 
     // Seeds are spaced so that every phase and cell pushes blobs no earlier phase pushed.
     let mut next_seed = args.seed.wrapping_mul(1 << 32);
@@ -1097,7 +1156,15 @@ async fn main() -> anyhow::Result<()> {
 
     print!(
         "{}",
-        render(&args, &sha, single.as_ref(), &cells, &hammers, &overheads)
+        render(
+            &args,
+            &sha,
+            ceiling,
+            single.as_ref(),
+            &cells,
+            &hammers,
+            &overheads
+        )
     );
     Ok(())
 }
@@ -1293,6 +1360,7 @@ fn verdict(pass: Option<bool>) -> &'static str {
 fn render(
     args: &Args,
     sha_speed: &ShaSpeed,
+    ceiling: Option<f64>,
     single: Option<&SingleResult>,
     cells: &[CellResult],
     hammers: &[HammerResult],
@@ -1338,6 +1406,16 @@ fn render(
                 human_size(256 << 20)
             );
         }
+    }
+    if let Some(c) = ceiling {
+        let _ = writeln!(
+            o,
+            "\nPlain TCP over loopback, one stream, in-process (blocking sockets, {} sent from a \
+             reused 1 MiB buffer and read into another, no HTTP, no disk, no hashing, best of 3): \
+             **{c:.0} MiB/s**. No single-stream push or pull, of either registry, can beat it on \
+             this machine at this moment.",
+            human_size(args.single_size)
+        );
     }
     let _ = writeln!(o);
 
@@ -1454,9 +1532,9 @@ fn render(
         );
         let _ = writeln!(
             o,
-            "| operation | target | MiB/s | p50 ms | max ms | server CPU s | MiB per server CPU-second |"
+            "| operation | target | MiB/s | p50 ms | max ms | server CPU s | MiB per server CPU-second | client CPU s |"
         );
-        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|");
         for (label, stats) in [
             ("push, docker flow", &s.push_docker),
             ("push, monolithic", &s.push_mono),
@@ -1467,9 +1545,10 @@ fn render(
                 let eff = st
                     .cpu_per_gib()
                     .map_or("-".to_string(), |c| format!("{:.0}", 1024.0 / c));
+                let client = st.client_cpu.map_or("-".to_string(), |c| format!("{c:.2}"));
                 let _ = writeln!(
                     o,
-                    "| {label} | {name} | {} | {} | {} | {cpu} | {eff} |",
+                    "| {label} | {name} | {} | {} | {} | {cpu} | {eff} | {client} |",
                     cell(st, st.mib_s()),
                     ms(st.percentile(0.5)),
                     ms(st.percentile(1.0))
