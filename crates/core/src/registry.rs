@@ -116,8 +116,11 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     uploads: UploadLocks,
     options: RegistryOptions,
-    /// When each image's last pull was recorded, so pulls write at most once a minute.
-    pulls: std::sync::Mutex<std::collections::HashMap<(String, Digest), i64>>,
+    /// When each image's last pull was recorded, so pulls write at most once a minute; keyed by
+    /// a hash of (repository, digest) so that a pull allocates nothing here (a collision only
+    /// skips one approximate timestamp).
+    pulls: std::sync::Mutex<std::collections::HashMap<u64, i64>>,
+    pull_keys: std::collections::hash_map::RandomState,
 }
 
 /// How often a pull of the same image is written down (`lastRecordedPullTime` is approximate in
@@ -140,6 +143,7 @@ impl Registry {
             uploads: UploadLocks::default(),
             options,
             pulls: Default::default(),
+            pull_keys: Default::default(),
         }
     }
 
@@ -562,8 +566,9 @@ impl Registry {
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
         let now = now_millis();
         {
+            use std::hash::BuildHasher;
+            let key = self.pull_keys.hash_one((repo.as_str(), digest));
             let mut pulls = self.pulls.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (repo.to_string(), digest.clone());
             match pulls.get(&key) {
                 Some(at) if now - at < PULL_RECORD_INTERVAL_MS => return,
                 _ => {}
