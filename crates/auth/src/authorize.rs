@@ -124,7 +124,7 @@ async fn authorize_with(
         Caller::Anonymous => Principal::Anonymous,
         Caller::User { principal, .. } => {
             for (id, policy) in &principal.policies {
-                set.add_identity(id.clone(), Policy::clone(policy));
+                set.add_identity(id.clone(), policy.clone());
             }
             Principal::User {
                 account: options.account_id.clone(),
@@ -174,11 +174,11 @@ async fn authorize_with(
                 ctx.insert(&format!("aws:ResourceTag/{k}"), Value::string(v.clone()));
             }
             let policy = match repository_policy {
-                Some(candidate) => candidate,
-                None => repo.policy.as_deref(),
+                Some(candidate) => candidate.map(|p| Arc::new(p.clone())),
+                None => repo.policy.clone(),
             };
             if let Some(policy) = policy {
-                set.set_repository(format!("repository/{name}"), Policy::clone(policy));
+                set.set_repository(format!("repository/{name}"), policy);
             }
         }
     }
@@ -188,7 +188,7 @@ async fn authorize_with(
     // The registry policy governs ECR actions; IAM resources answer to identity policies only.
     if !matches!(target, Target::Iam(_)) {
         if let Some(policy) = iam.registry_policy().await? {
-            set.set_registry("registry", Policy::clone(&policy));
+            set.set_registry("registry", policy);
         }
     }
     let response = evaluate(&request, &set);

@@ -235,7 +235,9 @@ impl PolicyType {
 #[derive(Debug, Clone, PartialEq)]
 struct Named {
     id: String,
-    policy: Policy,
+    // Shared, so that a caller holding parsed policies in a cache hands them over without
+    // copying a statement.
+    policy: std::sync::Arc<Policy>,
 }
 
 /// The policies that bear on a request.
@@ -252,34 +254,50 @@ impl PolicySet {
         PolicySet::default()
     }
     /// A policy of the principal (user inline/managed, group, or role policy).
-    pub fn add_identity(&mut self, id: impl Into<String>, policy: Policy) -> &mut Self {
+    pub fn add_identity(
+        &mut self,
+        id: impl Into<String>,
+        policy: impl Into<std::sync::Arc<Policy>>,
+    ) -> &mut Self {
         self.identity.push(Named {
             id: id.into(),
-            policy,
+            policy: policy.into(),
         });
         self
     }
     /// A session policy of the principal's session.
-    pub fn add_session(&mut self, id: impl Into<String>, policy: Policy) -> &mut Self {
+    pub fn add_session(
+        &mut self,
+        id: impl Into<String>,
+        policy: impl Into<std::sync::Arc<Policy>>,
+    ) -> &mut Self {
         self.session.push(Named {
             id: id.into(),
-            policy,
+            policy: policy.into(),
         });
         self
     }
     /// The repository policy of the requested repository (ignored for resource `*`).
-    pub fn set_repository(&mut self, id: impl Into<String>, policy: Policy) -> &mut Self {
+    pub fn set_repository(
+        &mut self,
+        id: impl Into<String>,
+        policy: impl Into<std::sync::Arc<Policy>>,
+    ) -> &mut Self {
         self.repository = Some(Named {
             id: id.into(),
-            policy,
+            policy: policy.into(),
         });
         self
     }
     /// The registry policy of the registry account.
-    pub fn set_registry(&mut self, id: impl Into<String>, policy: Policy) -> &mut Self {
+    pub fn set_registry(
+        &mut self,
+        id: impl Into<String>,
+        policy: impl Into<std::sync::Arc<Policy>>,
+    ) -> &mut Self {
         self.registry = Some(Named {
             id: id.into(),
-            policy,
+            policy: policy.into(),
         });
         self
     }
