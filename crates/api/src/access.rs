@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use axum::http::{header, request::Parts, HeaderMap, Method};
+use axum::http::{header, request::Parts, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use portcullis_auth::sigv4::{self, Protocol, SigV4Error, SignedRequestParts};
@@ -13,7 +13,6 @@ use portcullis_auth::{authorize, Caller, Facts, Outcome, Target, TokenError};
 use portcullis_core::{AuditEvent, UserIdentity};
 use portcullis_policy::Value;
 
-use crate::classify::OciEndpoint;
 use crate::AppState;
 
 /// Unix seconds now.
@@ -97,17 +96,30 @@ impl AuthFailure {
     }
 }
 
+/// What a registry request presented in `Authorization`.
+enum Presented {
+    /// No header, or Basic/Bearer with nothing in it (`containers/image` sends `Basic Og==`,
+    /// an empty user and password, when it has no credentials): anonymous.
+    Nothing,
+    Token(String),
+}
+
 /// The registry token in `Authorization: Basic base64("AWS:" + token)` or `Bearer token`.
-fn registry_token(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
+fn presented(headers: &HeaderMap) -> Result<Presented, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
+        return Ok(Presented::Nothing);
     };
     let value = value
         .to_str()
         .map_err(|_| AuthFailure::Malformed("malformed Authorization header"))?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(Some(rest.trim().to_owned()));
+        return Ok(if rest.is_empty() {
+            Presented::Nothing
+        } else {
+            Presented::Token(rest.to_owned())
+        });
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(AuthFailure::Malformed(
@@ -115,30 +127,77 @@ fn registry_token(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
         ));
     }
     let decoded = STANDARD
-        .decode(rest.trim())
+        .decode(rest)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or(AuthFailure::Malformed("malformed Basic credentials"))?;
-    let (_user, password) = decoded
+    let (user, password) = decoded
         .split_once(':')
         .ok_or(AuthFailure::Malformed("malformed Basic credentials"))?;
-    Ok(Some(password.to_owned()))
+    if user.is_empty() && password.is_empty() {
+        return Ok(Presented::Nothing);
+    }
+    Ok(Presented::Token(password.to_owned()))
+}
+
+/// How a registry caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// No credentials at all.
+    Nothing,
+    /// A token the token endpoint handed an anonymous client.
+    AnonymousToken,
+    /// A registry token (GetAuthorizationToken's), with its expiry.
+    Token { token: String, expires_at: i64 },
+    /// A download URL of GetDownloadUrlForLayer, standing for the key that obtained it.
+    DownloadUrl,
+}
+
+/// A registry caller and how it proved who it is.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub via: Via,
 }
 
 /// Resolves the caller of a registry request. No credentials make an anonymous caller; bad
 /// ones fail.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
-    let Some(token) = registry_token(headers)? else {
-        return Ok(Caller::Anonymous);
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Authenticated, AuthFailure> {
+    let Presented::Token(token) = presented(headers)? else {
+        return Ok(Authenticated {
+            caller: Caller::Anonymous,
+            via: Via::Nothing,
+        });
     };
     let claims = state
         .tokens
         .verify(&token, now_unix())
         .map_err(AuthFailure::Token)?;
-    match state.iam.principal_for_key(&claims.access_key_id).await {
+    if claims.is_anonymous() {
+        return Ok(Authenticated {
+            caller: Caller::Anonymous,
+            via: Via::AnonymousToken,
+        });
+    }
+    let caller = caller_for_key(state, &claims.access_key_id).await?;
+    Ok(Authenticated {
+        caller,
+        via: Via::Token {
+            token,
+            expires_at: claims.expires_at,
+        },
+    })
+}
+
+/// The caller an access key stands for now; a deleted or inactive key stands for no one.
+pub async fn caller_for_key(state: &AppState, access_key_id: &str) -> Result<Caller, AuthFailure> {
+    match state.iam.principal_for_key(access_key_id).await {
         Ok(Some(principal)) => Ok(Caller::User {
             principal,
-            access_key_id: claims.access_key_id,
+            access_key_id: access_key_id.to_owned(),
         }),
         Ok(None) => Err(AuthFailure::Revoked),
         Err(e) => {
@@ -310,173 +369,4 @@ pub async fn check(
     )
     .increment(1);
     Ok(outcome)
-}
-
-/// The ECR actions an OCI request needs (`../shared/spec/iam-policy.md` section 6). Base and
-/// catalog have none here: `/v2/` only authenticates, and the catalog filters per repository.
-pub fn oci_actions(
-    endpoint: &OciEndpoint,
-    method: &Method,
-    query: &std::collections::HashMap<String, String>,
-    body_present: bool,
-) -> Vec<&'static str> {
-    use OciEndpoint as E;
-    match (endpoint, method) {
-        (E::Blob { .. }, &Method::HEAD) => vec!["ecr:BatchCheckLayerAvailability"],
-        (E::Blob { .. }, &Method::GET) => vec!["ecr:GetDownloadUrlForLayer"],
-        (E::Blob { .. }, &Method::DELETE) => vec!["ecr:BatchDeleteImage"],
-        (E::UploadStart { .. }, &Method::POST) => {
-            if query.contains_key("digest") && !query.contains_key("mount") {
-                vec![
-                    "ecr:InitiateLayerUpload",
-                    "ecr:UploadLayerPart",
-                    "ecr:CompleteLayerUpload",
-                ]
-            } else {
-                vec!["ecr:InitiateLayerUpload"]
-            }
-        }
-        (E::Upload { .. }, &Method::PUT) if body_present => {
-            vec!["ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]
-        }
-        (E::Upload { .. }, &Method::PUT) => vec!["ecr:CompleteLayerUpload"],
-        (E::Upload { .. }, _) => vec!["ecr:UploadLayerPart"],
-        (E::Manifest { .. }, &Method::PUT) => vec!["ecr:PutImage"],
-        (E::Manifest { .. }, &Method::DELETE) => vec!["ecr:BatchDeleteImage"],
-        (E::Manifest { .. }, _) => vec!["ecr:BatchGetImage"],
-        (E::Tags { .. }, _) => vec!["ecr:ListImages"],
-        (E::Referrers { .. }, _) => vec!["ecr:BatchGetImage"],
-        (E::Base, _) | (E::Catalog, _) | (E::Token, _) => vec![],
-        // Other methods on blobs and the rest are answered 405 by the router before any data
-        // is touched, so there is nothing to authorize.
-        (E::Blob { .. }, _) | (E::UploadStart { .. }, _) => vec![],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::classify::classify;
-
-    #[test]
-    fn actions_follow_the_spec_table() {
-        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let none = std::collections::HashMap::new();
-        let digest: std::collections::HashMap<String, String> =
-            [("digest".to_owned(), d.to_owned())].into();
-        type Query = std::collections::HashMap<String, String>;
-        type Case<'a> = (&'a str, Method, &'a Query, bool, &'a [&'a str]);
-        let cases: &[Case] = &[
-            (
-                &format!("a/blobs/{d}"),
-                Method::HEAD,
-                &none,
-                false,
-                &["ecr:BatchCheckLayerAvailability"],
-            ),
-            (
-                &format!("a/blobs/{d}"),
-                Method::GET,
-                &none,
-                false,
-                &["ecr:GetDownloadUrlForLayer"],
-            ),
-            (
-                "a/blobs/uploads/",
-                Method::POST,
-                &none,
-                false,
-                &["ecr:InitiateLayerUpload"],
-            ),
-            (
-                "a/blobs/uploads/",
-                Method::POST,
-                &digest,
-                true,
-                &[
-                    "ecr:InitiateLayerUpload",
-                    "ecr:UploadLayerPart",
-                    "ecr:CompleteLayerUpload",
-                ],
-            ),
-            (
-                "a/blobs/uploads/x1",
-                Method::PATCH,
-                &none,
-                true,
-                &["ecr:UploadLayerPart"],
-            ),
-            (
-                "a/blobs/uploads/x1",
-                Method::PUT,
-                &digest,
-                false,
-                &["ecr:CompleteLayerUpload"],
-            ),
-            (
-                "a/blobs/uploads/x1",
-                Method::PUT,
-                &digest,
-                true,
-                &["ecr:UploadLayerPart", "ecr:CompleteLayerUpload"],
-            ),
-            (
-                "a/blobs/uploads/x1",
-                Method::GET,
-                &none,
-                false,
-                &["ecr:UploadLayerPart"],
-            ),
-            (
-                "a/manifests/v1",
-                Method::HEAD,
-                &none,
-                false,
-                &["ecr:BatchGetImage"],
-            ),
-            (
-                "a/manifests/v1",
-                Method::PUT,
-                &none,
-                true,
-                &["ecr:PutImage"],
-            ),
-            (
-                "a/manifests/v1",
-                Method::DELETE,
-                &none,
-                false,
-                &["ecr:BatchDeleteImage"],
-            ),
-            (
-                "a/tags/list",
-                Method::GET,
-                &none,
-                false,
-                &["ecr:ListImages"],
-            ),
-            (
-                &format!("a/referrers/{d}"),
-                Method::GET,
-                &none,
-                false,
-                &["ecr:BatchGetImage"],
-            ),
-            (
-                &format!("a/blobs/{d}"),
-                Method::DELETE,
-                &none,
-                false,
-                &["ecr:BatchDeleteImage"],
-            ),
-        ];
-        for (path, method, query, body, want) in cases {
-            let e = classify(path).unwrap();
-            assert_eq!(
-                &oci_actions(&e, method, query, *body),
-                want,
-                "{method} {path}"
-            );
-        }
-    }
 }

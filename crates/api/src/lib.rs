@@ -58,6 +58,9 @@ pub struct AppState {
     pub limits: Limits,
     /// `scheme://host[:port]` clients reach the registry at; `None`: each request's `Host`.
     pub public_url: Option<String>,
+    /// `[auth] anonymous_access`: serve requests without credentials as far as resource
+    /// policies allow `Principal: "*"`. Off (ECR's behaviour): every such request is 401.
+    pub anonymous_access: bool,
 }
 
 impl AppState {

@@ -24,6 +24,13 @@ impl Caller {
             Caller::User { principal, .. } => Some(&principal.arn),
         }
     }
+
+    pub fn access_key_id(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::User { access_key_id, .. } => Some(access_key_id),
+        }
+    }
 }
 
 /// What the network and the clock say about a request.

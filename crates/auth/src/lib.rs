@@ -13,4 +13,4 @@ pub mod sigv4;
 pub mod token;
 
 pub use authorize::{authorize, Caller, Facts, Outcome, Target};
-pub use token::{TokenClaims, TokenError, TokenSigner, TOKEN_TTL_SECS};
+pub use token::{DownloadGrant, TokenClaims, TokenError, TokenSigner, TOKEN_TTL_SECS};

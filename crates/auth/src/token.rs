@@ -33,6 +33,24 @@ pub struct TokenClaims {
     pub nonce: String,
 }
 
+impl TokenClaims {
+    /// A token of [`TokenSigner::issue_anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        self.access_key_id.is_empty()
+    }
+}
+
+/// What a download URL claims: one blob of one repository, for the holder of one access key,
+/// until `expires`.
+#[derive(Debug, Clone, Copy)]
+pub struct DownloadGrant<'a> {
+    pub repository: &'a str,
+    pub digest: &'a str,
+    pub access_key_id: &'a str,
+    pub expires: i64,
+    pub signature: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("the authorization token is malformed")]
@@ -92,24 +110,36 @@ impl TokenSigner {
         (format!("{PREFIX}{body}.{tag}"), claims)
     }
 
-    /// The signature of a download URL for one blob of one repository, valid until `expires`
-    /// (unix seconds). Domain-separated from tokens, so neither can stand in for the other.
-    pub fn sign_download(&self, repository: &str, digest: &str, expires: i64) -> String {
-        let data = format!("portcullis download url v1\n{repository}\n{digest}\n{expires}");
-        URL_SAFE_NO_PAD.encode(self.mac(data.as_bytes()))
+    /// A token that stands for no one: what the token endpoint hands an anonymous client when
+    /// anonymous access is on. It grants only what resource policies give `Principal: "*"`.
+    pub fn issue_anonymous(&self, now: i64, ttl_secs: i64, nonce: &str) -> (String, TokenClaims) {
+        self.issue_with_ttl("", now, ttl_secs, nonce)
     }
 
-    /// Whether a download URL's signature holds and has not expired.
-    pub fn verify_download(
+    /// The signature of a download URL for one blob of one repository, obtained by
+    /// `access_key_id`, valid until `expires` (unix seconds). Domain-separated from tokens, so
+    /// neither can stand in for the other.
+    pub fn sign_download(
         &self,
         repository: &str,
         digest: &str,
+        access_key_id: &str,
         expires: i64,
-        signature: &str,
-        now: i64,
-    ) -> bool {
-        let expected = self.sign_download(repository, digest, expires);
-        now < expires && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+    ) -> String {
+        let data = format!(
+            "portcullis download url v2\n{repository}\n{digest}\n{access_key_id}\n{expires}"
+        );
+        URL_SAFE_NO_PAD.encode(self.mac(data.as_bytes()))
+    }
+
+    /// Whether a download URL's signature holds, has not expired, and expires no later than
+    /// `max_ttl` from now (a URL can only be as long-lived as the server hands them out).
+    pub fn verify_download(&self, url: &DownloadGrant<'_>, now: i64, max_ttl: i64) -> bool {
+        let expected =
+            self.sign_download(url.repository, url.digest, url.access_key_id, url.expires);
+        let fresh = now < url.expires && url.expires <= now.saturating_add(max_ttl);
+        let genuine = bool::from(expected.as_bytes().ct_eq(url.signature.as_bytes()));
+        fresh && genuine
     }
 
     pub fn verify(&self, token: &str, now: i64) -> Result<TokenClaims, TokenError> {
@@ -138,15 +168,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn download_signatures_bind_repository_digest_and_expiry() {
+    fn download_signatures_bind_repository_digest_key_and_expiry() {
         let signer = TokenSigner::from_master(&[1; 32]);
-        let sig = signer.sign_download("team/app", "sha256:ab", 2000);
-        assert!(signer.verify_download("team/app", "sha256:ab", 2000, &sig, 1999));
-        assert!(!signer.verify_download("team/app", "sha256:ab", 2000, &sig, 2000));
-        assert!(!signer.verify_download("team/app", "sha256:ab", 2001, &sig, 1999));
-        assert!(!signer.verify_download("team/other", "sha256:ab", 2000, &sig, 1999));
-        assert!(!signer.verify_download("team/app", "sha256:ac", 2000, &sig, 1999));
-        assert!(!signer.verify_download("team/app", "sha256:ab", 2000, "x", 1999));
+        let sig = signer.sign_download("team/app", "sha256:ab", "AKIA1", 2000);
+        let grant = DownloadGrant {
+            repository: "team/app",
+            digest: "sha256:ab",
+            access_key_id: "AKIA1",
+            expires: 2000,
+            signature: &sig,
+        };
+        let ttl = 900;
+        assert!(signer.verify_download(&grant, 1999, ttl));
+        assert!(!signer.verify_download(&grant, 2000, ttl));
+        // A genuine signature over an expiry further out than the server grants is refused.
+        assert!(!signer.verify_download(&grant, 1000, ttl));
+        for changed in [
+            DownloadGrant {
+                expires: 2001,
+                ..grant
+            },
+            DownloadGrant {
+                repository: "team/other",
+                ..grant
+            },
+            DownloadGrant {
+                digest: "sha256:ac",
+                ..grant
+            },
+            DownloadGrant {
+                access_key_id: "AKIA2",
+                ..grant
+            },
+            DownloadGrant {
+                signature: "x",
+                ..grant
+            },
+        ] {
+            assert!(!signer.verify_download(&changed, 1999, ttl), "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn anonymous_tokens_name_no_key() {
+        let signer = TokenSigner::from_master(&[1; 32]);
+        let (token, _) = signer.issue_anonymous(1000, 300, "n");
+        assert!(signer.verify(&token, 1001).unwrap().is_anonymous());
+        let (token, _) = signer.issue("AKIAEXAMPLE", 1000, "n");
+        assert!(!signer.verify(&token, 1001).unwrap().is_anonymous());
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub struct AuthConfig {
     /// (for example through `PORTCULLIS_AUTH__MASTER_KEY`) to keep it apart from the data.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "redact")]
     pub master_key: Option<String>,
+    /// Serve registry requests that carry no credentials (`docker pull` of a public
+    /// repository), as far as repository and registry policies allow `Principal: "*"` to.
+    /// Off, as in ECR: every request without credentials is answered 401 with a challenge,
+    /// and `Principal: "*"` means any authenticated principal. See docs/policy.md.
+    pub anonymous_access: bool,
 }
 
 /// The audit log of every authentication and authorization decision (JSON lines).
@@ -72,6 +77,7 @@ impl Default for AuthConfig {
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             master_key: None,
+            anonymous_access: false,
         }
     }
 }

@@ -111,6 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         audit,
         limits: limits.clone(),
         public_url,
+        anonymous_access: config.auth.anonymous_access,
     })
     .layer(tower_http::trace::TraceLayer::new_for_http());
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;

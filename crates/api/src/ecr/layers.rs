@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 use super::input;
 use super::ops::{repository_error as core_error, require_repository as repository};
 use super::{EcrContext, EcrError};
-use crate::oci::{DOWNLOAD_EXPIRES, DOWNLOAD_SIGNATURE};
+use crate::oci::{
+    DOWNLOAD_CREDENTIAL, DOWNLOAD_EXPIRES, DOWNLOAD_SIGNATURE, DOWNLOAD_URL_TTL_SECS,
+};
 use crate::AppState;
 
-/// How long a GetDownloadUrlForLayer URL works.
-const DOWNLOAD_URL_TTL_SECS: i64 = 15 * 60;
 /// The largest part UploadLayerPart takes (the model's blob limit).
 const MAX_PART: usize = 20 * 1024 * 1024;
 
@@ -219,12 +219,19 @@ pub async fn download_url(
             format!("The layer '{digest}' is not associated with an image in the repository, and may be cleaned up at any time"),
         ));
     }
+    // The URL names the key that asked for it: every download is authorized again as that
+    // key's principal, with the download request's own network facts.
+    let Some(access_key_id) = ctx.caller.access_key_id() else {
+        return Err(EcrError::server());
+    };
     let expires = ctx.facts.now_unix + DOWNLOAD_URL_TTL_SECS;
-    let signature = state
-        .tokens
-        .sign_download(repo.as_str(), &digest.to_string(), expires);
+    let signature =
+        state
+            .tokens
+            .sign_download(repo.as_str(), &digest.to_string(), access_key_id, expires);
+    let key: String = form_urlencoded::byte_serialize(access_key_id.as_bytes()).collect();
     let url = format!(
-        "{}/v2/{}/blobs/{}?{DOWNLOAD_EXPIRES}={expires}&{DOWNLOAD_SIGNATURE}={signature}",
+        "{}/v2/{}/blobs/{}?{DOWNLOAD_CREDENTIAL}={key}&{DOWNLOAD_EXPIRES}={expires}&{DOWNLOAD_SIGNATURE}={signature}",
         ctx.public_url, repo, digest
     );
     Ok(json!({ "downloadUrl": url, "layerDigest": digest.to_string() }))

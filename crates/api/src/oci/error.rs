@@ -116,6 +116,10 @@ impl From<ClassifyError> for OciError {
             ClassifyError::NotFound => {
                 OciError::new(OciCode::NameUnknown, "no such endpoint").with_detail(json!(null))
             }
+            ClassifyError::MethodNotAllowed => OciError::new(
+                OciCode::Unsupported,
+                "this method is not supported on this endpoint",
+            ),
             ClassifyError::Name(e) => OciError::new(OciCode::NameInvalid, e.to_string()),
             ClassifyError::Reference(e @ portcullis_oci::Error::TagInvalid(_)) => {
                 OciError::new(OciCode::TagInvalid, e.to_string())

@@ -6,7 +6,7 @@ use portcullis_core::Registry;
 use portcullis_oci::{media_types, Digest, RepoName, Tag};
 use serde_json::json;
 
-use portcullis_auth::{authorize, Caller, Facts, Target};
+use portcullis_auth::{Caller, Facts, Target};
 
 use super::{hv, OciCode, OciError, OciRequest, OciResult};
 use crate::AppState;
@@ -74,12 +74,14 @@ pub async fn catalog(
         for name in page {
             cursor = Some(name.clone());
             let target = Target::Repository(name.clone());
-            let outcome = authorize(
-                &state.iam,
+            let outcome = crate::access::check(
+                state,
                 caller,
+                facts,
+                "registry",
                 "ecr:DescribeRepositories",
                 &target,
-                facts,
+                None,
                 &[],
             )
             .await?;

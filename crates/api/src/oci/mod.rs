@@ -15,11 +15,12 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use portcullis_auth::{Caller, Facts, Target};
+use portcullis_auth::{Caller, DownloadGrant, Facts, Target};
+use portcullis_core::UserIdentity;
 use portcullis_oci::RepoName;
 
-use crate::access;
-use crate::classify::{classify, OciEndpoint};
+use crate::access::{self, AuthFailure, Authenticated, Via};
+use crate::classify::{classify, Authorization, ManifestRef, OciOperation, RequestShape};
 use crate::AppState;
 pub use error::{OciCode, OciError};
 
@@ -48,7 +49,18 @@ fn parse_query(uri: &Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Serves every `/v2/...` request.
+fn has_body(headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok());
+    match length {
+        Some(l) => l.trim() != "0",
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// Serves every `/v2/...` request: classify (path and method make one operation), authenticate,
+/// authorize the operation's actions, then route it.
 pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     let uri = parts.uri.clone();
@@ -60,11 +72,16 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
         headers: parts.headers.clone(),
         query: parse_query(&uri),
     };
-    let result = match classify(rest) {
-        Ok(endpoint) => {
-            let operation = endpoint.operation();
-            let res = match authorize_request(&state, &endpoint, &req, &facts).await {
-                Ok(caller) => route(&state, endpoint, req, body, &caller, &facts).await,
+    let shape = RequestShape {
+        digest: req.query.contains_key("digest"),
+        mount: req.query.contains_key("mount"),
+        body: has_body(&req.headers),
+    };
+    let result = match classify(&req.method, rest, shape) {
+        Ok(operation) => {
+            let name = operation.name();
+            let res = match authorize_request(&state, &operation, &req, &facts).await {
+                Ok(who) => route(&state, operation, req, body, &who, &facts).await,
                 Err(e) => Err(e),
             };
             let status = match &res {
@@ -74,7 +91,7 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
             metrics::counter!(
                 "portcullis_http_requests_total",
                 "api" => "oci",
-                "operation" => operation,
+                "operation" => name,
                 "status" => status.as_str().to_owned()
             )
             .increment(1);
@@ -90,142 +107,237 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
     resp
 }
 
-fn method_not_allowed(method: &Method) -> OciError {
-    OciError::new(
-        OciCode::Unsupported,
-        format!("method `{method}` is not supported here"),
+/// The `WWW-Authenticate` challenge. With anonymous access off it is ECR's: Basic, with the
+/// registry URL as realm. With it on, it is the Docker token flow's Bearer challenge whose realm
+/// is the token endpoint, which is what makes docker (and `containers/image`) fetch an
+/// anonymous token instead of refusing to pull without credentials.
+fn challenge(
+    state: &AppState,
+    req: &OciRequest,
+    facts: &Facts,
+    operation: Option<&OciOperation>,
+) -> String {
+    let url = state.public_url(&req.headers, facts.secure);
+    if !state.anonymous_access {
+        return format!("Basic realm=\"{url}/\",service=\"ecr.amazonaws.com\"");
+    }
+    let service = url.split_once("://").map_or(url.as_str(), |(_, h)| h);
+    let mut c = format!("Bearer realm=\"{url}/v2/token\",service=\"{service}\"");
+    if let Some(op) = operation {
+        if let Some(repo) = op.repository() {
+            let actions = match op.authorization() {
+                Authorization::Repository(a) if a.iter().all(|a| PULL_ACTIONS.contains(a)) => {
+                    "pull"
+                }
+                _ => "pull,push",
+            };
+            c.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
+        }
+    }
+    c
+}
+
+/// The actions of reading operations, for the challenge's scope.
+const PULL_ACTIONS: &[&str] = &[
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:ListImages",
+];
+
+fn unauthorized(
+    state: &AppState,
+    req: &OciRequest,
+    facts: &Facts,
+    operation: Option<&OciOperation>,
+    message: String,
+) -> OciError {
+    OciError::new(OciCode::Unauthorized, message).with_header(
+        header::WWW_AUTHENTICATE,
+        challenge(state, req, facts, operation),
     )
 }
 
-/// The `WWW-Authenticate` challenge of the registry: Basic, as ECR's, with the registry URL as
-/// realm.
-fn challenge(state: &AppState, req: &OciRequest, facts: &Facts) -> String {
-    let url = state.public_url(&req.headers, facts.secure);
-    format!("Basic realm=\"{url}/\",service=\"ecr.amazonaws.com\"")
-}
-
-fn unauthorized(state: &AppState, req: &OciRequest, facts: &Facts, message: String) -> OciError {
-    OciError::new(OciCode::Unauthorized, message)
-        .with_header(header::WWW_AUTHENTICATE, challenge(state, req, facts))
-}
-
 /// Query parameters of the download URLs GetDownloadUrlForLayer hands out.
+pub const DOWNLOAD_CREDENTIAL: &str = "X-Portcullis-Credential";
 pub const DOWNLOAD_EXPIRES: &str = "X-Portcullis-Expires";
 pub const DOWNLOAD_SIGNATURE: &str = "X-Portcullis-Signature";
+/// How long a download URL works.
+pub const DOWNLOAD_URL_TTL_SECS: i64 = 15 * 60;
 
-/// A blob GET through a download URL: the signature (made when an authorized caller asked for
-/// the URL) stands in for credentials, for that one blob and until it expires.
-fn presigned_download(
+/// A request through a download URL. The signature (made when an authorized caller asked for
+/// the URL) stands in for that caller's credentials, for GET of that one blob only and until it
+/// expires; the request is then authorized as any other, as the key's principal now and with
+/// this request's own network facts, so a perimeter or a revocation holds for URLs too.
+async fn download_url_caller(
     state: &AppState,
+    operation: &OciOperation,
+    req: &OciRequest,
     facts: &Facts,
-    name: &RepoName,
-    digest: &portcullis_oci::Digest,
-    expires: &str,
-    signature: &str,
-) -> Result<Caller, OciError> {
-    let valid = expires.parse::<i64>().is_ok_and(|expires| {
-        state.tokens.verify_download(
-            name.as_str(),
-            &digest.to_string(),
-            expires,
-            signature,
-            facts.now_unix,
-        )
-    });
-    let mut e = access::event(
-        facts,
-        "registry",
-        "GetDownloadUrlForLayer",
-        access::identity(&Caller::Anonymous),
-    );
-    e.repository = Some(name.to_string());
-    e.reference = Some(digest.to_string());
-    e.decision = if valid { "allow" } else { "deny" }.into();
-    if !valid {
+) -> Result<Authenticated, OciError> {
+    let key = req.query(DOWNLOAD_CREDENTIAL);
+    let refuse = |message: &str| {
+        let who = UserIdentity {
+            kind: "Unknown".into(),
+            access_key_id: key.map(str::to_owned),
+            ..UserIdentity::default()
+        };
+        let mut e = access::event(facts, "registry", "GetDownloadUrlForLayer", who);
+        e.repository = operation.repository().map(ToString::to_string);
+        e.reference = operation.reference();
+        e.decision = "deny".into();
         e.error_code = Some("AccessDenied".into());
-        e.error_message = Some("download URL invalid or expired".into());
-    }
-    state.audit.record(&e);
-    if valid {
-        Ok(Caller::Anonymous)
-    } else {
-        Err(OciError::new(
-            OciCode::Denied,
+        e.error_message = Some(message.to_owned());
+        state.audit.record(&e);
+        OciError::new(OciCode::Denied, message)
+    };
+    let OciOperation::GetBlob { name, digest } = operation else {
+        return Err(refuse(
+            "a download URL serves GET of its one blob and nothing else",
+        ));
+    };
+    let (Some(key), Some(expires), Some(signature)) = (
+        key,
+        req.query(DOWNLOAD_EXPIRES)
+            .and_then(|e| e.parse::<i64>().ok()),
+        req.query(DOWNLOAD_SIGNATURE),
+    ) else {
+        return Err(refuse("the download URL is incomplete"));
+    };
+    let digest = digest.to_string();
+    let grant = DownloadGrant {
+        repository: name.as_str(),
+        digest: &digest,
+        access_key_id: key,
+        expires,
+        signature,
+    };
+    if !state
+        .tokens
+        .verify_download(&grant, facts.now_unix, DOWNLOAD_URL_TTL_SECS)
+    {
+        return Err(refuse(
             "the download URL's signature does not match or the URL has expired",
-        ))
+        ));
+    }
+    match access::caller_for_key(state, key).await {
+        Ok(caller) => Ok(Authenticated {
+            caller,
+            via: Via::DownloadUrl,
+        }),
+        Err(AuthFailure::Internal) => Err(OciError::new(OciCode::Unknown, "internal error")),
+        Err(_) => Err(refuse(
+            "the access key that obtained this download URL is inactive or deleted",
+        )),
     }
 }
 
-/// Authenticates the caller and checks every ECR action the endpoint needs. Anonymous callers
+/// Whether the request carries any part of a download URL's credentials.
+fn is_download_url(req: &OciRequest) -> bool {
+    [DOWNLOAD_CREDENTIAL, DOWNLOAD_EXPIRES, DOWNLOAD_SIGNATURE]
+        .iter()
+        .any(|k| req.query.contains_key(*k))
+}
+
+/// Authenticates the caller and decides the operation's [`Authorization`]. Anonymous callers
 /// who are refused get 401 with a challenge, so that clients retry with credentials; known
-/// callers get 403 with AWS's explanation.
+/// callers get 403 with AWS's explanation. With anonymous access off (the default, as in ECR)
+/// a request without credentials is never served.
 async fn authorize_request(
     state: &AppState,
-    endpoint: &OciEndpoint,
+    operation: &OciOperation,
     req: &OciRequest,
     facts: &Facts,
-) -> Result<Caller, OciError> {
-    if let (OciEndpoint::Blob { name, digest }, Some(expires), Some(signature)) = (
-        endpoint,
-        req.query(DOWNLOAD_EXPIRES),
-        req.query(DOWNLOAD_SIGNATURE),
-    ) {
-        return presigned_download(state, facts, name, digest, expires, signature);
-    }
-    let caller = match access::authenticate(state, &req.headers).await {
-        Ok(c) => c,
-        Err(failure) => {
-            let message = failure.message();
-            access::audit_auth_failure(state, facts, "registry", None, failure.code(), &message);
-            return Err(unauthorized(state, req, facts, message));
+) -> Result<Authenticated, OciError> {
+    let who = if is_download_url(req) {
+        download_url_caller(state, operation, req, facts).await?
+    } else {
+        match access::authenticate(state, &req.headers).await {
+            Ok(who) => who,
+            Err(failure) => {
+                let message = failure.message();
+                access::audit_auth_failure(
+                    state,
+                    facts,
+                    "registry",
+                    None,
+                    failure.code(),
+                    &message,
+                );
+                return Err(unauthorized(state, req, facts, Some(operation), message));
+            }
         }
     };
-    if matches!(endpoint, OciEndpoint::Base | OciEndpoint::Token)
-        && matches!(caller, Caller::Anonymous)
-    {
+    let anonymous = matches!(who.caller, Caller::Anonymous);
+    let refused = |outcome: &portcullis_auth::Outcome| {
+        if anonymous {
+            unauthorized(state, req, facts, Some(operation), outcome.denial_message())
+        } else {
+            OciError::new(OciCode::Denied, outcome.denial_message())
+        }
+    };
+    // With anonymous access on, the base check still challenges a client that sent nothing:
+    // that 401 is how docker and `containers/image` learn where to get an (anonymous) token.
+    let served_anonymously = state.anonymous_access
+        && (operation != &OciOperation::Base || matches!(who.via, Via::AnonymousToken));
+    if anonymous && !served_anonymously {
         return Err(unauthorized(
             state,
             req,
             facts,
+            Some(operation),
             "authentication required".into(),
         ));
     }
-    let Some(repo) = endpoint.repository() else {
-        return Ok(caller);
-    };
-    let body_present = req
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|l| l != "0")
-        || req.headers.contains_key(header::TRANSFER_ENCODING);
-    let target = Target::Repository(repo.to_string());
-    let reference = match endpoint {
-        OciEndpoint::Manifest { reference, .. } => Some(reference.to_string()),
-        OciEndpoint::Blob { digest, .. } | OciEndpoint::Referrers { digest, .. } => {
-            Some(digest.to_string())
+    match operation.authorization() {
+        Authorization::Authenticated | Authorization::EachRepository(_) => Ok(who),
+        Authorization::Registry(action) => {
+            if anonymous {
+                // Only the token endpoint is registry-scoped; it hands anonymous clients a
+                // token that grants nothing more than no token does.
+                return Ok(who);
+            }
+            let outcome = access::check(
+                state,
+                &who.caller,
+                facts,
+                "registry",
+                action,
+                &Target::Registry,
+                None,
+                &[],
+            )
+            .await?;
+            if outcome.allowed() {
+                Ok(who)
+            } else {
+                Err(refused(&outcome))
+            }
         }
-        _ => None,
-    };
-    for action in access::oci_actions(endpoint, &req.method, &req.query, body_present) {
-        let outcome = access::check(
-            state,
-            &caller,
-            facts,
-            "registry",
-            action,
-            &target,
-            reference.clone(),
-            &[],
-        )
-        .await?;
-        if !outcome.allowed() {
-            return Err(match caller {
-                Caller::Anonymous => unauthorized(state, req, facts, outcome.denial_message()),
-                Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
-            });
+        Authorization::Repository(actions) => {
+            let Some(repo) = operation.repository() else {
+                return Err(OciError::new(OciCode::Unknown, "internal error"));
+            };
+            let target = Target::Repository(repo.to_string());
+            for action in actions {
+                let outcome = access::check(
+                    state,
+                    &who.caller,
+                    facts,
+                    "registry",
+                    action,
+                    &target,
+                    operation.reference(),
+                    &[],
+                )
+                .await?;
+                if !outcome.allowed() {
+                    return Err(refused(&outcome));
+                }
+            }
+            Ok(who)
         }
     }
-    Ok(caller)
 }
 
 /// A push into a repository that does not exist creates it from the creation template that
@@ -254,7 +366,7 @@ async fn ensure_push_repository(
     .await?;
     if !outcome.allowed() {
         return Err(match caller {
-            Caller::Anonymous => unauthorized(state, req, facts, outcome.denial_message()),
+            Caller::Anonymous => unauthorized(state, req, facts, None, outcome.denial_message()),
             Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
         });
     }
@@ -266,56 +378,53 @@ async fn ensure_push_repository(
 
 async fn route(
     state: &AppState,
-    endpoint: OciEndpoint,
+    operation: OciOperation,
     req: OciRequest,
     body: Body,
-    caller: &Caller,
+    who: &Authenticated,
     facts: &Facts,
 ) -> OciResult {
+    use OciOperation as O;
     let registry = &state.registry;
-    match (endpoint, req.method.clone()) {
-        (OciEndpoint::Base, Method::GET | Method::HEAD) => {
-            Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
-        }
-        (OciEndpoint::Token, Method::GET | Method::POST) => token::issue(state, caller, facts),
-        (OciEndpoint::Catalog, Method::GET) => listings::catalog(state, &req, caller, facts).await,
-        (OciEndpoint::Tags { name }, Method::GET) => listings::tags(registry, &name, &req).await,
-        (OciEndpoint::Referrers { name, digest }, Method::GET) => {
-            listings::referrers(registry, &name, &digest, &req).await
-        }
-        (OciEndpoint::Manifest { name, reference }, Method::GET | Method::HEAD) => {
-            manifests::get(registry, &name, &reference, &req).await
-        }
-        (OciEndpoint::Manifest { name, reference }, Method::PUT) => {
+    let caller = &who.caller;
+    let unknown = |reference: &str| {
+        OciError::new(
+            OciCode::ManifestUnknown,
+            format!("`{reference}` is neither a valid tag nor a digest, so no manifest has it"),
+        )
+    };
+    match operation {
+        O::Base => Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()),
+        O::Token => token::issue(state, who, facts),
+        O::Catalog => listings::catalog(state, &req, caller, facts).await,
+        O::ListTags { name } => listings::tags(registry, &name, &req).await,
+        O::Referrers { name, digest } => listings::referrers(registry, &name, &digest, &req).await,
+        O::GetManifest { name, reference } => match reference {
+            ManifestRef::Valid(reference) => {
+                manifests::get(registry, &name, &reference, &req).await
+            }
+            ManifestRef::Invalid(r) => Err(unknown(&r)),
+        },
+        O::PutManifest { name, reference } => {
             ensure_push_repository(state, &name, &req, caller, facts).await?;
             manifests::put(registry, &name, &reference, &req, body).await
         }
-        (OciEndpoint::Manifest { name, reference }, Method::DELETE) => {
-            manifests::delete(registry, &name, &reference).await
-        }
-        (OciEndpoint::Blob { name, digest }, Method::GET | Method::HEAD) => {
+        O::DeleteManifest { name, reference } => match reference {
+            ManifestRef::Valid(reference) => manifests::delete(registry, &name, &reference).await,
+            ManifestRef::Invalid(r) => Err(unknown(&r)),
+        },
+        O::GetBlob { name, digest } | O::HeadBlob { name, digest } => {
             blobs::get(registry, &name, &digest, &req).await
         }
-        (OciEndpoint::Blob { name, digest }, Method::DELETE) => {
-            blobs::delete(registry, &name, &digest).await
-        }
-        (OciEndpoint::UploadStart { name }, Method::POST) => {
+        O::DeleteBlob { name, digest } => blobs::delete(registry, &name, &digest).await,
+        O::StartUpload { name, .. } => {
             ensure_push_repository(state, &name, &req, caller, facts).await?;
             uploads::start(state, &name, &req, body, caller, facts).await
         }
-        (OciEndpoint::Upload { name, id }, Method::GET) => {
-            uploads::status(registry, &name, &id).await
-        }
-        (OciEndpoint::Upload { name, id }, Method::PATCH) => {
-            uploads::patch(state, &name, &id, &req, body).await
-        }
-        (OciEndpoint::Upload { name, id }, Method::PUT) => {
-            uploads::finish(state, &name, &id, &req, body).await
-        }
-        (OciEndpoint::Upload { name, id }, Method::DELETE) => {
-            uploads::cancel(registry, &name, &id).await
-        }
-        (_, method) => Err(method_not_allowed(&method)),
+        O::UploadStatus { name, id } => uploads::status(registry, &name, &id).await,
+        O::PatchUpload { name, id } => uploads::patch(state, &name, &id, &req, body).await,
+        O::FinishUpload { name, id, .. } => uploads::finish(state, &name, &id, &req, body).await,
+        O::CancelUpload { name, id } => uploads::cancel(registry, &name, &id).await,
     }
 }
 
