@@ -48,7 +48,7 @@ pub enum OciOperation {
     Token,
     /// `GET /v2/_catalog`
     Catalog,
-    /// `GET /v2/<name>/tags/list`
+    /// `GET|HEAD /v2/<name>/tags/list`
     ListTags { name: RepoName },
     /// `GET|HEAD /v2/<name>/manifests/<reference>`
     GetManifest {
@@ -85,7 +85,7 @@ pub enum OciOperation {
     },
     /// `DELETE /v2/<name>/blobs/uploads/<id>`
     CancelUpload { name: RepoName, id: String },
-    /// `GET /v2/<name>/referrers/<digest>`
+    /// `GET|HEAD /v2/<name>/referrers/<digest>`
     Referrers { name: RepoName, digest: Digest },
 }
 
@@ -266,7 +266,7 @@ pub fn classify(
     }
     if let Some(n) = rest.strip_suffix("/tags/list") {
         let name = name(n)?;
-        return only(m == Method::GET, O::ListTags { name });
+        return only(read, O::ListTags { name });
     }
     for marker in ["/blobs/uploads/", "/blobs/uploads"] {
         if let Some((n, id)) = rest.rsplit_once(marker) {
@@ -324,7 +324,7 @@ pub fn classify(
     }
     if let Some((n, d)) = split("/referrers/") {
         let (name, digest) = (name(n)?, digest(d)?);
-        return only(m == Method::GET, O::Referrers { name, digest });
+        return only(read, O::Referrers { name, digest });
     }
     if let Some((n, d)) = split("/blobs/") {
         let (name, digest) = (name(n)?, digest(d)?);
@@ -505,7 +505,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(served, 19);
+        assert_eq!(served, 21);
     }
 
     #[test]
