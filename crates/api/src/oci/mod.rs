@@ -49,7 +49,8 @@ fn parse_query(uri: &Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn has_body(headers: &HeaderMap) -> bool {
+/// The request announces a body (non-zero `Content-Length`, or chunked).
+pub(crate) fn has_body(headers: &HeaderMap) -> bool {
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok());

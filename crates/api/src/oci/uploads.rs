@@ -2,14 +2,14 @@
 //! `GET|PATCH|PUT|DELETE /v2/<name>/blobs/uploads/<id>`
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::{MountOutcome, Registry};
 use portcullis_oci::{ContentRange, Digest, RepoName};
 
 use portcullis_auth::{Caller, Facts, Target};
 
-use super::{hv, OciCode, OciError, OciRequest, OciResult};
+use super::{has_body, hv, OciCode, OciError, OciRequest, OciResult};
 use crate::access;
 use crate::body::body_stream;
 use crate::AppState;
@@ -74,16 +74,6 @@ fn check_length(req: &OciRequest, range: Option<ContentRange>) -> Result<(), Oci
             ),
         )),
         _ => Ok(()),
-    }
-}
-
-fn has_body(headers: &HeaderMap) -> bool {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok());
-    match length {
-        Some(l) => l.trim() != "0",
-        None => headers.contains_key(header::TRANSFER_ENCODING),
     }
 }
 
