@@ -543,10 +543,8 @@ fn repository_perimeter_by_endpoint_or_cidr() {
         && e["decidingStatements"][0] == "repository/web-api#DenyUnlessOfficeIpOrVpce"));
 }
 
-/// Scenario 4: a repository made public by policy: anonymous pull, no anonymous push.
-#[test]
-fn public_repository_allows_anonymous_pull_only() {
-    let server = start("");
+/// A repository whose policy grants pulls to `Principal: "*"`.
+fn public_tools(server: &TestServer) {
     let admin_pw = server.admin_password();
     let root = Client2::new(&server.base_url, None, Some(basic_auth("AWS", &admin_pw)));
     assert_eq!(root.push_image("public/tools", "v1").0, 201);
@@ -566,6 +564,13 @@ fn public_repository_allows_anonymous_pull_only() {
             &policy.to_string(),
         ],
     );
+}
+
+/// Scenario 4: a repository made public by policy: anonymous pull, no anonymous push.
+#[test]
+fn public_repository_allows_anonymous_pull_only() {
+    let server = start("anonymous_access = true\n");
+    public_tools(&server);
     let anonymous = Client2::new(&server.base_url, None, None);
     let (status, manifest) = anonymous.get("/v2/public/tools/manifests/v1");
     assert_eq!(status, 200, "{manifest}");
@@ -585,6 +590,24 @@ fn public_repository_allows_anonymous_pull_only() {
         401,
         "listing was not made public"
     );
+    let resp = anonymous.send(reqwest::Method::GET, "/v2/", None);
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .expect("challenge")
+        .starts_with("Bearer realm="));
+}
+
+/// Without `[auth] anonymous_access`, a `Principal: "*"` policy still needs a signed-in caller:
+/// requests without credentials are refused before any policy is read.
+#[test]
+fn public_policy_without_anonymous_access_needs_credentials() {
+    let server = start("");
+    public_tools(&server);
+    let anonymous = Client2::new(&server.base_url, None, None);
+    let (status, body) = anonymous.get("/v2/public/tools/manifests/v1");
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(code_of(&body), "UNAUTHORIZED");
     let resp = anonymous.send(reqwest::Method::GET, "/v2/", None);
     assert_eq!(resp.status().as_u16(), 401);
     assert!(resp.headers()["www-authenticate"]
