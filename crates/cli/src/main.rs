@@ -34,6 +34,13 @@ enum Command {
     /// PORTCULLIS_STORAGE__FSYNC=false), then these flags. The effective configuration is
     /// logged at start-up.
     ///
+    /// Endpoint listeners (an `endpoint_id` for aws:SourceVpce) and TLS are set per listener in
+    /// the config file's `[[listeners]]` tables; --listen only adds plain listeners.
+    ///
+    /// On first start with an empty data directory an admin access key is created and printed
+    /// once. To choose it instead, set both PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID and
+    /// PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY.
+    ///
     /// Example: portcullis serve --listen 0.0.0.0:5000 --data-dir /var/lib/portcullis
     Serve(ServeArgs),
     /// Validate and simulate IAM policies offline.
