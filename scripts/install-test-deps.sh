@@ -84,6 +84,14 @@ if [[ "$aws_py_installed" != "${AWS_PY_PINS[*]}" ]] || ! command -v aws >/dev/nu
     python3 -m pip install --quiet "${AWS_PY_PINS[@]}"
 fi
 
+# ORAS's Python SDK, the ORAS client that installs from PyPI (the Go CLI is not packaged here):
+# the anonymous-pull test drives its registry token flow.
+ORAS_PIN=oras==0.2.43
+if ! python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("oras") != "0.2.43")' 2>/dev/null; then
+    echo "install-test-deps: installing $ORAS_PIN with pip" >&2
+    python3 -m pip install --quiet "$ORAS_PIN"
+fi
+
 for bin in skopeo podman buildah docker aws; do
     if ! command -v "$bin" >/dev/null 2>&1; then
         echo "install-test-deps: $bin is still missing after install" >&2

@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod fixtures;
+pub mod scenario;
 pub mod server;
 
 pub use server::{
