@@ -257,7 +257,8 @@ pub fn audit_auth_failure(
     e.decision = "error".into();
     e.error_code = Some(failure_code.to_owned());
     e.error_message = Some(message.to_owned());
-    state.audit.record(&e);
+    // The request is refused whatever happens here; a failed write is logged by the sink.
+    let _ = state.audit.record(&e);
 }
 
 /// Why a SigV4-signed API request was refused.
@@ -362,7 +363,7 @@ pub async fn check(
         e.error_code = Some("AccessDenied".into());
         e.error_message = Some(outcome.denial_message());
     }
-    state.audit.record(&e);
+    state.audit.record(&e)?;
     metrics::counter!(
         "portcullis_authz_decisions_total",
         "decision" => if outcome.allowed() { "allow" } else { "deny" }

@@ -69,6 +69,9 @@ pub struct AuditConfig {
     /// File the events are appended to; `-` for standard output, `off` to disable. Default:
     /// `<data_dir>/audit.log`.
     pub path: Option<String>,
+    /// Serve requests even when their audit event cannot be written (disk full, file gone).
+    /// Off: such a request fails with a server error, so no decision escapes the trail.
+    pub fail_open: bool,
 }
 
 impl Default for AuthConfig {

@@ -112,9 +112,9 @@ pub async fn bootstrap(iam: &Iam) -> anyhow::Result<()> {
 }
 
 pub fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {
-    match config.audit.path.as_deref() {
-        Some("off") => Ok(AuditLog::disabled()),
-        Some("-") => Ok(AuditLog::to_writer(Box::new(std::io::stdout()))),
+    let log = match config.audit.path.as_deref() {
+        Some("off") => AuditLog::disabled(),
+        Some("-") => AuditLog::to_writer(Box::new(std::io::stdout())),
         other => {
             let path = other
                 .map(std::path::PathBuf::from)
@@ -124,7 +124,8 @@ pub fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {
                 .append(true)
                 .open(&path)
                 .with_context(|| format!("opening the audit log `{}`", path.display()))?;
-            Ok(AuditLog::to_writer(Box::new(file)))
+            AuditLog::to_writer(Box::new(file))
         }
-    }
+    };
+    Ok(log.fail_open(config.audit.fail_open))
 }

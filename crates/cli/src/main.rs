@@ -6,6 +6,7 @@ mod config;
 mod keys;
 mod offline;
 mod policy_cmd;
+mod redact;
 mod serve;
 mod telemetry;
 

@@ -113,7 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url,
         anonymous_access: config.auth.anonymous_access,
     })
-    .layer(tower_http::trace::TraceLayer::new_for_http());
+    .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(crate::redact::span));
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

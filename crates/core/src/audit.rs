@@ -54,33 +54,111 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
 }
 
+/// An audit event that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log cannot be written: {0}")]
+pub struct AuditError(#[source] std::io::Error);
+
 /// Where audit events go: a file (appended), standard output, or nowhere.
 pub struct AuditLog {
     sink: Option<Mutex<Box<dyn Write + Send>>>,
+    /// Serve requests whose decision could not be recorded (the operator chose availability
+    /// over a complete trail). Off by default: a decision nobody can trace is not made.
+    fail_open: bool,
 }
 
 impl AuditLog {
     pub fn disabled() -> Self {
-        AuditLog { sink: None }
+        AuditLog {
+            sink: None,
+            fail_open: false,
+        }
     }
 
     pub fn to_writer(w: Box<dyn Write + Send>) -> Self {
         AuditLog {
             sink: Some(Mutex::new(w)),
+            fail_open: false,
         }
     }
 
-    pub fn record(&self, event: &AuditEvent) {
-        let Some(sink) = &self.sink else { return };
-        let Ok(mut line) = serde_json::to_vec(event) else {
-            return;
+    /// Keep serving when events cannot be written (each failure is still logged).
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+
+    /// Appends one event. An error means the decision it describes must not take effect.
+    pub fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let Some(sink) = &self.sink else {
+            return Ok(());
         };
+        let mut line = serde_json::to_vec(event).map_err(|e| AuditError(e.into()))?;
         line.push(b'\n');
         let mut w = sink.lock().unwrap_or_else(|e| e.into_inner());
         // One write per line so that concurrent readers (`portcullis audit`, tail -f) never see a
-        // torn event; a failing sink must not fail the request it describes.
-        if let Err(e) = w.write_all(&line).and_then(|()| w.flush()) {
-            tracing::error!(error = %e, "audit log write failed");
+        // torn event.
+        match w.write_all(&line).and_then(|()| w.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                metrics::counter!("portcullis_audit_write_failures_total").increment(1);
+                tracing::error!(error = %e, fail_open = self.fail_open, "audit log write failed");
+                if self.fail_open {
+                    Ok(())
+                } else {
+                    Err(AuditError(e))
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_fails_closed_unless_the_operator_chose_availability() {
+        let closed = AuditLog::to_writer(Box::new(Full));
+        assert!(closed.record(&AuditEvent::default()).is_err());
+        let open = AuditLog::to_writer(Box::new(Full)).fail_open(true);
+        assert!(open.record(&AuditEvent::default()).is_ok());
+        assert!(AuditLog::disabled().record(&AuditEvent::default()).is_ok());
+    }
+
+    #[test]
+    fn one_line_per_event() {
+        let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+        struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = AuditLog::to_writer(Box::new(Shared(buf.clone())));
+        log.record(&AuditEvent::default()).expect("written");
+        log.record(&AuditEvent::default()).expect("written");
+        let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(text.lines().count(), 2);
     }
 }

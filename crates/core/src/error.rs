@@ -56,6 +56,8 @@ pub enum Error {
     Sealing(String),
     #[error(transparent)]
     Storage(#[from] portcullis_storage::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@ pub mod registry;
 pub mod repository;
 pub mod uploads;
 
-pub use audit::{AuditEvent, AuditLog, UserIdentity};
+pub use audit::{AuditError, AuditEvent, AuditLog, UserIdentity};
 pub use error::{Error, Result};
 pub use iam::{Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, Secret};
 pub use registry::{

@@ -180,6 +180,10 @@ impl From<CoreError> for OciError {
                 tracing::error!(error = %message, "secret sealing failure");
                 OciError::new(OciCode::Unknown, "internal error")
             }
+            CoreError::Audit(source) => {
+                tracing::error!(error = %source, "refusing a request whose decision cannot be audited");
+                OciError::new(OciCode::Unknown, "internal error")
+            }
             CoreError::Storage(source) => {
                 // 5xx: the details go to the log, never to the client.
                 tracing::error!(error = %source, "storage failure");

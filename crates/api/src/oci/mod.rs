@@ -189,7 +189,8 @@ async fn download_url_caller(
         e.decision = "deny".into();
         e.error_code = Some("AccessDenied".into());
         e.error_message = Some(message.to_owned());
-        state.audit.record(&e);
+        // A refusal stands whether or not it could be written down.
+        let _ = state.audit.record(&e);
         OciError::new(OciCode::Denied, message)
     };
     let OciOperation::GetBlob { name, digest } = operation else {

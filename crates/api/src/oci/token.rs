@@ -46,7 +46,10 @@ pub fn issue(state: &AppState, who: &Authenticated, facts: &Facts) -> OciResult 
                 access::identity(&who.caller),
             );
             e.decision = "allow".into();
-            state.audit.record(&e);
+            state
+                .audit
+                .record(&e)
+                .map_err(portcullis_core::Error::from)?;
             (token, claims.expires_at)
         }
         Via::DownloadUrl => {
