@@ -19,6 +19,7 @@ pub mod listener;
 pub mod oci;
 pub mod proxy_protocol;
 pub mod server;
+mod unread;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::listener::{client_ip, Accepted, ConnectionInfo, Endpoint, ListenerSpec, SourceIp};
-use crate::Limits;
+use crate::{unread, Limits};
 
 /// Serves `app` on every listener until `shutdown` resolves, then drains connections.
 ///
@@ -160,7 +160,18 @@ impl Connection {
             ext.insert(ConnectInfo(peer));
             ext.insert(info.clone());
             ext.insert(SourceIp(source_ip));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            let expect_continue = req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            let (parts, body) = req.into_parts();
+            let (body, leftover) = unread::Shared::new(body);
+            let req = hyper::Request::from_parts(parts, axum::body::Body::new(body));
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(req).await?;
+                Ok::<_, std::convert::Infallible>(leftover.settle(expect_continue, response).await)
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
