@@ -324,7 +324,11 @@ impl Config {
     /// Every listener to bind: the plain `listen` addresses first, then `[[listeners]]`,
     /// each checked.
     pub fn listener_specs(&self) -> Result<Vec<ListenerSpec>, String> {
-        let mut specs: Vec<ListenerSpec> = self.listen.iter().map(ListenerSpec::plain).collect();
+        let mut specs = Vec::new();
+        for address in &self.listen {
+            check_host_port(address).map_err(|e| format!("--listen: {e}"))?;
+            specs.push(ListenerSpec::plain(address));
+        }
         for (i, l) in self.listeners.iter().enumerate() {
             let spec = l
                 .to_spec()
@@ -335,11 +339,25 @@ impl Config {
     }
 }
 
+/// A listen address must name its host as well as its port: `5000` alone would otherwise be
+/// taken for a host name and fail at bind with a resolver error.
+fn check_host_port(address: &str) -> Result<(), String> {
+    let wanted = || {
+        format!("`{address}` is not HOST:PORT; for example 0.0.0.0:5000 (every interface), 127.0.0.1:5000 or [::]:5000")
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(wanted)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(wanted());
+    }
+    Ok(())
+}
+
 impl ListenerConfig {
     fn to_spec(&self) -> Result<ListenerSpec, String> {
         if self.address.trim().is_empty() {
             return Err("`address` is required".into());
         }
+        check_host_port(&self.address)?;
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.clone(),
@@ -533,5 +551,30 @@ tls_key = "/tls/key.pem"
             assert!(load(Some(Path::new("p.toml")), &Overrides::default()).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn listen_addresses_must_be_host_and_port() {
+        for bad in [
+            "5000",
+            ":5000",
+            "localhost",
+            "0.0.0.0:http",
+            "0.0.0.0:70000",
+        ] {
+            let config = Config {
+                listen: vec![bad.into()],
+                ..Config::default()
+            };
+            let e = config.listener_specs().expect_err(bad);
+            assert!(e.contains("is not HOST:PORT"), "{bad}: {e}");
+        }
+        for good in ["0.0.0.0:5000", "127.0.0.1:0", "[::]:5000", "localhost:5000"] {
+            let config = Config {
+                listen: vec![good.into()],
+                ..Config::default()
+            };
+            assert!(config.listener_specs().is_ok(), "{good}");
+        }
     }
 }

@@ -26,6 +26,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("listener `{}`", spec.address))?;
         }
     }
+    // Every listener is bound before the data dir is touched, so a start that fails (a port in
+    // use) leaves nothing behind, above all not a one-time admin key printed to no one.
+    let mut listeners = Vec::new();
+    for spec in listener_specs {
+        let listener = TcpListener::bind(&spec.address)
+            .await
+            .with_context(|| format!("binding `{}`", spec.address))?;
+        listeners.push((listener, spec));
+    }
+    if let Some(addr) = &config.metrics.listen {
+        crate::telemetry::serve_metrics(addr).await?;
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir `{}`", config.data_dir.display()))?;
     let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
@@ -81,22 +93,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    if let Some(addr) = &config.metrics.listen {
-        crate::telemetry::serve_metrics(addr).await?;
-    }
-
     let limits = Limits {
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
         body_idle_timeout: Duration::from_secs(config.limits.body_idle_timeout_secs),
         shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
     };
-    let mut listeners = Vec::new();
-    for spec in listener_specs {
-        let listener = TcpListener::bind(&spec.address)
-            .await
-            .with_context(|| format!("binding `{}`", spec.address))?;
-        listeners.push((listener, spec));
-    }
     let public_url = public_url(&config, &listeners)?;
     match &public_url {
         Some(url) => tracing::info!(public_url = %url, "repository URIs and download URLs use this address"),

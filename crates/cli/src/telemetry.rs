@@ -1,5 +1,7 @@
 //! Logs (tracing) and Prometheus metrics.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -14,7 +16,8 @@ pub fn init_logging(log: &LogConfig) {
     let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder
-            .with_ansi(std::env::var_os("NO_COLOR").is_none())
+            // Colour codes only for a person at a terminal: not in files, pipes or journald.
+            .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal())
             .try_init(),
     };
 }
