@@ -19,6 +19,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "crate dependency edges match docs/architecture.md"
+python3 scripts/check-architecture.py
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
