@@ -14,6 +14,8 @@ pub mod error;
 pub mod iam;
 pub mod layout;
 pub mod meta;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testsuite;
 
 pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
