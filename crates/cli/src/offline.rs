@@ -19,10 +19,10 @@ use crate::config::{self, Config};
 pub struct DataArgs {
     /// Directory of the registry's state. [default: ./portcullis-data]
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// TOML configuration file (for `data_dir` and `auth.master_key`).
     #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,7 +60,7 @@ pub enum AdminCommand {
     },
 }
 
-async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
+pub(crate) async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
     let overrides = config::Overrides {
         data_dir: data.data_dir.clone(),
         ..Default::default()

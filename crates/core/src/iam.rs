@@ -660,19 +660,22 @@ impl Iam {
     /// Every stored policy that no longer parses, with why: what `portcullis doctor` and the
     /// start-up log report. Role trust policies are checked too, though no decision uses them
     /// yet.
-    pub async fn broken_policies(&self) -> Result<Vec<BrokenPolicy>> {
+    pub async fn broken_policies(&self) -> Result<Vec<(PolicyOrigin, BrokenPolicy)>> {
         let mut out = Vec::new();
         for stored in self.store.stored_policies().await? {
-            let kind = match stored.origin {
+            let kind = match &stored.origin {
                 PolicyOrigin::Identity => PolicyKind::Identity,
                 PolicyOrigin::Repository(_) | PolicyOrigin::RoleTrust => PolicyKind::Repository,
                 PolicyOrigin::Registry => PolicyKind::Registry,
             };
             if let Err(e) = Policy::parse(&stored.document, kind) {
-                out.push(BrokenPolicy {
-                    id: stored.id,
-                    error: e.to_string(),
-                });
+                out.push((
+                    stored.origin,
+                    BrokenPolicy {
+                        id: stored.id,
+                        error: e.to_string(),
+                    },
+                ));
             }
         }
         Ok(out)
@@ -1567,7 +1570,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|b| b.id)
+            .map(|(_, b)| b.id)
             .collect();
         assert_eq!(ids, ["user/admin/old", "repository/app"]);
     }
