@@ -554,7 +554,7 @@ fn public_tools(server: &TestServer) {
             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]
     });
     admin(
-        &server,
+        server,
         &[
             "ecr",
             "set-repository-policy",
