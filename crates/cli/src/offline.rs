@@ -53,7 +53,8 @@ pub enum AdminCommand {
         data: DataArgs,
     },
     /// Give user `admin` a new access key (printed once) and deactivate its others: the way
-    /// back in when the bootstrap secret is lost.
+    /// back in when the bootstrap secret is lost. A running server refuses the old keys (and
+    /// their registry tokens) at once: the change bumps the stored IAM generation.
     ResetBootstrapKey {
         #[command(flatten)]
         data: DataArgs,
