@@ -70,7 +70,7 @@ pub async fn log_broken_policies(iam: &Iam) -> anyhow::Result<()> {
 
 fn describe(b: &BrokenPolicy) -> String {
     format!(
-        "policy `{}` does not parse ({}): every action it governs is denied",
+        "policy `{}` does not parse ({}): while it applies, every action it governs is denied",
         b.id, b.error
     )
 }
