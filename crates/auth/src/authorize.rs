@@ -4,8 +4,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use portcullis_core::{Iam, PrincipalSnapshot};
-use portcullis_policy::{evaluate, PolicySet, Principal, Request, Response, Value};
+use portcullis_core::{BrokenPolicy, Iam, PrincipalSnapshot, ResourcePolicy};
+use portcullis_policy::{
+    evaluate, Decision, MatchedStatement, PolicySet, PolicyType, Principal, Reason, Request,
+    Response, Value,
+};
 
 /// Who makes a request.
 #[derive(Debug, Clone)]
@@ -62,19 +65,36 @@ pub enum Target {
 pub struct Outcome {
     pub request: Request,
     pub response: Response,
+    /// Set when the decision is a denial because a policy that bears on the request is stored
+    /// but does not parse (the response then names it as an explicit deny).
+    pub broken: Option<Arc<BrokenPolicy>>,
 }
 
 impl Outcome {
     pub fn allowed(&self) -> bool {
-        self.response.is_allowed()
+        self.broken.is_none() && self.response.is_allowed()
     }
 
     /// AWS's sentence: `User: arn:... is not authorized to perform: ecr:PutImage on resource:
     /// arn:... because no identity-based policy allows the ecr:PutImage action`.
     pub fn denial_message(&self) -> String {
-        self.response
-            .denial_message(&self.request)
-            .unwrap_or_default()
+        let Some(broken) = &self.broken else {
+            return self
+                .response
+                .denial_message(&self.request)
+                .unwrap_or_default();
+        };
+        let who = self
+            .request
+            .principal
+            .arn()
+            .unwrap_or_else(|| "anonymous".to_owned());
+        format!(
+            "User: {who} is not authorized to perform: {} on resource: {} because the stored \
+             policy `{}` that governs it cannot be parsed, and a policy that cannot be read \
+             denies everything it could have denied (`portcullis doctor` lists such policies)",
+            self.request.action, self.request.resource, broken.id
+        )
     }
 
     /// `policy-id#sid-or-index` of the statements that decided, for the audit log.
@@ -116,6 +136,26 @@ pub async fn authorize_with_repository_policy(
     authorize_with(iam, caller, action, target, facts, &[], Some(candidate)).await
 }
 
+/// The denial for a request that a policy which does not parse bears on.
+fn fail_closed(request: Request, broken: Arc<BrokenPolicy>, policy_type: PolicyType) -> Outcome {
+    let response = Response {
+        decision: Decision::ExplicitDeny,
+        reason: Reason::ExplicitDeny(policy_type),
+        matched: vec![MatchedStatement {
+            policy_id: broken.id.clone(),
+            policy_type,
+            sid: Some("unparsable".to_owned()),
+            index: 0,
+        }],
+        missing_context_values: Vec::new(),
+    };
+    Outcome {
+        request,
+        response,
+        broken: Some(broken),
+    }
+}
+
 async fn authorize_with(
     iam: &Iam,
     caller: &Caller,
@@ -127,12 +167,14 @@ async fn authorize_with(
 ) -> Result<Outcome, portcullis_core::Error> {
     let options = iam.options();
     let mut set = PolicySet::new();
+    let mut broken_identity = None;
     let principal = match caller {
         Caller::Anonymous => Principal::Anonymous,
         Caller::User { principal, .. } => {
             for (id, policy) in &principal.policies {
                 set.add_identity(id.clone(), policy.clone());
             }
+            broken_identity = principal.broken.first().cloned();
             Principal::User {
                 account: options.account_id.clone(),
                 arn: principal.arn.clone(),
@@ -174,6 +216,9 @@ async fn authorize_with(
             ctx.insert("aws:SourceIp", Value::ip(facts.source_ip));
         }
     }
+    if let Some(broken) = broken_identity {
+        return Ok(fail_closed(request, broken, PolicyType::Identity));
+    }
     if let Target::Repository(name) = target {
         if let Some(repo) = iam.repository(name).await? {
             for (k, v) in &repo.record.tags {
@@ -182,7 +227,13 @@ async fn authorize_with(
             }
             let policy = match repository_policy {
                 Some(candidate) => candidate.map(|p| Arc::new(p.clone())),
-                None => repo.policy.clone(),
+                None => match &repo.policy {
+                    ResourcePolicy::Absent => None,
+                    ResourcePolicy::Parsed(p) => Some(p.clone()),
+                    ResourcePolicy::Broken(b) => {
+                        return Ok(fail_closed(request, b.clone(), PolicyType::Resource))
+                    }
+                },
             };
             if let Some(policy) = policy {
                 set.set_repository(format!("repository/{name}"), policy);
@@ -194,12 +245,23 @@ async fn authorize_with(
     }
     // The registry policy governs ECR actions; IAM resources answer to identity policies only.
     if !matches!(target, Target::Iam(_)) {
-        if let Some(policy) = iam.registry_policy().await? {
-            set.set_registry("registry", policy);
+        match iam.registry_policy().await? {
+            ResourcePolicy::Absent => {}
+            ResourcePolicy::Parsed(policy) => {
+                set.set_registry("registry", policy);
+            }
+            // The registry policy governs every ECR action, so none is allowed.
+            ResourcePolicy::Broken(b) => {
+                return Ok(fail_closed(request, b, PolicyType::Registry));
+            }
         }
     }
     let response = evaluate(&request, &set);
-    Ok(Outcome { request, response })
+    Ok(Outcome {
+        request,
+        response,
+        broken: None,
+    })
 }
 
 use portcullis_policy::Policy;

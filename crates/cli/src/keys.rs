@@ -119,9 +119,11 @@ pub fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {
             let path = other
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| config.data_dir.join("audit.log"));
+            use std::os::unix::fs::OpenOptionsExt;
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(portcullis_storage::layout::FILE_MODE)
                 .open(&path)
                 .with_context(|| format!("opening the audit log `{}`", path.display()))?;
             AuditLog::to_writer(Box::new(file))

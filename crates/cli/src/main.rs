@@ -3,6 +3,7 @@
 
 mod audit_cmd;
 mod config;
+mod doctor;
 mod keys;
 mod offline;
 mod policy_cmd;
@@ -58,6 +59,12 @@ enum Command {
     /// Example: portcullis audit --file ./portcullis-data/audit.log --decision deny --since
     /// 2026-11-23T00:00:00Z
     Audit(audit_cmd::AuditArgs),
+    /// Check the data directory: file modes, stored policies that no longer parse (each
+    /// denies every action it governs until fixed or removed), access keys the master key
+    /// cannot open. Exits 1 when it finds a problem. Safe while the server runs.
+    ///
+    /// Example: portcullis doctor --data-dir /var/lib/portcullis
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token(cmd) => offline_runtime()?.block_on(offline::token(cmd))?,
         Command::Admin(cmd) => offline_runtime()?.block_on(offline::admin(cmd))?,
         Command::Audit(args) => audit_cmd::run(args)?,
+        Command::Doctor(args) => offline_runtime()?.block_on(doctor::run(args))?,
     };
     std::process::exit(code);
 }

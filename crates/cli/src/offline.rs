@@ -19,10 +19,10 @@ use crate::config::{self, Config};
 pub struct DataArgs {
     /// Directory of the registry's state. [default: ./portcullis-data]
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// TOML configuration file (for `data_dir` and `auth.master_key`).
     #[arg(long, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,14 +53,15 @@ pub enum AdminCommand {
         data: DataArgs,
     },
     /// Give user `admin` a new access key (printed once) and deactivate its others: the way
-    /// back in when the bootstrap secret is lost.
+    /// back in when the bootstrap secret is lost. A running server refuses the old keys (and
+    /// their registry tokens) at once: the change bumps the stored IAM generation.
     ResetBootstrapKey {
         #[command(flatten)]
         data: DataArgs,
     },
 }
 
-async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
+pub(crate) async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
     let overrides = config::Overrides {
         data_dir: data.data_dir.clone(),
         ..Default::default()

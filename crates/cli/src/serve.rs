@@ -38,8 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = &config.metrics.listen {
         crate::telemetry::serve_metrics(addr).await?;
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir `{}`", config.data_dir.display()))?;
+    crate::doctor::secure_data_dir(&config.data_dir)?;
     let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
         .context("opening the blob store")?;
     let meta = SqliteMetaStore::open(&config.data_dir.join(META_DB))
@@ -67,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
     ));
     crate::keys::bootstrap(&iam).await?;
+    crate::doctor::log_broken_policies(&iam).await?;
     let tokens = Arc::new(TokenSigner::from_master(master.as_bytes()));
     let audit = Arc::new(crate::keys::audit_log(&config)?);
 

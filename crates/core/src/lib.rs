@@ -15,7 +15,10 @@ pub mod uploads;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, UserIdentity};
 pub use error::{Error, Result};
-pub use iam::{Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, Secret};
+pub use iam::{
+    BrokenPolicy, Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, ResourcePolicy,
+    Secret,
+};
 pub use registry::{
     BlobBody, ImageDeletion, ImageDetail, ManifestOutcome, MountOutcome, Referrer, Registry,
     RegistryOptions,

@@ -93,8 +93,42 @@ pub struct PolicyVersionRecord {
     pub created_at: i64,
 }
 
+/// What a stored policy document governs, which decides how it is parsed and what a document
+/// that no longer parses puts at risk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyOrigin {
+    /// An inline policy of a user, group or role, or a managed policy version.
+    Identity,
+    /// The policy of this repository.
+    Repository(String),
+    /// The registry policy.
+    Registry,
+    /// The trust policy of a role.
+    RoleTrust,
+}
+
+/// A policy document as stored, with a stable id naming where it lives (`user/alice/push`,
+/// `arn:aws:iam::...:policy/ci version v2`, `repository/app`, `registry`, `role/builder trust
+/// policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicyDocument {
+    pub id: String,
+    pub origin: PolicyOrigin,
+    pub document: String,
+}
+
 #[async_trait]
 pub trait IamStore: Send + Sync + 'static {
+    /// The IAM generation: a counter the store bumps in the same transaction as every change
+    /// to identities, keys, policies, repository tags and settings, whoever makes the change
+    /// (this process, an offline command, another node). Caches compare it before trusting
+    /// an entry, so it must be cheap: one indexed row.
+    async fn iam_generation(&self) -> Result<u64>;
+
+    /// Every stored policy document (identity, managed versions, repository, registry, role
+    /// trust), for `portcullis doctor` and the start-up check.
+    async fn stored_policies(&self) -> Result<Vec<StoredPolicyDocument>>;
+
     async fn user_count(&self) -> Result<u64>;
     /// `false` when a user of that name exists.
     async fn create_user(&self, user: &UserRecord) -> Result<bool>;

@@ -33,3 +33,120 @@ pub fn upload_path(root: &Path, id: &str) -> Option<PathBuf> {
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     ok.then(|| root.join(UPLOADS_DIR).join(id))
 }
+
+/// Directories under the data dir (and the data dir itself) are created with this mode,
+/// whatever the process umask: the tree holds sealed keys, policies and every blob.
+pub const DIR_MODE: u32 = 0o700;
+/// Files under the data dir are created with this mode, whatever the process umask.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and any missing parents with [`DIR_MODE`].
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
+
+/// A path whose mode gave access to group or others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseMode {
+    pub path: PathBuf,
+    /// Permission bits found (`0o755`, `0o644`, ...).
+    pub found: u32,
+    /// What they are (or would be) once tightened: the owner's bits only.
+    pub tightened: u32,
+}
+
+/// Every path under `root` (and `root` itself) that group or others can access. Symbolic
+/// links are neither followed nor changed: `chmod` would change their target, which may lie
+/// outside the data dir.
+pub fn loose_modes(root: &Path) -> std::io::Result<Vec<LooseMode>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            // Removed meanwhile (an upload committed or aborted): nothing to fix.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            found.push(LooseMode {
+                path: path.clone(),
+                found: mode,
+                tightened: mode & 0o700,
+            });
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
+/// Removes group and other access from every path under `root`, and returns what changed.
+pub fn tighten_modes(root: &Path) -> std::io::Result<Vec<LooseMode>> {
+    use std::os::unix::fs::PermissionsExt;
+    let loose = loose_modes(root)?;
+    for l in &loose {
+        match std::fs::set_permissions(&l.path, std::fs::Permissions::from_mode(l.tightened)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(loose)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn tightens_group_and_other_bits_and_skips_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join("meta.sqlite"), b"").unwrap();
+        std::fs::write(dir.path().join("outside"), b"").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link")).unwrap();
+        let set = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        set(&root, 0o755);
+        set(&root.join("blobs"), 0o700);
+        set(&root.join("blobs/sha256"), 0o775);
+        set(&root.join("meta.sqlite"), 0o644);
+        set(&dir.path().join("outside"), 0o644);
+        let changed = tighten_modes(&root).unwrap();
+        let paths: Vec<_> = changed.iter().map(|l| (l.path.clone(), l.found)).collect();
+        assert_eq!(
+            paths,
+            [
+                (root.clone(), 0o755),
+                (root.join("blobs/sha256"), 0o775),
+                (root.join("meta.sqlite"), 0o644)
+            ]
+        );
+        assert!(loose_modes(&root).unwrap().is_empty());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&root.join("meta.sqlite")), 0o600);
+        assert_eq!(
+            mode(&dir.path().join("outside")),
+            0o644,
+            "link target untouched"
+        );
+    }
+}

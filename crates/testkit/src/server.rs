@@ -41,6 +41,9 @@ pub struct ServerOptions {
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Start the server under this umask (through `sh -c 'umask ..; exec ..'`) instead of the
+    /// test's own.
+    pub umask: Option<u32>,
 }
 
 /// A running `portcullis serve`, killed when dropped.
@@ -82,7 +85,16 @@ impl TestServer {
             .listen
             .clone()
             .unwrap_or_else(|| "127.0.0.1:0".to_owned());
-        let mut cmd = Command::new(portcullis_bin());
+        let mut cmd = match options.umask {
+            None => Command::new(portcullis_bin()),
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask:03o}; exec \"$0\" \"$@\""))
+                    .arg(portcullis_bin());
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)

@@ -21,7 +21,9 @@ use tokio::sync::mpsc;
 
 use self::pool::BufferPool;
 use super::{BlobRead, BlobStore, ByteStream};
-use crate::layout::{blob_path, upload_path, BLOBS_DIR, UPLOADS_DIR};
+use crate::layout::{
+    blob_path, create_private_dir_all, upload_path, BLOBS_DIR, FILE_MODE, UPLOADS_DIR,
+};
 use crate::{Error, Result};
 
 /// Blobs read in one piece when smaller than this; larger ones are streamed.
@@ -48,11 +50,12 @@ pub struct FsBlobStore {
 impl FsBlobStore {
     /// Opens (creating) the blob tree under `root`. With `fsync`, commits flush file data and
     /// the directory entry, so a committed blob survives power loss, not only a process crash.
+    /// Directories are created 0700 and files 0600, whatever the umask.
     pub fn open(root: impl Into<PathBuf>, fsync: bool) -> Result<Self> {
         let root = root.into();
         for dir in [BLOBS_DIR, UPLOADS_DIR] {
             let p = root.join(dir);
-            std::fs::create_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
+            create_private_dir_all(&p).map_err(|e| Error::io(p.display().to_string(), e))?;
         }
         Ok(FsBlobStore {
             root,
@@ -269,9 +272,12 @@ impl BlobStore for FsBlobStore {
     async fn create_upload(&self, id: &str) -> Result<()> {
         let path = self.upload_file(id)?;
         blocking(move || {
+            use std::os::unix::fs::OpenOptionsExt;
+            // The staging file keeps its mode when it is renamed into `blobs/`.
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(FILE_MODE)
                 .open(&path)
                 .map_err(io_err(&path))?;
             Ok(())
@@ -382,7 +388,7 @@ impl BlobStore for FsBlobStore {
             }
             drop(file);
             let dir = to.parent().map(Path::to_path_buf).unwrap_or_default();
-            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            create_private_dir_all(&dir).map_err(io_err(&dir))?;
             // Content-addressed: an existing blob already holds these bytes, so the rename may
             // replace it without a reader ever seeing anything but complete content.
             std::fs::rename(&from, &to).map_err(io_err(&to))?;

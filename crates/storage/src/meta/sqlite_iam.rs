@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use super::sqlite::SqliteMetaStore;
 use crate::iam::{
-    AccessKeyRecord, GroupRecord, IamStore, ManagedPolicyRecord, NamedPolicy, PolicyVersionRecord,
-    PrincipalKind, RoleRecord, UserRecord,
+    AccessKeyRecord, GroupRecord, IamStore, ManagedPolicyRecord, NamedPolicy, PolicyOrigin,
+    PolicyVersionRecord, PrincipalKind, RoleRecord, StoredPolicyDocument, UserRecord,
 };
 use crate::Result;
 
@@ -79,6 +79,70 @@ const MANAGED_COLUMNS: &str =
 
 #[async_trait]
 impl IamStore for SqliteMetaStore {
+    async fn iam_generation(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT generation FROM iam_generation WHERE id = 1")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn stored_policies(&self) -> Result<Vec<StoredPolicyDocument>> {
+        let mut out = Vec::new();
+        let identity = sqlx::query(
+            "SELECT kind || '/' || owner || '/' || policy_name AS id, document
+               FROM iam_inline_policies
+             UNION ALL
+             SELECT policy_arn || ' version ' || version_id, document FROM iam_policy_versions
+             ORDER BY 1",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for r in &identity {
+            out.push(StoredPolicyDocument {
+                id: r.try_get("id")?,
+                origin: PolicyOrigin::Identity,
+                document: r.try_get("document")?,
+            });
+        }
+        let repos = sqlx::query(
+            "SELECT name, policy FROM repositories WHERE policy IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for r in &repos {
+            let name: String = r.try_get("name")?;
+            out.push(StoredPolicyDocument {
+                id: format!("repository/{name}"),
+                origin: PolicyOrigin::Repository(name),
+                document: r.try_get("policy")?,
+            });
+        }
+        let registry: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM registry_settings WHERE name = 'registry_policy'",
+        )
+        .fetch_optional(self.reader())
+        .await?;
+        if let Some(document) = registry {
+            out.push(StoredPolicyDocument {
+                id: "registry".to_owned(),
+                origin: PolicyOrigin::Registry,
+                document,
+            });
+        }
+        let roles = sqlx::query("SELECT name, assume_role_policy FROM iam_roles ORDER BY name")
+            .fetch_all(self.reader())
+            .await?;
+        for r in &roles {
+            let name: String = r.try_get("name")?;
+            out.push(StoredPolicyDocument {
+                id: format!("role/{name} trust policy"),
+                origin: PolicyOrigin::RoleTrust,
+                document: r.try_get("assume_role_policy")?,
+            });
+        }
+        Ok(out)
+    }
+
     async fn user_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM iam_users")
             .fetch_one(self.reader())
