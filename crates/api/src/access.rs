@@ -8,7 +8,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, request::Parts, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use portcullis_auth::sigv4::{self, Protocol, SigV4Error, SignedRequestParts};
+use portcullis_auth::sigv4::{self, Protocol, ServiceRules, SigV4Error, SignedRequestParts};
 use portcullis_auth::{authorize, Caller, Facts, Outcome, Target, TokenError};
 use portcullis_core::{AuditEvent, UserIdentity};
 use portcullis_policy::Value;
@@ -271,7 +271,8 @@ pub enum SignedAuthFailure {
 }
 
 /// Verifies a SigV4-signed API request (over the SHA-256 of its `body`) for `service` (`ecr`,
-/// `iam`) and resolves the caller. Every failure is audited under the protocol's error name.
+/// `iam`) and resolves the caller. The request must meet [`ServiceRules::api`] for `service` and
+/// `[auth] region`. Every failure is audited under the protocol's error name.
 pub async fn authenticate_signed(
     state: &AppState,
     parts: &Parts,
@@ -299,6 +300,10 @@ pub async fn authenticate_signed(
         Err(e) => return Err(fail_as(None, e)),
     };
     let fail = |e: SigV4Error| fail_as(Some(auth.access_key_id()), e);
+    // Before any key is looked up: a request that leaves its body, its operation or any header
+    // unsigned, or is signed for another region, is refused whoever signed it.
+    let rules = ServiceRules::api(service, &state.iam.options().region);
+    sigv4::check_rules(&auth, &signed, &rules).map_err(fail)?;
     if auth.session_token().is_some() {
         // Temporary credentials come with STS, a later issue; until then no session is valid.
         return Err(fail(SigV4Error::UnrecognizedClient));

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use axum::routing::any;
 use axum::Router;
+use portcullis_auth::sigv4::{self, Protocol, SignedRequestParts};
 use portcullis_auth::TokenSigner;
 use portcullis_core::{AuditLog, Iam, Registry};
 
@@ -90,33 +91,121 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The AWS APIs served on `POST /`, known by the signing name of the credential scope. A new
+/// API (STS) is a variant here, its signing name and its dispatcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AwsApi {
+    Ecr,
+    Iam,
+}
+
+impl AwsApi {
+    fn from_signing_name(name: &str) -> Option<AwsApi> {
+        match name {
+            "ecr" => Some(AwsApi::Ecr),
+            "iam" => Some(AwsApi::Iam),
+            _ => None,
+        }
+    }
+
+    fn protocol(self) -> Protocol {
+        match self {
+            AwsApi::Ecr => Protocol::Json,
+            AwsApi::Iam => Protocol::Query,
+        }
+    }
+
+    /// The API that answers requests of `protocol` that name no API of their own.
+    fn for_protocol(protocol: Protocol) -> AwsApi {
+        match protocol {
+            Protocol::Json => AwsApi::Ecr,
+            Protocol::Query => AwsApi::Iam,
+        }
+    }
+}
+
 /// `POST /` carries two AWS protocols: JSON with `X-Amz-Target` (ECR) and the form-encoded
-/// query protocol (IAM).
+/// query protocol (IAM). A signed request goes to the API its credential scope names, so that a
+/// request for an API this server does not serve (`aws sts ...`, `aws s3api ...`) hears so, in
+/// its own protocol, instead of a scope error naming another service. Unsigned or malformed
+/// auth goes by protocol, and the API there refuses it.
 async fn api_root(
     state: axum::extract::State<AppState>,
     request: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let headers = request.headers();
-    if headers.contains_key("x-amz-target") {
-        return ecr::dispatch(state, request).await;
-    }
-    let form = headers
+    let protocol = if headers.contains_key("x-amz-target") {
+        Some(Protocol::Json)
+    } else if headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.trim_start()
                 .to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
-        });
-    if form {
-        return iam::dispatch(state, request).await;
+        })
+    {
+        Some(Protocol::Query)
+    } else {
+        None
+    };
+    let (parts, body) = request.into_parts();
+    let scope_service = match sigv4::parse(&SignedRequestParts::from_http(&parts)) {
+        Ok(Some(auth)) => Some(auth.scope().service().to_owned()),
+        Ok(None) | Err(_) => None,
+    };
+    let api = match scope_service {
+        Some(service) => match AwsApi::from_signing_name(&service) {
+            // A request in the other API's protocol goes there, which names the right scope.
+            Some(api) => match protocol {
+                Some(p) if p != api.protocol() => Some(AwsApi::for_protocol(p)),
+                _ => Some(api),
+            },
+            None => {
+                return api_not_available(&state, &parts, &service, protocol);
+            }
+        },
+        None => protocol.map(AwsApi::for_protocol),
+    };
+    let request = axum::extract::Request::from_parts(parts, body);
+    match api {
+        Some(AwsApi::Ecr) => ecr::dispatch(state, request).await,
+        Some(AwsApi::Iam) => iam::dispatch(state, request).await,
+        None => ecr::EcrError::new(
+            "UnknownOperationException",
+            "the request names no operation: send X-Amz-Target (ECR) or a form-encoded Action (IAM)",
+        )
+        .into_response(),
     }
-    ecr::EcrError::new(
-        "UnknownOperationException",
-        "the request names no operation: send X-Amz-Target (ECR) or a form-encoded Action (IAM)",
-    )
-    .into_response()
+}
+
+/// The answer to a request signed for an AWS service this server does not serve: the JSON
+/// protocol's `UnknownOperationException` or the query protocol's `InvalidAction` (both 400, so
+/// that SDKs do not retry), audited as an authentication failure.
+fn api_not_available(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    service: &str,
+    protocol: Option<Protocol>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = format!(
+        "the AWS service `{service}` is not available here: this Portcullis server serves the ECR \
+         (`ecr`) and IAM (`iam`) APIs"
+    );
+    let code = match protocol {
+        Some(Protocol::Query) => "InvalidAction",
+        Some(Protocol::Json) | None => "UnknownOperationException",
+    };
+    let facts = access::facts(parts);
+    access::audit_auth_failure(state, &facts, "portcullis", None, code, &message);
+    match protocol {
+        Some(Protocol::Query) => iam::IamError::new(code, message)
+            .with_request_id(&uuid::Uuid::new_v4().to_string())
+            .into_response(),
+        Some(Protocol::Json) | None => ecr::EcrError::new(code, message).into_response(),
+    }
 }
 
 async fn not_found() -> oci::OciError {

@@ -7,10 +7,13 @@
 //!    (`X-Amz-Algorithm=AWS4-HMAC-SHA256&...`) and returns a [`SigV4Auth`], or `None` when the
 //!    request carries no SigV4 auth at all (the caller then tries Basic/Bearer or answers
 //!    [`SigV4Error::MissingAuthenticationToken`]);
-//! 2. the caller looks up [`SigV4Auth::access_key_id`] (unknown key:
+//! 2. [`check_rules`] holds the request to what the service demands beyond a matching
+//!    signature ([`ServiceRules`]: header auth only, the body and every `x-amz-*` header and
+//!    `content-type` signed, the scope's service and region the server's);
+//! 3. the caller looks up [`SigV4Auth::access_key_id`] (unknown key:
 //!    [`SigV4Error::UnrecognizedClient`]) and, with a session token, checks it
 //!    ([`SigV4Error::ExpiredToken`]);
-//! 3. [`verify`] (or [`verify_with_key`] with a cached [`SigningKey`]) rebuilds the canonical
+//! 4. [`verify`] (or [`verify_with_key`] with a cached [`SigningKey`]) rebuilds the canonical
 //!    request exactly as AWS's signers do for non-S3 services, checks the clock, the scope and
 //!    the payload hash, and compares the signature in constant time.
 //!
@@ -39,6 +42,7 @@ mod canonical;
 mod error;
 pub mod fuzzing;
 mod parse;
+mod rules;
 mod sign;
 mod time_fmt;
 mod verify;
@@ -46,6 +50,7 @@ mod verify;
 pub use canonical::{canonical_request, string_to_sign, uri_encode};
 pub use error::{Protocol, SigV4Error};
 pub use parse::{parse, AuthForm, CredentialScope, SigV4Auth, SignedRequestParts};
+pub use rules::{check_rules, ServiceRules};
 pub use sign::{presign, sign, SigningParams};
 pub use verify::{signing_key, verify, verify_with_key, SigningKey};
 

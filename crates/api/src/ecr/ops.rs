@@ -478,12 +478,14 @@ async fn describe_repositories(
         let exhausted = page.len() < 1000;
         for record in page {
             cursor = Some(record.name.clone());
-            let outcome = portcullis_auth::authorize(
-                &state.iam,
+            let outcome = access::check(
+                state,
                 &ctx.caller,
+                &ctx.facts,
+                "ecr.amazonaws.com",
                 "ecr:DescribeRepositories",
                 &repo_target(&record.name),
-                &ctx.facts,
+                None,
                 &[],
             )
             .await?;

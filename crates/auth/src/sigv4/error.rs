@@ -89,6 +89,28 @@ pub enum SigV4Error {
     #[error("The security token included in the request is expired")]
     ExpiredToken,
 
+    /// `IncompleteSignatureException` / `IncompleteSignature`: the request is presigned
+    /// (query-string auth) and the API takes the `Authorization` header only.
+    #[error(
+        "this API does not accept query-string (presigned) authentication: \
+         sign the request in the Authorization header"
+    )]
+    PresignedNotAccepted,
+
+    /// `IncompleteSignatureException` / `IncompleteSignature`: headers that must be signed
+    /// (every `x-amz-*`, `content-type`) are present but not among `SignedHeaders`; the message
+    /// (S3's wording) names them.
+    #[error("There were headers present in the request which were not signed: {0}")]
+    HeadersNotSigned(String),
+
+    /// `InvalidSignatureException` / `SignatureDoesNotMatch`: `x-amz-content-sha256` declares
+    /// the body unsigned (`UNSIGNED-PAYLOAD`, `STREAMING-*`), which only S3 accepts.
+    #[error(
+        "x-amz-content-sha256 `{0}` leaves the body unsigned, which only S3 accepts: \
+         sign the SHA-256 of the body"
+    )]
+    UnsignedPayload(String),
+
     /// `InternalFailure`: the caller did not give the body hash that this request's signature
     /// covers (no `x-amz-content-sha256` to rely on). A bug in the caller, never the client's.
     #[error("the body hash is needed to verify this signature and was not given")]
@@ -105,8 +127,14 @@ impl SigV4Error {
     pub fn aws_code_for(&self, protocol: Protocol) -> &'static str {
         use Protocol::{Json, Query};
         match (self, protocol) {
-            (Self::Incomplete(_), Json) => "IncompleteSignatureException",
-            (Self::Incomplete(_), Query) => "IncompleteSignature",
+            (
+                Self::Incomplete(_) | Self::PresignedNotAccepted | Self::HeadersNotSigned(_),
+                Json,
+            ) => "IncompleteSignatureException",
+            (
+                Self::Incomplete(_) | Self::PresignedNotAccepted | Self::HeadersNotSigned(_),
+                Query,
+            ) => "IncompleteSignature",
             (Self::MissingAuthenticationToken, Json) => "MissingAuthenticationTokenException",
             (Self::MissingAuthenticationToken, Query) => "MissingAuthenticationToken",
             (
@@ -114,7 +142,8 @@ impl SigV4Error {
                 | Self::InvalidScope(_)
                 | Self::SignatureExpired { .. }
                 | Self::SignatureNotYetCurrent { .. }
-                | Self::PayloadHashMismatch,
+                | Self::PayloadHashMismatch
+                | Self::UnsignedPayload(_),
                 Json,
             ) => "InvalidSignatureException",
             (
@@ -122,7 +151,8 @@ impl SigV4Error {
                 | Self::InvalidScope(_)
                 | Self::SignatureExpired { .. }
                 | Self::SignatureNotYetCurrent { .. }
-                | Self::PayloadHashMismatch,
+                | Self::PayloadHashMismatch
+                | Self::UnsignedPayload(_),
                 Query,
             ) => "SignatureDoesNotMatch",
             (Self::PresignedExpired, Json) => "AccessDeniedException",
@@ -143,7 +173,11 @@ impl SigV4Error {
     pub fn http_status_for(&self, protocol: Protocol) -> u16 {
         match (self, protocol) {
             (Self::BodyHashRequired, _) => 500,
-            (_, Protocol::Json) | (Self::Incomplete(_), Protocol::Query) => 400,
+            (_, Protocol::Json)
+            | (
+                Self::Incomplete(_) | Self::PresignedNotAccepted | Self::HeadersNotSigned(_),
+                Protocol::Query,
+            ) => 400,
             (_, Protocol::Query) => 403,
         }
     }
