@@ -17,6 +17,11 @@ use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
 use crate::uploads::{hashing, UploadLocks};
 use crate::{Error, Result};
 
+/// Minimum age of a staged file without a session row before the reaper discards it. Far
+/// longer than the gap between writing the file and its row in `start_upload`, even on a
+/// loaded machine or a slow store.
+pub const ORPHAN_MIN_AGE_MS: i64 = 3_600_000;
+
 /// Knobs of the registry service.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -375,7 +380,9 @@ impl Registry {
     }
 
     /// Discards uploads idle for longer than `max_idle_ms`, and staged files no session owns
-    /// (left by a crash between creating the file and recording the session).
+    /// (left by a crash between creating the file and recording the session) once they are
+    /// older than [`ORPHAN_MIN_AGE_MS`]: a younger one may belong to a `start_upload` that has
+    /// written its file but not yet its row.
     pub async fn reap_uploads(&self, max_idle_ms: i64) -> Result<usize> {
         let mut reaped = 0;
         for upload in self.meta.stale_uploads(now_millis() - max_idle_ms).await? {
@@ -384,7 +391,11 @@ impl Registry {
             self.discard_upload(&upload.id).await?;
             reaped += 1;
         }
-        for id in self.blobs.list_uploads().await? {
+        for id in self
+            .blobs
+            .list_uploads(now_millis() - ORPHAN_MIN_AGE_MS)
+            .await?
+        {
             if self.meta.upload(&id).await?.is_none() {
                 self.blobs.abort_upload(&id).await?;
                 reaped += 1;
@@ -927,5 +938,30 @@ mod tests {
         ));
         assert!(!Registry::acceptable(oci, &[index]));
         assert!(Registry::acceptable(oci, &[index, "*/*"]));
+    }
+
+    /// A staged file whose session row is not written yet (the window inside `start_upload`)
+    /// must survive a reaper run; only the minimum age makes an orphan reapable.
+    #[tokio::test]
+    async fn reaper_spares_young_orphan_staging_files() {
+        use portcullis_storage::blob::fs::FsBlobStore;
+        use portcullis_storage::meta::sqlite::SqliteMetaStore;
+        const ID: &str = "0b3f6f5e-8c1d-4f4e-9a57-3c2d1e0f9a11";
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(FsBlobStore::open(dir.path(), false).unwrap());
+        let meta = Arc::new(
+            SqliteMetaStore::open(&dir.path().join("meta.db"))
+                .await
+                .unwrap(),
+        );
+        let registry = Registry::new(blobs.clone(), meta, RegistryOptions::default());
+        blobs.create_upload(ID).await.unwrap();
+
+        assert_eq!(registry.reap_uploads(3_600_000).await.unwrap(), 0);
+        assert_eq!(blobs.upload_len(ID).await.unwrap(), Some(0));
+
+        // Listed as old once the cut-off passes its mtime: what a run an hour later sees.
+        let later = now_millis() + ORPHAN_MIN_AGE_MS + 1_000;
+        assert_eq!(blobs.list_uploads(later).await.unwrap(), vec![ID]);
     }
 }
