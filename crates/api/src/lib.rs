@@ -37,6 +37,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Longest pause allowed between two pieces of a request body.
     pub body_idle_timeout: Duration,
+    /// Longest an upload request (a chunk or a whole blob) may take to send its body.
+    pub upload_request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -46,6 +48,7 @@ impl Default for Limits {
         Limits {
             header_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            upload_request_timeout: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(30),
         }
     }

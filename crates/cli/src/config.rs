@@ -151,6 +151,26 @@ pub struct LimitsConfig {
     pub body_idle_timeout_secs: u64,
     /// Seconds shutdown (SIGTERM, Ctrl-C) waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Upload sessions one principal (an IAM user's or role's ARN) may have open at once;
+    /// every anonymous caller counts as one principal, `anonymous`. One more is refused with
+    /// `429 TOOMANYREQUESTS` (registry API) or `LimitExceededException` (ECR API) until some
+    /// are finished, cancelled or reaped (`[uploads] max_idle_hours`). Clients push a few
+    /// layers at a time (docker: 5 by default), so 100 leaves room for many parallel pushes.
+    pub max_uploads_per_principal: u64,
+    /// Upload sessions open in the whole registry at once, refused as above beyond it.
+    pub max_uploads: u64,
+    /// Largest blob (layer, config) accepted, in bytes: 10 GiB by default. A push that
+    /// announces more (`Content-Length`, `Content-Range`, a layer part's last byte) or streams
+    /// more is refused with `413 SIZE_INVALID` (registry API) or `LimitExceededException`
+    /// (ECR API) as soon as it passes the limit, and its upload session is discarded. ECR
+    /// takes layers up to 52,000 MiB; raise this to that for very large layers (ML images).
+    pub max_blob_bytes: u64,
+    /// Seconds one upload request (POST with a whole blob, PATCH, PUT) may take to send its
+    /// body, however steadily it trickles; then it fails with `400 BLOB_UPLOAD_INVALID` and
+    /// the session keeps what was received. `body_idle_timeout_secs` only bounds pauses. The
+    /// default lets a 10 GiB blob through at about 3 MB/s in one request; clients that push in
+    /// chunks need it per chunk only.
+    pub upload_request_timeout_secs: u64,
 }
 
 /// The registry's soft quotas (ECR's adjustable service quotas); going over one is refused
@@ -234,6 +254,10 @@ impl Default for LimitsConfig {
             header_timeout_secs: 30,
             body_idle_timeout_secs: 60,
             shutdown_grace_secs: 30,
+            max_uploads_per_principal: 100,
+            max_uploads: 10_000,
+            max_blob_bytes: 10 * 1024 * 1024 * 1024,
+            upload_request_timeout_secs: 3600,
         }
     }
 }
@@ -421,6 +445,7 @@ mod tests {
             assert_eq!(c.data_dir, PathBuf::from("/from-env"));
             assert!(!c.storage.fsync);
             assert_eq!(c.limits.header_timeout_secs, 7);
+            assert_eq!(c.limits.max_uploads_per_principal, 100);
             let flags = Overrides {
                 listen: Some(vec!["127.0.0.1:1".into(), "[::1]:2".into()]),
                 data_dir: Some("/from-flag".into()),

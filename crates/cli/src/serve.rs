@@ -52,6 +52,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_repositories: config.quotas.repositories,
             max_images_per_repository: config.quotas.images_per_repository,
             max_tags_per_image: config.quotas.tags_per_image,
+            max_uploads_per_principal: config.limits.max_uploads_per_principal,
+            max_uploads: config.limits.max_uploads,
+            max_blob_bytes: config.limits.max_blob_bytes,
             ..RegistryOptions::default()
         },
     ));
@@ -96,6 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let limits = Limits {
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
         body_idle_timeout: Duration::from_secs(config.limits.body_idle_timeout_secs),
+        upload_request_timeout: Duration::from_secs(config.limits.upload_request_timeout_secs),
         shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
     };
     let public_url = public_url(&config, &listeners)?;

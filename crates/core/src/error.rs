@@ -38,6 +38,12 @@ pub enum Error {
     UploadPartTooSmall,
     #[error("the upload has more than {0} parts")]
     UploadTooManyParts(u32),
+    /// A cap on open upload sessions (`[limits] max_uploads_per_principal`, `max_uploads`).
+    #[error("{0}")]
+    TooManyUploads(String),
+    /// The blob would pass `[limits] max_blob_bytes`; its session is discarded.
+    #[error("the blob is larger than the {max} bytes this registry accepts (`[limits] max_blob_bytes`); its upload was discarded")]
+    BlobTooLarge { max: u64 },
     #[error("layer `{0}` already exists in the repository")]
     LayerAlreadyExists(Digest),
     #[error("{0}")]

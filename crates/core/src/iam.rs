@@ -745,16 +745,6 @@ impl Iam {
         Ok(())
     }
 
-    pub async fn delete_repository(
-        &self,
-        repo: &str,
-        force: bool,
-    ) -> Result<portcullis_storage::DeleteRepository> {
-        let outcome = self.meta.delete_repository(repo, force).await?;
-        self.changed();
-        Ok(outcome)
-    }
-
     pub async fn repository_records(
         &self,
         last: Option<&str>,

@@ -8,14 +8,20 @@ use portcullis_oci::manifest::{parse_manifest, ManifestError, MAX_MANIFEST_SIZE}
 use portcullis_oci::{ByteRange, ContentRange, Digest, Hasher, Reference, RepoName, Tag};
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
-    BlobStore, ByteStream, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
-    PutManifestError, TagWrite, TemplateRecord,
+    BlobStore, ByteStream, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord,
+    ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError, TagWrite,
+    TemplateRecord, UploadLimits,
 };
 
 use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
 
-use crate::uploads::{hashing, UploadLocks};
+use crate::uploads::{capped, hashing, UploadLocks};
 use crate::{Error, Result};
+
+/// Minimum age of a staged file without a session row before the reaper discards it. Far
+/// longer than the gap between writing the file and its row in `start_upload`, even on a
+/// loaded machine or a slow store.
+pub const ORPHAN_MIN_AGE_MS: i64 = 3_600_000;
 
 /// Knobs of the registry service.
 #[derive(Debug, Clone)]
@@ -26,6 +32,12 @@ pub struct RegistryOptions {
     pub max_repositories: u64,
     pub max_images_per_repository: u64,
     pub max_tags_per_image: u64,
+    /// Open upload sessions one principal may hold (anonymous callers share one count).
+    pub max_uploads_per_principal: u64,
+    /// Open upload sessions in the whole registry.
+    pub max_uploads: u64,
+    /// Largest blob an upload may produce, in bytes.
+    pub max_blob_bytes: u64,
 }
 
 impl Default for RegistryOptions {
@@ -35,6 +47,9 @@ impl Default for RegistryOptions {
             max_repositories: 10_000,
             max_images_per_repository: 10_000,
             max_tags_per_image: 1_000,
+            max_uploads_per_principal: 100,
+            max_uploads: 10_000,
+            max_blob_bytes: 10 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -192,11 +207,34 @@ impl Registry {
 
     // ---- uploads ----
 
-    pub async fn start_upload(&self, repo: &RepoName) -> Result<String> {
+    /// Opens an upload session on an existing repository for `principal` (an ARN, or
+    /// [`portcullis_storage::ANONYMOUS_PRINCIPAL`]), within the session limits.
+    pub async fn start_upload(&self, repo: &RepoName, principal: &str) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         self.blobs.create_upload(&id).await?;
-        self.meta.create_upload(&id, repo.as_str()).await?;
-        Ok(id)
+        let limits = UploadLimits {
+            per_principal: self.options.max_uploads_per_principal,
+            total: self.options.max_uploads,
+        };
+        let created = self
+            .meta
+            .create_upload(&id, repo.as_str(), principal, limits)
+            .await;
+        let refused = match created {
+            Ok(CreateUpload::Created) => return Ok(id),
+            Ok(CreateUpload::NameUnknown) => Error::NameUnknown(repo.to_string()),
+            Ok(CreateUpload::PrincipalLimit) => Error::TooManyUploads(format!(
+                "`{principal}` has {} upload sessions open, the most one principal may have (`[limits] max_uploads_per_principal`): finish or cancel some first",
+                limits.per_principal
+            )),
+            Ok(CreateUpload::TotalLimit) => Error::TooManyUploads(format!(
+                "the registry has {} upload sessions open, the most it allows (`[limits] max_uploads`): try again later",
+                limits.total
+            )),
+            Err(e) => e.into(),
+        };
+        self.blobs.abort_upload(&id).await?;
+        Err(refused)
     }
 
     /// Links a blob of `from` into `repo` when `from` holds it; opens an upload otherwise.
@@ -205,17 +243,20 @@ impl Registry {
         repo: &RepoName,
         digest: &Digest,
         from: Option<&RepoName>,
+        principal: &str,
     ) -> Result<MountOutcome> {
         if let Some(from) = from {
             if let Some(size) = self.meta.blob_link(from.as_str(), digest).await? {
                 if self.blobs.stat(digest).await?.is_some() {
-                    self.meta.link_blob(repo.as_str(), digest, size).await?;
+                    if !self.meta.link_blob(repo.as_str(), digest, size).await? {
+                        return Err(Error::NameUnknown(repo.to_string()));
+                    }
                     return Ok(MountOutcome::Mounted { size });
                 }
             }
         }
         Ok(MountOutcome::Upload {
-            id: self.start_upload(repo).await?,
+            id: self.start_upload(repo, principal).await?,
         })
     }
 
@@ -236,11 +277,15 @@ impl Registry {
     }
 
     /// Appends a chunk. With a `Content-Range`, the chunk must start where the upload ends.
+    /// `length` is the chunk's announced size (`Content-Length`), if any. A chunk that takes
+    /// the blob past `max_blob_bytes`, announced or streamed, discards the session; reading
+    /// stops at the first byte over.
     pub async fn patch_upload(
         &self,
         repo: &RepoName,
         id: &str,
         range: Option<ContentRange>,
+        length: Option<u64>,
         body: ByteStream,
     ) -> Result<u64> {
         self.check_upload(repo, id).await?;
@@ -259,6 +304,17 @@ impl Registry {
                 });
             }
         }
+        let max = self.options.max_blob_bytes;
+        let announced_end = range
+            .map(|r| r.end.saturating_add(1))
+            .into_iter()
+            .chain(length.map(|l| offset.saturating_add(l)))
+            .max();
+        if announced_end.is_some_and(|end| end > max) {
+            self.discard_upload(id).await?;
+            return Err(Error::BlobTooLarge { max });
+        }
+        let (body, over_limit) = capped(body, max.saturating_sub(offset));
         let result = match state.take_hasher_at(offset) {
             Some(hasher) => {
                 let (body, hasher) = hashing(body, hasher);
@@ -272,7 +328,16 @@ impl Registry {
             }
             None => self.blobs.append_upload(id, offset, body).await,
         };
-        self.meta.touch_upload(id).await?;
+        if over_limit.load(std::sync::atomic::Ordering::SeqCst) {
+            self.discard_upload(id).await?;
+            return Err(Error::BlobTooLarge { max });
+        }
+        if !self.meta.touch_upload(id).await? {
+            // The session ended while this chunk streamed (its repository was deleted): what
+            // was staged goes with it.
+            self.discard_upload(id).await?;
+            return Err(Error::UploadUnknown(id.to_owned()));
+        }
         match result {
             Ok(len) => {
                 if let Some(r) = range {
@@ -287,6 +352,7 @@ impl Registry {
                 Ok(len)
             }
             Err(portcullis_storage::Error::Body(e)) => Err(Error::BodyInterrupted(e)),
+            Err(portcullis_storage::Error::UploadUnknown(id)) => Err(Error::UploadUnknown(id)),
             Err(e) => Err(e.into()),
         }
     }
@@ -299,10 +365,11 @@ impl Registry {
         id: &str,
         digest: &Digest,
         range: Option<ContentRange>,
+        length: Option<u64>,
         body: Option<ByteStream>,
     ) -> Result<u64> {
         if let Some(body) = body {
-            self.patch_upload(repo, id, range, body).await?;
+            self.patch_upload(repo, id, range, length, body).await?;
         } else {
             self.check_upload(repo, id).await?;
         }
@@ -335,12 +402,31 @@ impl Registry {
                 actual,
             });
         }
-        let size = self.blobs.commit_upload(id, digest).await?;
-        self.meta.link_blob(repo.as_str(), digest, size).await?;
-        self.meta.delete_upload(id).await?;
+        let size = match self.blobs.commit_upload(id, digest).await {
+            Ok(size) => size,
+            Err(portcullis_storage::Error::UploadUnknown(id)) => {
+                return Err(Error::UploadUnknown(id))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Checked in the linking transaction, not before: a repository deleted since the
+        // session was checked has ended the session, and the blob must not land in the name
+        // (nor in a repository created again under it). The committed bytes stay unlinked,
+        // invisible, until garbage collection.
+        let outcome = self
+            .meta
+            .complete_upload(id, repo.as_str(), digest, size)
+            .await?;
         drop(state);
         self.uploads.forget(id);
-        Ok(size)
+        match outcome {
+            CompleteUpload::Linked => Ok(size),
+            CompleteUpload::UploadUnknown => Err(Error::UploadUnknown(id.to_owned())),
+            CompleteUpload::NameUnknown => {
+                self.meta.delete_upload(id).await?;
+                Err(Error::NameUnknown(repo.to_string()))
+            }
+        }
     }
 
     /// A whole blob in one request (`POST ...?digest=`).
@@ -348,11 +434,18 @@ impl Registry {
         &self,
         repo: &RepoName,
         digest: &Digest,
+        length: Option<u64>,
         body: ByteStream,
+        principal: &str,
     ) -> Result<u64> {
-        let id = self.start_upload(repo).await?;
+        if length.is_some_and(|l| l > self.options.max_blob_bytes) {
+            return Err(Error::BlobTooLarge {
+                max: self.options.max_blob_bytes,
+            });
+        }
+        let id = self.start_upload(repo, principal).await?;
         let result = self
-            .finish_upload(repo, &id, digest, None, Some(body))
+            .finish_upload(repo, &id, digest, None, length, Some(body))
             .await;
         if result.is_err() {
             self.discard_upload(&id).await?;
@@ -374,8 +467,31 @@ impl Registry {
         Ok(())
     }
 
+    /// Deletes a repository (with `force`, also one that holds images) and ends its upload
+    /// sessions: their rows go in the same transaction as the repository, so a request on one
+    /// of them fails from then on, and their staged bytes are removed here. A request still
+    /// streaming into one of them is not waited for; it finds its session gone when it ends.
+    pub async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository> {
+        let outcome = self.meta.delete_repository(repo, force).await?;
+        if let DeleteRepository::Deleted { ended_uploads } = &outcome {
+            for id in ended_uploads {
+                self.uploads.forget(id);
+                if let Err(e) = self.blobs.abort_upload(id).await {
+                    // The delete has happened; an orphan staged file is the reaper's.
+                    tracing::warn!(upload = %id, error = %e, "removing a staged upload of a deleted repository failed");
+                }
+            }
+            if !ended_uploads.is_empty() {
+                tracing::info!(repository = %repo, sessions = ended_uploads.len(), "ended the upload sessions of a deleted repository");
+            }
+        }
+        Ok(outcome)
+    }
+
     /// Discards uploads idle for longer than `max_idle_ms`, and staged files no session owns
-    /// (left by a crash between creating the file and recording the session).
+    /// (left by a crash between creating the file and recording the session) once they are
+    /// older than [`ORPHAN_MIN_AGE_MS`]: a younger one may belong to a `start_upload` that has
+    /// written its file but not yet its row.
     pub async fn reap_uploads(&self, max_idle_ms: i64) -> Result<usize> {
         let mut reaped = 0;
         for upload in self.meta.stale_uploads(now_millis() - max_idle_ms).await? {
@@ -384,7 +500,11 @@ impl Registry {
             self.discard_upload(&upload.id).await?;
             reaped += 1;
         }
-        for id in self.blobs.list_uploads().await? {
+        for id in self
+            .blobs
+            .list_uploads(now_millis() - ORPHAN_MIN_AGE_MS)
+            .await?
+        {
             if self.meta.upload(&id).await?.is_none() {
                 self.blobs.abort_upload(&id).await?;
                 reaped += 1;
@@ -483,6 +603,7 @@ impl Registry {
                     repository: repo.to_string(),
                     tag,
                 },
+                PutManifestError::NameUnknown(_) => Error::NameUnknown(repo.to_string()),
                 PutManifestError::Store(s) => Error::Storage(s),
             })?;
         Ok(ManifestOutcome {
@@ -790,7 +911,9 @@ impl Registry {
             end: last,
         };
         let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(part) }));
-        let total = self.patch_upload(repo, id, Some(range), body).await?;
+        let total = self
+            .patch_upload(repo, id, Some(range), Some(len), body)
+            .await?;
         self.meta
             .record_upload_part(id, len, MIN_LAYER_PART)
             .await?;
@@ -817,7 +940,7 @@ impl Registry {
             self.discard_upload(id).await?;
             return Err(Error::LayerAlreadyExists(digest.clone()));
         }
-        self.finish_upload(repo, id, digest, None, None).await
+        self.finish_upload(repo, id, digest, None, None, None).await
     }
 
     /// Whether the repository exists.
@@ -927,5 +1050,143 @@ mod tests {
         ));
         assert!(!Registry::acceptable(oci, &[index]));
         assert!(Registry::acceptable(oci, &[index, "*/*"]));
+    }
+
+    /// A staged file whose session row is not written yet (the window inside `start_upload`)
+    /// must survive a reaper run; only the minimum age makes an orphan reapable.
+    #[tokio::test]
+    async fn reaper_spares_young_orphan_staging_files() {
+        use portcullis_storage::blob::fs::FsBlobStore;
+        use portcullis_storage::meta::sqlite::SqliteMetaStore;
+        const ID: &str = "0b3f6f5e-8c1d-4f4e-9a57-3c2d1e0f9a11";
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(FsBlobStore::open(dir.path(), false).unwrap());
+        let meta = Arc::new(
+            SqliteMetaStore::open(&dir.path().join("meta.db"))
+                .await
+                .unwrap(),
+        );
+        let registry = Registry::new(blobs.clone(), meta, RegistryOptions::default());
+        blobs.create_upload(ID).await.unwrap();
+
+        assert_eq!(registry.reap_uploads(3_600_000).await.unwrap(), 0);
+        assert_eq!(blobs.upload_len(ID).await.unwrap(), Some(0));
+
+        // Listed as old once the cut-off passes its mtime: what a run an hour later sees.
+        let later = now_millis() + ORPHAN_MIN_AGE_MS + 1_000;
+        assert_eq!(blobs.list_uploads(later).await.unwrap(), vec![ID]);
+    }
+
+    async fn registry_with(
+        dir: &tempfile::TempDir,
+        options: RegistryOptions,
+    ) -> (Registry, Arc<dyn BlobStore>, Arc<dyn MetaStore>) {
+        use portcullis_storage::blob::fs::FsBlobStore;
+        use portcullis_storage::meta::sqlite::SqliteMetaStore;
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(dir.path(), false).unwrap());
+        let meta: Arc<dyn MetaStore> = Arc::new(
+            SqliteMetaStore::open(&dir.path().join("meta.db"))
+                .await
+                .unwrap(),
+        );
+        let registry = Registry::new(blobs.clone(), meta.clone(), options);
+        (registry, blobs, meta)
+    }
+
+    fn bytes_body(data: &'static [u8]) -> ByteStream {
+        Box::pin(futures::stream::once(async move {
+            Ok(Bytes::from_static(data))
+        }))
+    }
+
+    /// Deleting a repository ends its sessions with their staged bytes; the old session can
+    /// neither append nor complete, and nothing re-creates the repository.
+    #[tokio::test]
+    async fn deleting_a_repository_ends_its_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registry, blobs, meta) = registry_with(&dir, RegistryOptions::default()).await;
+        let repo: RepoName = "team/app".parse().unwrap();
+        meta.create_repository(repo.as_str(), &NewRepository::default())
+            .await
+            .unwrap();
+        let id = registry.start_upload(&repo, "arn:p").await.unwrap();
+        registry
+            .patch_upload(&repo, &id, None, None, bytes_body(b"abc"))
+            .await
+            .unwrap();
+        let outcome = registry
+            .delete_repository(repo.as_str(), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            DeleteRepository::Deleted {
+                ended_uploads: vec![id.clone()]
+            }
+        );
+        assert_eq!(blobs.upload_len(&id).await.unwrap(), None);
+        assert!(matches!(
+            registry
+                .patch_upload(&repo, &id, None, None, bytes_body(b"def"))
+                .await,
+            Err(Error::UploadUnknown(_))
+        ));
+        let digest = Digest::sha256_of(b"abc");
+        assert!(matches!(
+            registry
+                .finish_upload(&repo, &id, &digest, None, None, None)
+                .await,
+            Err(Error::UploadUnknown(_))
+        ));
+        assert!(matches!(
+            registry.start_upload(&repo, "arn:p").await,
+            Err(Error::NameUnknown(_))
+        ));
+        assert!(!meta.repository_exists(repo.as_str()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn blobs_over_the_size_limit_are_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RegistryOptions {
+            max_blob_bytes: 4,
+            ..RegistryOptions::default()
+        };
+        let (registry, blobs, meta) = registry_with(&dir, options).await;
+        let repo: RepoName = "r".parse().unwrap();
+        meta.create_repository("r", &NewRepository::default())
+            .await
+            .unwrap();
+        // Announced too large: refused before reading.
+        let id = registry.start_upload(&repo, "p").await.unwrap();
+        assert!(matches!(
+            registry
+                .patch_upload(&repo, &id, None, Some(5), bytes_body(b"x"))
+                .await,
+            Err(Error::BlobTooLarge { max: 4 })
+        ));
+        assert_eq!(blobs.upload_len(&id).await.unwrap(), None);
+        assert_eq!(meta.upload(&id).await.unwrap(), None);
+        // Streamed too large across two chunks.
+        let id = registry.start_upload(&repo, "p").await.unwrap();
+        registry
+            .patch_upload(&repo, &id, None, None, bytes_body(b"abc"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            registry
+                .patch_upload(&repo, &id, None, None, bytes_body(b"de"))
+                .await,
+            Err(Error::BlobTooLarge { max: 4 })
+        ));
+        assert_eq!(meta.upload(&id).await.unwrap(), None);
+        let digest = Digest::sha256_of(b"abcde");
+        assert!(matches!(
+            registry
+                .upload_whole(&repo, &digest, None, bytes_body(b"abcde"), "p")
+                .await,
+            Err(Error::BlobTooLarge { max: 4 })
+        ));
+        assert_eq!(meta.blob_link("r", &digest).await.unwrap(), None);
     }
 }

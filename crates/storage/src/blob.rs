@@ -55,6 +55,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Discards an upload; absent uploads are fine.
     async fn abort_upload(&self, id: &str) -> Result<()>;
 
-    /// Ids of every staged upload, for the reaper and the start-up check.
-    async fn list_uploads(&self) -> Result<Vec<String>>;
+    /// Ids of the staged uploads last written before `modified_before_ms` (Unix ms), for the
+    /// reaper and the start-up check. Younger files are left out: `start_upload` writes the
+    /// staging object before its session row, so a young file without a row may be in flight.
+    async fn list_uploads(&self, modified_before_ms: i64) -> Result<Vec<String>>;
 }

@@ -21,7 +21,8 @@ pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    DeleteRepository, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
-    PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord, TagRepository,
-    TagWrite, TemplateRecord, UploadParts, UploadRecord,
+    CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord, ManifestRef,
+    MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
+    RepositoryRecord, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts,
+    UploadRecord, ANONYMOUS_PRINCIPAL,
 };

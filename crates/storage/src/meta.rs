@@ -49,6 +49,9 @@ pub struct ReferrerRecord {
 pub struct UploadRecord {
     pub id: String,
     pub repository: String,
+    /// Who opened the session: an ARN, or [`ANONYMOUS_PRINCIPAL`]; `None` for sessions older
+    /// than the column.
+    pub principal: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -132,9 +135,47 @@ pub struct UploadParts {
     pub undersized_part: bool,
 }
 
+/// The principal recorded for upload sessions opened without credentials: all of them share
+/// one bucket of `max_uploads_per_principal`.
+pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
+
+/// Caps on open upload sessions, checked in the transaction that records a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub per_principal: u64,
+    pub total: u64,
+}
+
+/// What recording a new upload session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateUpload {
+    Created,
+    /// The repository does not exist (never created, or deleted meanwhile).
+    NameUnknown,
+    /// The principal has `per_principal` sessions open already.
+    PrincipalLimit,
+    /// The registry has `total` sessions open already.
+    TotalLimit,
+}
+
+/// What completing an upload session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteUpload {
+    /// The blob is linked into the repository and the session is gone.
+    Linked,
+    /// The session no longer exists (cancelled, reaped, or ended by deleting its repository).
+    UploadUnknown,
+    /// The repository does not exist.
+    NameUnknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteRepository {
-    Deleted,
+    /// Deleted, with the upload sessions that were open on it (their rows are gone with the
+    /// repository; the caller discards their staged bytes).
+    Deleted {
+        ended_uploads: Vec<String>,
+    },
     NotFound,
     /// The repository still holds images and `force` was not given.
     NotEmpty,
@@ -146,6 +187,9 @@ pub enum PutManifestError {
     Missing(Digest),
     #[error("tag `{tag}` is immutable and points at `{current}`")]
     TagImmutable { tag: String, current: Digest },
+    /// The repository does not exist: a manifest push never creates one.
+    #[error("repository `{0}` is unknown")]
+    NameUnknown(String),
     #[error(transparent)]
     Store(#[from] Error),
 }
@@ -158,8 +202,6 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn repository_count(&self) -> Result<u64>;
     /// Images (manifests) stored in the repository.
     async fn image_count(&self, repo: &str) -> Result<u64>;
-    /// Creates the repository if absent.
-    async fn ensure_repository(&self, repo: &str) -> Result<()>;
     /// Repository names in lexical order after `last`, at most `limit`.
     async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
 
@@ -195,7 +237,8 @@ pub trait MetaStore: Send + Sync + 'static {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RepositoryRecord>>;
-    /// Deletes a repository; with `force` even when it holds images.
+    /// Deletes a repository; with `force` even when it holds images. Its upload sessions end
+    /// in the same transaction, so none of them can write into the name afterwards.
     async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository>;
     /// Sets or clears the repository policy; `false` when the repository does not exist.
     async fn set_repository_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool>;
@@ -204,14 +247,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Sets or clears a registry-wide setting; returns whether a value was there before.
     async fn set_registry_setting(&self, name: &str, value: Option<&str>) -> Result<bool>;
 
-    /// Makes a committed blob visible in a repository (creating the repository).
-    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()>;
+    /// Makes a committed blob visible in a repository; `false` (and nothing written) when the
+    /// repository does not exist: no write creates a repository implicitly.
+    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<bool>;
     /// Size of a blob linked into the repository.
     async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
     async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
 
     /// Stores a manifest (and points `tag` at it) after checking, in the same transaction,
-    /// that everything in `refs` exists in the repository.
+    /// that the repository and everything in `refs` exist in it.
     async fn put_manifest(
         &self,
         repo: &str,
@@ -239,9 +283,27 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Manifests whose subject is `subject`, ordered by digest.
     async fn referrers(&self, repo: &str, subject: &Digest) -> Result<Vec<ReferrerRecord>>;
 
-    async fn create_upload(&self, id: &str, repo: &str) -> Result<()>;
+    /// Records a session opened by `principal` on an existing repository, in one transaction
+    /// with the checks that the repository exists and that `limits` leave room for it.
+    async fn create_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        principal: &str,
+        limits: UploadLimits,
+    ) -> Result<CreateUpload>;
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>>;
-    async fn touch_upload(&self, id: &str) -> Result<()>;
+    /// Marks the session active now; `false` when it no longer exists.
+    async fn touch_upload(&self, id: &str) -> Result<bool>;
+    /// Links the committed blob into the session's repository and ends the session, in one
+    /// transaction that first checks both still exist.
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<CompleteUpload>;
     /// Records a part of `size` bytes; a previous part under `min_part` marks the upload.
     async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts>;
     async fn upload_parts(&self, id: &str) -> Result<UploadParts>;

@@ -82,7 +82,9 @@ impl From<CoreError> for EcrError {
                 EcrError::new("LayerPartTooSmallException", e.to_string())
             }
             CoreError::QuotaExceeded(_) => EcrError::new("LimitExceededException", e.to_string()),
-            CoreError::UploadTooManyParts(_) => {
+            CoreError::UploadTooManyParts(_)
+            | CoreError::TooManyUploads(_)
+            | CoreError::BlobTooLarge { .. } => {
                 EcrError::new("LimitExceededException", e.to_string())
             }
             CoreError::LayerAlreadyExists(_) => EcrError::new(

@@ -90,7 +90,7 @@ pub async fn initiate(
     let repo = repository(state, ctx, "InitiateLayerUpload", input).await?;
     let id = state
         .registry
-        .start_upload(&repo)
+        .start_upload(&repo, crate::oci::upload_principal(&ctx.caller))
         .await
         .map_err(|e| core_error(state, &repo, e))?;
     Ok(json!({ "uploadId": id, "partSize": MIN_LAYER_PART }))

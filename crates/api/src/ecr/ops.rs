@@ -521,8 +521,11 @@ async fn delete_repository(
     let force = input::opt_bool(input, "force")?.unwrap_or(false);
     allow(state, ctx, "DeleteRepository", &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
-    match state.iam.delete_repository(name, force).await? {
-        DeleteRepository::Deleted => Ok(json!({ "repository": repository_json(state, ctx, &record) })),
+    // Through the registry, which also ends the repository's upload sessions.
+    let outcome = state.registry.delete_repository(name, force).await?;
+    state.iam.repositories_changed();
+    match outcome {
+        DeleteRepository::Deleted { .. } => Ok(json!({ "repository": repository_json(state, ctx, &record) })),
         DeleteRepository::NotFound => Err(not_found(state, name)),
         DeleteRepository::NotEmpty => Err(EcrError::new(
             "RepositoryNotEmptyException",

@@ -8,6 +8,8 @@ mod manifests;
 mod token;
 mod uploads;
 
+pub(crate) use uploads::upload_principal;
+
 use std::collections::HashMap;
 
 use axum::body::Body;

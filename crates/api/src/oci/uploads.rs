@@ -57,12 +57,32 @@ fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
         .transpose()
 }
 
+/// Who an upload session is counted against: the caller's ARN, or the one bucket all
+/// anonymous callers share.
+pub(crate) fn upload_principal(caller: &Caller) -> &str {
+    caller
+        .arn()
+        .unwrap_or(portcullis_storage::ANONYMOUS_PRINCIPAL)
+}
+
+fn content_length(req: &OciRequest) -> Option<u64> {
+    req.header(header::CONTENT_LENGTH)
+        .and_then(|l| l.trim().parse::<u64>().ok())
+}
+
+/// The request body, failing when it pauses too long or outlives the upload deadline.
+fn upload_body(state: &AppState, body: Body) -> portcullis_storage::ByteStream {
+    body_stream(
+        body,
+        state.limits.body_idle_timeout,
+        state.limits.upload_request_timeout,
+    )
+}
+
 /// A chunk whose `Content-Length` contradicts its `Content-Range` is refused before a byte of
 /// it is staged.
 fn check_length(req: &OciRequest, range: Option<ContentRange>) -> Result<(), OciError> {
-    let length = req
-        .header(header::CONTENT_LENGTH)
-        .and_then(|l| l.trim().parse::<u64>().ok());
+    let length = content_length(req);
     match (range, length) {
         (Some(r), Some(l)) if r.len() != l => Err(OciError::new(
             OciCode::BlobUploadInvalid,
@@ -119,17 +139,25 @@ pub async fn start(
                 from = None;
             }
         }
-        return match registry.mount_blob(name, &digest, from.as_ref()).await? {
+        return match registry
+            .mount_blob(name, &digest, from.as_ref(), upload_principal(caller))
+            .await?
+        {
             MountOutcome::Mounted { .. } => Ok(created(name, &digest)),
             MountOutcome::Upload { id } => Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0)),
         };
     }
     if let Some(digest) = digest_param(req, "digest")? {
-        let body = body_stream(body, state.limits.body_idle_timeout);
-        registry.upload_whole(name, &digest, body).await?;
+        let length = content_length(req);
+        let body = upload_body(state, body);
+        registry
+            .upload_whole(name, &digest, length, body, upload_principal(caller))
+            .await?;
         return Ok(created(name, &digest));
     }
-    let id = registry.start_upload(name).await?;
+    let id = registry
+        .start_upload(name, upload_principal(caller))
+        .await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0))
 }
 
@@ -147,8 +175,12 @@ pub async fn patch(
 ) -> OciResult {
     let range = content_range(req)?;
     check_length(req, range)?;
-    let body = body_stream(body, state.limits.body_idle_timeout);
-    let len = state.registry.patch_upload(name, id, range, body).await?;
+    let length = content_length(req);
+    let body = upload_body(state, body);
+    let len = state
+        .registry
+        .patch_upload(name, id, range, length, body)
+        .await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, id, len))
 }
 
@@ -167,10 +199,11 @@ pub async fn finish(
     })?;
     let range = content_range(req)?;
     check_length(req, range)?;
-    let body = has_body(&req.headers).then(|| body_stream(body, state.limits.body_idle_timeout));
+    let length = content_length(req);
+    let body = has_body(&req.headers).then(|| upload_body(state, body));
     state
         .registry
-        .finish_upload(name, id, &digest, range, body)
+        .finish_upload(name, id, &digest, range, length, body)
         .await?;
     Ok(created(name, &digest))
 }

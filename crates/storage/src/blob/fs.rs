@@ -409,14 +409,24 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn list_uploads(&self) -> Result<Vec<String>> {
+    async fn list_uploads(&self, modified_before_ms: i64) -> Result<Vec<String>> {
         let dir = self.root.join(UPLOADS_DIR);
         blocking(move || {
             let mut ids = Vec::new();
             for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
                 let entry = entry.map_err(io_err(&dir))?;
-                if let Some(name) = entry.file_name().to_str() {
-                    ids.push(name.to_owned());
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                // An unreadable mtime counts as young: keeping a file is the safe mistake.
+                let modified_ms = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as i64);
+                if modified_ms.is_some_and(|m| m < modified_before_ms) {
+                    ids.push(name);
                 }
             }
             Ok(ids)

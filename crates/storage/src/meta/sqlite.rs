@@ -15,9 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    now_millis, DeleteRepository, ImageRecord, ManifestRecord, ManifestRef, MetaStore,
-    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
-    TagRepository, TagWrite, TemplateRecord, UploadParts, UploadRecord,
+    now_millis, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord,
+    ManifestRef, MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
+    RepositoryRecord, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts,
+    UploadRecord,
 };
 use crate::{Error, Result};
 
@@ -81,21 +82,6 @@ fn limit(n: u32) -> i64 {
 const MANIFEST_COLUMNS: &str =
     "m.digest, m.media_type, m.artifact_type, m.subject, m.annotations, m.content, m.created_at";
 
-async fn ensure_repo_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
-    )
-    .bind(repo)
-    .bind(now_millis())
-    .execute(&mut *tx)
-    .await?;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-        .bind(repo)
-        .fetch_one(&mut *tx)
-        .await?;
-    Ok(id)
-}
-
 async fn repository_id_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result<Option<i64>> {
     Ok(
         sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
@@ -103,6 +89,25 @@ async fn repository_id_tx(tx: &mut sqlx::SqliteConnection, repo: &str) -> Result
             .fetch_optional(&mut *tx)
             .await?,
     )
+}
+
+async fn insert_blob_link_tx(
+    tx: &mut sqlx::SqliteConnection,
+    repository_id: i64,
+    digest: &Digest,
+    size: u64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(repository_id, digest) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest.to_string())
+    .bind(size as i64)
+    .bind(now_millis())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 async fn upsert_repository_tag(
@@ -162,12 +167,6 @@ impl MetaStore for SqliteMetaStore {
         .fetch_one(&self.reader)
         .await?;
         Ok(n as u64)
-    }
-
-    async fn ensure_repository(&self, repo: &str) -> Result<()> {
-        let mut conn = self.writer.acquire().await?;
-        ensure_repo_tx(&mut conn, repo).await?;
-        Ok(())
     }
 
     async fn list_repositories(&self, last: Option<&str>, n: u32) -> Result<Vec<String>> {
@@ -364,6 +363,11 @@ impl MetaStore for SqliteMetaStore {
         if images > 0 && !force {
             return Ok(DeleteRepository::NotEmpty);
         }
+        let ended_uploads: Vec<String> =
+            sqlx::query_scalar("DELETE FROM uploads WHERE repository = ? RETURNING id")
+                .bind(repo)
+                .fetch_all(&mut *tx)
+                .await?;
         for sql in [
             "DELETE FROM tags WHERE repository_id = ?",
             "DELETE FROM manifest_references WHERE repository_id = ?",
@@ -375,7 +379,7 @@ impl MetaStore for SqliteMetaStore {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(DeleteRepository::Deleted)
+        Ok(DeleteRepository::Deleted { ended_uploads })
     }
 
     async fn set_repository_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
@@ -420,21 +424,14 @@ impl MetaStore for SqliteMetaStore {
         Ok(existed.is_some())
     }
 
-    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+    async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
-        let id = ensure_repo_tx(&mut tx, repo).await?;
-        sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT(repository_id, digest) DO NOTHING",
-        )
-        .bind(id)
-        .bind(digest.to_string())
-        .bind(size as i64)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
+        let Some(id) = repository_id_tx(&mut tx, repo).await? else {
+            return Ok(false);
+        };
+        insert_blob_link_tx(&mut tx, id, digest, size).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
@@ -469,7 +466,9 @@ impl MetaStore for SqliteMetaStore {
         tag: Option<TagWrite<'_>>,
     ) -> Result<PutManifestOutcome, PutManifestError> {
         let mut tx = self.writer.begin().await.map_err(Error::from)?;
-        let id = ensure_repo_tx(&mut tx, repo).await?;
+        let Some(id) = repository_id_tx(&mut tx, repo).await? else {
+            return Err(PutManifestError::NameUnknown(repo.to_owned()));
+        };
         let digest = m.digest.to_string();
         for r in refs {
             let (sql, d) = match r {
@@ -751,36 +750,89 @@ impl MetaStore for SqliteMetaStore {
             .collect()
     }
 
-    async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
+    async fn create_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        principal: &str,
+        limits: UploadLimits,
+    ) -> Result<CreateUpload> {
+        // One writer connection: no other session can be recorded between the counts and the
+        // insert, so the limits hold exactly under concurrent starts.
+        let mut tx = self.writer.begin().await?;
+        if repository_id_tx(&mut tx, repo).await?.is_none() {
+            return Ok(CreateUpload::NameUnknown);
+        }
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads")
+            .fetch_one(&mut *tx)
+            .await?;
+        if total as u64 >= limits.total {
+            return Ok(CreateUpload::TotalLimit);
+        }
+        let mine: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE principal = ?")
+            .bind(principal)
+            .fetch_one(&mut *tx)
+            .await?;
+        if mine as u64 >= limits.per_principal {
+            return Ok(CreateUpload::PrincipalLimit);
+        }
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO uploads (id, repository, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO uploads (id, repository, principal, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(repo)
+        .bind(principal)
         .bind(now)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(CreateUpload::Created)
     }
 
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>> {
-        let row =
-            sqlx::query("SELECT id, repository, created_at, updated_at FROM uploads WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.reader)
-                .await?;
+        let row = sqlx::query(
+            "SELECT id, repository, principal, created_at, updated_at FROM uploads WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(|r| upload_from_row(&r)).transpose()
     }
 
-    async fn touch_upload(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE uploads SET updated_at = ? WHERE id = ?")
+    async fn touch_upload(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE uploads SET updated_at = ? WHERE id = ?")
             .bind(now_millis())
             .bind(id)
             .execute(&self.writer)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn complete_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<CompleteUpload> {
+        let mut tx = self.writer.begin().await?;
+        let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND repository = ?")
+            .bind(id)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+        if ended.rows_affected() == 0 {
+            return Ok(CompleteUpload::UploadUnknown);
+        }
+        let Some(repository_id) = repository_id_tx(&mut tx, repo).await? else {
+            return Ok(CompleteUpload::NameUnknown);
+        };
+        insert_blob_link_tx(&mut tx, repository_id, digest, size).await?;
+        tx.commit().await?;
+        Ok(CompleteUpload::Linked)
     }
 
     async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts> {
@@ -825,7 +877,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn stale_uploads(&self, before: i64) -> Result<Vec<UploadRecord>> {
         let rows = sqlx::query(
-            "SELECT id, repository, created_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY id",
+            "SELECT id, repository, principal, created_at, updated_at FROM uploads
+             WHERE updated_at < ? ORDER BY id",
         )
         .bind(before)
         .fetch_all(&self.reader)
@@ -907,6 +960,7 @@ fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadRecord> {
     Ok(UploadRecord {
         id: r.try_get("id")?,
         repository: r.try_get("repository")?,
+        principal: r.try_get("principal")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -928,12 +982,28 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn manifests_need_their_blobs_and_tags_follow_pushes() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn store_with(dir: &tempfile::TempDir, repos: &[&str]) -> SqliteMetaStore {
         let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
             .await
             .unwrap();
+        for r in repos {
+            assert!(store
+                .create_repository(r, &NewRepository::default())
+                .await
+                .unwrap());
+        }
+        store
+    }
+
+    const ROOMY: UploadLimits = UploadLimits {
+        per_principal: 100,
+        total: 100,
+    };
+
+    #[tokio::test]
+    async fn manifests_need_their_blobs_and_tags_follow_pushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(&dir, &["a/b"]).await;
         let layer = Digest::sha256_of(b"layer");
         let m1 = record(b"one", None);
         let refs = [ManifestRef::Blob(layer.clone())];
@@ -941,7 +1011,7 @@ mod tests {
             store.put_manifest("a/b", &m1, &refs, Some(TagWrite { name: "latest", immutable: false })).await,
             Err(PutManifestError::Missing(d)) if d == layer
         ));
-        store.link_blob("a/b", &layer, 5).await.unwrap();
+        assert!(store.link_blob("a/b", &layer, 5).await.unwrap());
         assert_eq!(store.blob_link("a/b", &layer).await.unwrap(), Some(5));
         assert_eq!(store.blob_link("other", &layer).await.unwrap(), None);
         store
@@ -1001,9 +1071,7 @@ mod tests {
     #[tokio::test]
     async fn pagination_is_lexical() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
-            .await
-            .unwrap();
+        let store = store_with(&dir, &["r"]).await;
         let m = record(b"x", None);
         for t in ["b", "a", "c", "aa"] {
             store
@@ -1029,9 +1097,7 @@ mod tests {
     #[tokio::test]
     async fn immutable_tags_images_templates_and_parts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
-            .await
-            .unwrap();
+        let store = store_with(&dir, &["r"]).await;
         let fixed = |name| {
             Some(TagWrite {
                 name,
@@ -1084,7 +1150,10 @@ mod tests {
         assert!(store.delete_template("team").await.unwrap().is_some());
         assert!(store.delete_template("team").await.unwrap().is_none());
 
-        store.create_upload("u1", "r").await.unwrap();
+        assert_eq!(
+            store.create_upload("u1", "r", "p", ROOMY).await.unwrap(),
+            CreateUpload::Created
+        );
         let mib = 1024 * 1024;
         store
             .record_upload_part("u1", 6 * mib, 5 * mib)
@@ -1126,6 +1195,96 @@ mod tests {
         assert_eq!(
             store.tag_repository("nope", &[kv("c")], 2).await.unwrap(),
             TagRepository::NotFound
+        );
+    }
+
+    /// No write creates a repository: blob links, manifests and sessions on a missing name are
+    /// refused and leave nothing behind.
+    #[tokio::test]
+    async fn writes_never_create_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(&dir, &[]).await;
+        let layer = Digest::sha256_of(b"layer");
+        assert!(!store.link_blob("ghost", &layer, 5).await.unwrap());
+        assert!(matches!(
+            store.put_manifest("ghost", &record(b"m", None), &[], None).await,
+            Err(PutManifestError::NameUnknown(n)) if n == "ghost"
+        ));
+        assert_eq!(
+            store.create_upload("u", "ghost", "p", ROOMY).await.unwrap(),
+            CreateUpload::NameUnknown
+        );
+        assert!(!store.repository_exists("ghost").await.unwrap());
+        assert_eq!(store.upload("u").await.unwrap(), None);
+    }
+
+    /// Deleting a repository ends its sessions in the same transaction: the session can
+    /// neither be completed nor touched afterwards, even once the name exists again.
+    #[tokio::test]
+    async fn deleting_a_repository_ends_its_upload_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(&dir, &["r", "other"]).await;
+        for (id, repo) in [("u1", "r"), ("u2", "r"), ("u3", "other")] {
+            store.create_upload(id, repo, "p", ROOMY).await.unwrap();
+        }
+        let outcome = store.delete_repository("r", true).await.unwrap();
+        let DeleteRepository::Deleted { mut ended_uploads } = outcome else {
+            panic!("not deleted: {outcome:?}");
+        };
+        ended_uploads.sort();
+        assert_eq!(ended_uploads, ["u1", "u2"]);
+        assert_eq!(store.upload("u1").await.unwrap(), None);
+        assert!(!store.touch_upload("u1").await.unwrap());
+        assert!(store.touch_upload("u3").await.unwrap());
+        store
+            .create_repository("r", &NewRepository::default())
+            .await
+            .unwrap();
+        let layer = Digest::sha256_of(b"layer");
+        assert_eq!(
+            store.complete_upload("u1", "r", &layer, 5).await.unwrap(),
+            CompleteUpload::UploadUnknown
+        );
+        assert_eq!(store.blob_link("r", &layer).await.unwrap(), None);
+        assert_eq!(
+            store
+                .complete_upload("u3", "other", &layer, 5)
+                .await
+                .unwrap(),
+            CompleteUpload::Linked
+        );
+        assert_eq!(store.blob_link("other", &layer).await.unwrap(), Some(5));
+        assert_eq!(store.upload("u3").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn upload_limits_count_per_principal_and_in_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(&dir, &["r"]).await;
+        let limits = UploadLimits {
+            per_principal: 2,
+            total: 3,
+        };
+        let create = |id: &'static str, who: &'static str| {
+            let store = &store;
+            async move { store.create_upload(id, "r", who, limits).await.unwrap() }
+        };
+        assert_eq!(create("a1", "alice").await, CreateUpload::Created);
+        assert_eq!(create("a2", "alice").await, CreateUpload::Created);
+        assert_eq!(create("a3", "alice").await, CreateUpload::PrincipalLimit);
+        assert_eq!(create("b1", "bob").await, CreateUpload::Created);
+        assert_eq!(create("b2", "bob").await, CreateUpload::TotalLimit);
+        store.delete_upload("a1").await.unwrap();
+        assert_eq!(create("b2", "bob").await, CreateUpload::Created);
+        assert_eq!(
+            store
+                .upload("b2")
+                .await
+                .unwrap()
+                .unwrap()
+                .principal
+                .as_deref(),
+            Some("bob")
         );
     }
 }
