@@ -120,7 +120,7 @@ impl<'a> Signing<'a> {
         );
         let mut key = hmac(
             format!("AWS4{ADMIN_SECRET_ACCESS_KEY}").as_bytes(),
-            date[..8].as_bytes(),
+            &date.as_bytes()[..8],
         );
         for part in [self.region, self.service, "aws4_request"] {
             key = hmac(&key, part.as_bytes());
