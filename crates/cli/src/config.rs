@@ -47,6 +47,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The 12-digit account id of this registry, as in ARNs and `registryId`.
+    #[serde(deserialize_with = "account_id")]
     pub account_id: String,
     /// The region name used in ARNs and accepted in signatures.
     pub region: String,
@@ -277,6 +278,28 @@ impl Default for LogConfig {
     }
 }
 
+/// An account id as text, also when it arrives as a number: the environment provider reads
+/// `PORTCULLIS_AUTH__ACCOUNT_ID=111122223333` as an integer, and a TOML file may too. Account
+/// ids are twelve digits, so the leading zeros a number lost are put back.
+fn account_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(u64),
+    }
+    let id = match TextOrNumber::deserialize(d)? {
+        TextOrNumber::Text(s) => s,
+        TextOrNumber::Number(n) => format!("{n:012}"),
+    };
+    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!(
+            "an account id is 12 digits, not `{id}`"
+        )));
+    }
+    Ok(id)
+}
+
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -453,6 +476,21 @@ mod tests {
             let c = load(Some(Path::new("p.toml")), &flags).unwrap();
             assert_eq!(c.listen, ["127.0.0.1:1", "[::1]:2"]);
             assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_account_id_from_the_environment_stays_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTCULLIS_AUTH__ACCOUNT_ID", "011122223333");
+            jail.set_env("PORTCULLIS_AUTH__REGION", "eu-west-3");
+            let c = load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.auth.account_id, "011122223333", "leading zeros kept");
+            assert_eq!(c.auth.region, "eu-west-3");
+            jail.set_env("PORTCULLIS_AUTH__ACCOUNT_ID", "1234567890123");
+            let e = load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("12 digits"), "{e}");
             Ok(())
         });
     }

@@ -137,12 +137,20 @@ impl TestServer {
                 }
             });
         }
+        // Only the readers hold senders now: a server that exits ends the wait at once.
+        drop(tx);
         let (scheme, addr) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
-            Err(_) => {
+            Err(e) => {
                 let _ = child.kill();
+                let why = match e {
+                    mpsc::RecvTimeoutError::Timeout => "did not report `listening on` within 60 s",
+                    mpsc::RecvTimeoutError::Disconnected => "exited before it was listening",
+                };
+                // The readers may still be appending the last lines.
+                std::thread::sleep(Duration::from_millis(100));
                 panic!(
-                    "portcullis did not report `listening on` within 60 s; output:\n{}",
+                    "portcullis {why}; output:\n{}",
                     log.lock().unwrap_or_else(|e| e.into_inner())
                 );
             }

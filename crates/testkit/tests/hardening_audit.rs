@@ -72,7 +72,12 @@ fn fail_open_serves_when_the_audit_log_cannot_be_written() {
 #[test]
 fn trace_logs_carry_no_secrets() {
     let server = TestServer::start_with(ServerOptions {
-        env: vec![("RUST_LOG".into(), "trace".into())],
+        // The scenario's aws CLI signs for its account and region, which the server checks.
+        env: vec![
+            ("RUST_LOG".into(), "trace".into()),
+            ("PORTCULLIS_AUTH__REGION".into(), REGION.into()),
+            ("PORTCULLIS_AUTH__ACCOUNT_ID".into(), ACCOUNT.into()),
+        ],
         ..ServerOptions::default()
     });
     let password = server.admin_password();
