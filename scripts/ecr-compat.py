@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the ECR API compatibility table: every operation of botocore's ECR model, its IAM
-action, and whether Portcullis serves it (the `IMPLEMENTED` and `NOT_YET` arrays of
+action, and whether Portcullis serves it (the `EcrOperation` enum and the `NOT_YET` array of
 crates/api/src/ecr/ops.rs).
 
 Usage:
@@ -8,7 +8,7 @@ Usage:
   scripts/ecr-compat.py --write    replace the README block between the ecr-compat markers
   scripts/ecr-compat.py --check    exit 1, with a diff, when the README block is out of date
 
-Fails when IMPLEMENTED names an operation the model does not have, or names one twice.
+Fails when EcrOperation names an operation the model does not have, or names one twice.
 """
 import argparse
 import difflib
@@ -36,12 +36,12 @@ def not_yet_operations(source):
 
 
 def implemented_operations(source):
-    """The string literals of `IMPLEMENTED: &[&str] = &[...]` in ops.rs."""
-    m = re.search(r"\bIMPLEMENTED\s*:\s*&\[\s*&str\s*\]\s*=\s*&\[(.*?)\];", source, re.S)
+    """The variants of the `EcrOperation` enum declared with `operations!` in ops.rs."""
+    m = re.search(r"\benum\s+EcrOperation\s*:\s*\"ecr\"\s*\{(.*?)\}", source, re.S)
     if not m:
-        raise SystemExit(f"ecr-compat: no `IMPLEMENTED: &[&str] = &[...]` array in {OPS_RS}")
+        raise SystemExit(f"ecr-compat: no `enum EcrOperation: \"ecr\" {{ ... }}` in {OPS_RS}")
     body = re.sub(r"//[^\n]*", "", m.group(1))
-    return re.findall(r'"([^"\\]*)"', body)
+    return re.findall(r"\b([A-Z]\w*)\b", body)
 
 
 def table():
@@ -51,12 +51,12 @@ def table():
     unknown = sorted(set(implemented) - set(operations))
     if unknown:
         raise SystemExit(
-            f"ecr-compat: IMPLEMENTED in {OPS_RS} names operations that botocore "
+            f"ecr-compat: EcrOperation in {OPS_RS} names operations that botocore "
             f"{botocore.__version__}'s ECR model does not have: {', '.join(unknown)}"
         )
     twice = sorted({op for op in implemented if implemented.count(op) > 1})
     if twice:
-        raise SystemExit(f"ecr-compat: IMPLEMENTED lists {', '.join(twice)} more than once")
+        raise SystemExit(f"ecr-compat: EcrOperation lists {', '.join(twice)} more than once")
     served = set(implemented)
     not_yet = not_yet_operations(OPS_RS.read_text())
     unaccounted = sorted(set(operations) - served - set(not_yet))

@@ -355,7 +355,7 @@ pub async fn check(
     let mut e = event(
         facts,
         source,
-        action.trim_start_matches("ecr:"),
+        action.split_once(':').map_or(action, |(_, name)| name),
         identity(caller),
     );
     if let Target::Repository(r) = target {

@@ -17,6 +17,7 @@ pub mod ecr;
 pub mod iam;
 pub mod listener;
 pub mod oci;
+pub mod operation;
 pub mod proxy_protocol;
 pub mod server;
 mod unread;

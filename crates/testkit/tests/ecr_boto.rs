@@ -1,7 +1,7 @@
 //! The whole ECR API through boto3 (`ecr_boto.py`): every implemented operation with its named
 //! errors and pagination, each raw response checked strictly against botocore's model, every other
 //! operation answering "not available", and a layer pushed through the API then pulled over `/v2/`.
-//! Also checks that the README's compatibility table matches `IMPLEMENTED` (`scripts/ecr-compat.py`).
+//! Also checks that the README's compatibility table matches `EcrOperation` (`scripts/ecr-compat.py`).
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -29,7 +29,7 @@ fn account(state: &AppState) -> &str {
 }
 
 pub async fn describe_registry(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
-    allow(state, ctx, "DescribeRegistry", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     Ok(json!({
         "registryId": account(state),
         "replicationConfiguration": { "rules": [] },
@@ -47,7 +47,7 @@ pub async fn put_image_tag_mutability(
             "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must not be null'",
         )
     })?;
-    allow(state, ctx, "PutImageTagMutability", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     let mut settings = RepositorySettings::from_stored(record.settings.as_deref());
     settings.image_tag_mutability = mutability;
@@ -102,7 +102,7 @@ pub async fn put_lifecycle_policy(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     let text = lifecycle_text(input, "lifecyclePolicyText")?;
-    allow(state, ctx, "PutLifecyclePolicy", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     existing(state, name).await?;
     if !state.iam.set_lifecycle_policy(name, Some(text)).await? {
         return Err(not_found(state, name));
@@ -131,7 +131,7 @@ pub async fn get_lifecycle_policy(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, "GetLifecyclePolicy", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     match &record.lifecycle_policy {
         Some(text) => Ok(lifecycle_json(
@@ -150,7 +150,7 @@ pub async fn delete_lifecycle_policy(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, "DeleteLifecyclePolicy", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     let Some(text) = &record.lifecycle_policy else {
         return Err(no_lifecycle_policy(state, name));
@@ -208,7 +208,7 @@ pub async fn tag_resource(
     input::req_list(input, "tags", 0, usize::MAX)?;
     let tags = input::tags(input, "tags", "InvalidTagParameterException")?;
     let extra = request_tag_context(&tags);
-    allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
+    allow(state, ctx, &repo_target(name), &extra).await?;
     match state
         .iam
         .tag_repository(name, &tags, MAX_RESOURCE_TAGS)
@@ -237,7 +237,7 @@ pub async fn untag_resource(
         "aws:TagKeys".to_owned(),
         keys.iter().map(|k| CtxValue::string(k.clone())).collect(),
     )];
-    allow(state, ctx, "UntagResource", &repo_target(name), &extra).await?;
+    allow(state, ctx, &repo_target(name), &extra).await?;
     if !state.iam.untag_repository(name, &keys).await? {
         return Err(not_found(state, name));
     }
@@ -250,7 +250,7 @@ pub async fn list_tags_for_resource(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
-    allow(state, ctx, "ListTagsForResource", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     let tags: Vec<Value> = record
         .tags
@@ -406,14 +406,7 @@ pub async fn create_template(
     let prefix = prefix(input)?;
     let mut template = CreationTemplate::default();
     template_input(input, &mut template, true)?;
-    allow(
-        state,
-        ctx,
-        "CreateRepositoryCreationTemplate",
-        &Target::Registry,
-        &[],
-    )
-    .await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     if state.registry.template_records().await?.len() >= MAX_TEMPLATES {
         return Err(EcrError::new(
             "LimitExceededException",
@@ -447,14 +440,7 @@ pub async fn describe_templates(
                     .collect::<Result<_, _>>()?,
             ),
         };
-    allow(
-        state,
-        ctx,
-        "DescribeRepositoryCreationTemplates",
-        &Target::Registry,
-        &[],
-    )
-    .await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let records: Vec<TemplateRecord> = state
         .registry
         .template_records()
@@ -479,14 +465,7 @@ pub async fn update_template(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let prefix = prefix(input)?;
-    allow(
-        state,
-        ctx,
-        "UpdateRepositoryCreationTemplate",
-        &Target::Registry,
-        &[],
-    )
-    .await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let record = stored_template(state, prefix).await?;
     let mut template = CreationTemplate::from_stored(&record.document).unwrap_or_default();
     template_input(input, &mut template, false)?;
@@ -503,14 +482,7 @@ pub async fn delete_template(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let prefix = prefix(input)?;
-    allow(
-        state,
-        ctx,
-        "DeleteRepositoryCreationTemplate",
-        &Target::Registry,
-        &[],
-    )
-    .await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let record = state
         .registry
         .delete_template(prefix)
@@ -573,7 +545,7 @@ pub async fn get_account_setting(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let (name, _, _) = setting_name(input)?;
-    allow(state, ctx, "GetAccountSetting", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let value = account_setting(state, name).await?;
     Ok(json!({ "name": name, "value": value }))
 }
@@ -594,7 +566,7 @@ pub async fn put_account_setting(
             ),
         ));
     }
-    allow(state, ctx, "PutAccountSetting", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     state
         .iam
         .set_registry_setting(&account_setting_key(name), value)

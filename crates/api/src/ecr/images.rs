@@ -130,7 +130,7 @@ pub async fn put_image(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "PutImage", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let manifest = input::req_str(input, "imageManifest")?;
     input::check_len(manifest, "imageManifest", 1, 4_194_304)?;
     let media_type = input::opt_str(input, "imageManifestMediaType")?;
@@ -227,7 +227,7 @@ pub async fn batch_get_image(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "BatchGetImage", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let ids = required_image_ids(input)?;
     let accepted = input::opt_string_list(input, "acceptedMediaTypes", 1, 100, 0..=usize::MAX)?;
     let mut images = Vec::new();
@@ -294,7 +294,7 @@ pub async fn batch_delete_image(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "BatchDeleteImage", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let ids = required_image_ids(input)?;
     let mut deleted = Vec::new();
     let mut failures = Vec::new();
@@ -384,7 +384,7 @@ pub async fn list_images(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "ListImages", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let max = input::opt_int(input, "maxResults", 1, 1000)?.unwrap_or(100) as usize;
     let next = input::opt_str(input, "nextToken")?;
     let filter = filter(input)?;
@@ -442,7 +442,7 @@ pub async fn describe_images(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "DescribeImages", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let max = input::opt_int(input, "maxResults", 1, 1000)?;
     let next = input::opt_str(input, "nextToken")?;
     let ids = input::image_ids(input, "imageIds", 1, 100)?;
@@ -499,7 +499,7 @@ pub async fn list_image_referrers(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = require_repository(state, ctx, "ListImageReferrers", input).await?;
+    let repo = require_repository(state, ctx, input).await?;
     let subject = input::opt_object(input, "subjectId")?.ok_or_else(|| {
         EcrError::invalid("Invalid parameter at 'subjectId': member must not be null")
     })?;

@@ -45,7 +45,7 @@ pub async fn batch_check(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = repository(state, ctx, "BatchCheckLayerAvailability", input).await?;
+    let repo = repository(state, ctx, input).await?;
     let digests = input::req_string_list(input, "layerDigests", 1, 100, 0..=1000)?;
     let mut layers = Vec::new();
     let mut failures = Vec::new();
@@ -87,7 +87,7 @@ pub async fn initiate(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = repository(state, ctx, "InitiateLayerUpload", input).await?;
+    let repo = repository(state, ctx, input).await?;
     let id = state
         .registry
         .start_upload(&repo, crate::oci::upload_principal(&ctx.caller))
@@ -114,7 +114,7 @@ pub async fn upload_part(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = repository(state, ctx, "UploadLayerPart", input).await?;
+    let repo = repository(state, ctx, input).await?;
     let id = upload_id(input)?;
     let first = offset(input, "partFirstByte")?;
     let last = offset(input, "partLastByte")?;
@@ -165,7 +165,7 @@ pub async fn complete(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = repository(state, ctx, "CompleteLayerUpload", input).await?;
+    let repo = repository(state, ctx, input).await?;
     let id = upload_id(input)?;
     let digests = input::req_string_list(input, "layerDigests", 1, 100, 1..=usize::MAX)?;
     if digests.len() != 1 {
@@ -192,7 +192,7 @@ pub async fn download_url(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let repo = repository(state, ctx, "GetDownloadUrlForLayer", input).await?;
+    let repo = repository(state, ctx, input).await?;
     let digest = layer_digest(input::req_str(input, "layerDigest")?, "layerDigest")?;
     let layers_not_found = || {
         EcrError::new(

@@ -19,9 +19,10 @@ use portcullis_auth::{Caller, Facts};
 
 pub use admin::account_setting;
 pub use error::EcrError;
-pub use ops::{IMPLEMENTED, NOT_YET};
+pub use ops::{EcrOperation, NOT_YET};
 
 use crate::access::{self, SignedAuthFailure};
+use crate::operation::Decided;
 use crate::AppState;
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
@@ -37,6 +38,9 @@ pub struct EcrContext {
     /// `host[:port]`, for repository URIs.
     pub host: String,
     pub request_id: String,
+    /// The operation `X-Amz-Target` names; handlers authorize this one.
+    pub operation: EcrOperation,
+    pub decided: Decided,
 }
 
 /// Serves `POST /` requests that carry an `X-Amz-Target` of the ECR API.
@@ -91,6 +95,7 @@ async fn handle(
         }
     };
     let caller = authenticate(state, parts, &bytes, &facts).await?;
+    let operation = EcrOperation::parse(operation).ok_or_else(|| ops::not_served(operation))?;
     let public_url = state.public_url(&parts.headers, facts.secure);
     let host = public_url
         .split_once("://")
@@ -102,6 +107,8 @@ async fn handle(
         public_url,
         host,
         request_id: request_id.to_owned(),
+        operation,
+        decided: Decided::default(),
     };
     let input: serde_json::Value = if bytes.is_empty() {
         serde_json::json!({})
@@ -119,11 +126,21 @@ async fn handle(
             "the request body must be a JSON object",
         ));
     }
-    let result = ops::run(state, &ctx, operation, &input).await;
+    let result = match ops::run(state, &ctx, &input).await {
+        // An answer no decision stood behind would be a route without authorization: refuse it.
+        Ok(_) if !ctx.decided.get() => {
+            tracing::error!(
+                operation = operation.name(),
+                "an ECR operation answered without an authorization decision; refused"
+            );
+            Err(EcrError::server())
+        }
+        other => other,
+    };
     metrics::counter!(
         "portcullis_http_requests_total",
         "api" => "ecr",
-        "operation" => ops::metric_name(operation),
+        "operation" => operation.name(),
         "status" => if result.is_ok() { "200" } else { "400" }
     )
     .increment(1);

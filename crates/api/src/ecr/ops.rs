@@ -13,44 +13,46 @@ use super::{admin, images, layers, EcrContext, EcrError};
 use crate::access;
 use crate::AppState;
 
-/// Every operation this server implements, for metrics labels and the compatibility table.
-pub const IMPLEMENTED: &[&str] = &[
-    "GetAuthorizationToken",
-    "CreateRepository",
-    "DescribeRepositories",
-    "DeleteRepository",
-    "SetRepositoryPolicy",
-    "GetRepositoryPolicy",
-    "DeleteRepositoryPolicy",
-    "PutRegistryPolicy",
-    "GetRegistryPolicy",
-    "DeleteRegistryPolicy",
-    "DescribeRegistry",
-    "PutImage",
-    "BatchGetImage",
-    "BatchDeleteImage",
-    "ListImages",
-    "DescribeImages",
-    "ListImageReferrers",
-    "BatchCheckLayerAvailability",
-    "InitiateLayerUpload",
-    "UploadLayerPart",
-    "CompleteLayerUpload",
-    "GetDownloadUrlForLayer",
-    "PutImageTagMutability",
-    "PutLifecyclePolicy",
-    "GetLifecyclePolicy",
-    "DeleteLifecyclePolicy",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
-    "CreateRepositoryCreationTemplate",
-    "DescribeRepositoryCreationTemplates",
-    "UpdateRepositoryCreationTemplate",
-    "DeleteRepositoryCreationTemplate",
-    "GetAccountSetting",
-    "PutAccountSetting",
-];
+crate::operation::operations! {
+    /// Every operation of the ECR API this server serves; `ecr:<Name>` authorizes it.
+    pub enum EcrOperation: "ecr" {
+        GetAuthorizationToken,
+        CreateRepository,
+        DescribeRepositories,
+        DeleteRepository,
+        SetRepositoryPolicy,
+        GetRepositoryPolicy,
+        DeleteRepositoryPolicy,
+        PutRegistryPolicy,
+        GetRegistryPolicy,
+        DeleteRegistryPolicy,
+        DescribeRegistry,
+        PutImage,
+        BatchGetImage,
+        BatchDeleteImage,
+        ListImages,
+        DescribeImages,
+        ListImageReferrers,
+        BatchCheckLayerAvailability,
+        InitiateLayerUpload,
+        UploadLayerPart,
+        CompleteLayerUpload,
+        GetDownloadUrlForLayer,
+        PutImageTagMutability,
+        PutLifecyclePolicy,
+        GetLifecyclePolicy,
+        DeleteLifecyclePolicy,
+        TagResource,
+        UntagResource,
+        ListTagsForResource,
+        CreateRepositoryCreationTemplate,
+        DescribeRepositoryCreationTemplates,
+        UpdateRepositoryCreationTemplate,
+        DeleteRepositoryCreationTemplate,
+        GetAccountSetting,
+        PutAccountSetting,
+    }
+}
 
 /// Operations of the ECR model this server does not serve yet, with the feature they belong
 /// to and whether the model lists `InvalidParameterException` for them (else the refusal is a
@@ -109,94 +111,100 @@ pub const NOT_YET: &[(&str, &str, bool)] = &[
     ),
 ];
 
-pub fn metric_name(operation: &str) -> &'static str {
-    IMPLEMENTED
-        .iter()
-        .find(|o| **o == operation)
-        .copied()
-        .unwrap_or("other")
-}
-
-pub async fn run(
-    state: &AppState,
-    ctx: &EcrContext,
-    operation: &str,
-    input: &Value,
-) -> Result<Value, EcrError> {
+/// Runs the operation of `ctx` (which the dispatcher parsed from `X-Amz-Target`).
+pub async fn run(state: &AppState, ctx: &EcrContext, input: &Value) -> Result<Value, EcrError> {
     check_registry_id(input, &state.iam.options().account_id)?;
-    match operation {
-        "GetAuthorizationToken" => get_authorization_token(state, ctx, input).await,
-        "CreateRepository" => create_repository(state, ctx, input).await,
-        "DescribeRepositories" => describe_repositories(state, ctx, input).await,
-        "DeleteRepository" => delete_repository(state, ctx, input).await,
-        "SetRepositoryPolicy" => set_repository_policy(state, ctx, input).await,
-        "GetRepositoryPolicy" => get_repository_policy(state, ctx, input).await,
-        "DeleteRepositoryPolicy" => delete_repository_policy(state, ctx, input).await,
-        "PutRegistryPolicy" => put_registry_policy(state, ctx, input).await,
-        "GetRegistryPolicy" => get_registry_policy(state, ctx).await,
-        "DeleteRegistryPolicy" => delete_registry_policy(state, ctx).await,
-        "DescribeRegistry" => admin::describe_registry(state, ctx).await,
-        "PutImage" => images::put_image(state, ctx, input).await,
-        "BatchGetImage" => images::batch_get_image(state, ctx, input).await,
-        "BatchDeleteImage" => images::batch_delete_image(state, ctx, input).await,
-        "ListImages" => images::list_images(state, ctx, input).await,
-        "DescribeImages" => images::describe_images(state, ctx, input).await,
-        "ListImageReferrers" => images::list_image_referrers(state, ctx, input).await,
-        "BatchCheckLayerAvailability" => layers::batch_check(state, ctx, input).await,
-        "InitiateLayerUpload" => layers::initiate(state, ctx, input).await,
-        "UploadLayerPart" => layers::upload_part(state, ctx, input).await,
-        "CompleteLayerUpload" => layers::complete(state, ctx, input).await,
-        "GetDownloadUrlForLayer" => layers::download_url(state, ctx, input).await,
-        "PutImageTagMutability" => admin::put_image_tag_mutability(state, ctx, input).await,
-        "PutLifecyclePolicy" => admin::put_lifecycle_policy(state, ctx, input).await,
-        "GetLifecyclePolicy" => admin::get_lifecycle_policy(state, ctx, input).await,
-        "DeleteLifecyclePolicy" => admin::delete_lifecycle_policy(state, ctx, input).await,
-        "TagResource" => admin::tag_resource(state, ctx, input).await,
-        "UntagResource" => admin::untag_resource(state, ctx, input).await,
-        "ListTagsForResource" => admin::list_tags_for_resource(state, ctx, input).await,
-        "CreateRepositoryCreationTemplate" => admin::create_template(state, ctx, input).await,
-        "DescribeRepositoryCreationTemplates" => admin::describe_templates(state, ctx, input).await,
-        "UpdateRepositoryCreationTemplate" => admin::update_template(state, ctx, input).await,
-        "DeleteRepositoryCreationTemplate" => admin::delete_template(state, ctx, input).await,
-        "GetAccountSetting" => admin::get_account_setting(state, ctx, input).await,
-        "PutAccountSetting" => admin::put_account_setting(state, ctx, input).await,
-        other => match NOT_YET.iter().find(|(name, _, _)| *name == other) {
-            Some((name, feature, invalid_parameter)) => Err(EcrError::new(
-                if *invalid_parameter {
-                    "InvalidParameterException"
-                } else {
-                    "ValidationException"
-                },
-                format!("{name} is not available in Portcullis yet ({feature} is planned)"),
-            )),
-            None => Err(EcrError::new(
-                "UnknownOperationException",
-                format!("`{other}` is not an operation of the ECR API"),
-            )),
-        },
+    match ctx.operation {
+        EcrOperation::GetAuthorizationToken => get_authorization_token(state, ctx, input).await,
+        EcrOperation::CreateRepository => create_repository(state, ctx, input).await,
+        EcrOperation::DescribeRepositories => describe_repositories(state, ctx, input).await,
+        EcrOperation::DeleteRepository => delete_repository(state, ctx, input).await,
+        EcrOperation::SetRepositoryPolicy => set_repository_policy(state, ctx, input).await,
+        EcrOperation::GetRepositoryPolicy => get_repository_policy(state, ctx, input).await,
+        EcrOperation::DeleteRepositoryPolicy => delete_repository_policy(state, ctx, input).await,
+        EcrOperation::PutRegistryPolicy => put_registry_policy(state, ctx, input).await,
+        EcrOperation::GetRegistryPolicy => get_registry_policy(state, ctx).await,
+        EcrOperation::DeleteRegistryPolicy => delete_registry_policy(state, ctx).await,
+        EcrOperation::DescribeRegistry => admin::describe_registry(state, ctx).await,
+        EcrOperation::PutImage => images::put_image(state, ctx, input).await,
+        EcrOperation::BatchGetImage => images::batch_get_image(state, ctx, input).await,
+        EcrOperation::BatchDeleteImage => images::batch_delete_image(state, ctx, input).await,
+        EcrOperation::ListImages => images::list_images(state, ctx, input).await,
+        EcrOperation::DescribeImages => images::describe_images(state, ctx, input).await,
+        EcrOperation::ListImageReferrers => images::list_image_referrers(state, ctx, input).await,
+        EcrOperation::BatchCheckLayerAvailability => layers::batch_check(state, ctx, input).await,
+        EcrOperation::InitiateLayerUpload => layers::initiate(state, ctx, input).await,
+        EcrOperation::UploadLayerPart => layers::upload_part(state, ctx, input).await,
+        EcrOperation::CompleteLayerUpload => layers::complete(state, ctx, input).await,
+        EcrOperation::GetDownloadUrlForLayer => layers::download_url(state, ctx, input).await,
+        EcrOperation::PutImageTagMutability => {
+            admin::put_image_tag_mutability(state, ctx, input).await
+        }
+        EcrOperation::PutLifecyclePolicy => admin::put_lifecycle_policy(state, ctx, input).await,
+        EcrOperation::GetLifecyclePolicy => admin::get_lifecycle_policy(state, ctx, input).await,
+        EcrOperation::DeleteLifecyclePolicy => {
+            admin::delete_lifecycle_policy(state, ctx, input).await
+        }
+        EcrOperation::TagResource => admin::tag_resource(state, ctx, input).await,
+        EcrOperation::UntagResource => admin::untag_resource(state, ctx, input).await,
+        EcrOperation::ListTagsForResource => admin::list_tags_for_resource(state, ctx, input).await,
+        EcrOperation::CreateRepositoryCreationTemplate => {
+            admin::create_template(state, ctx, input).await
+        }
+        EcrOperation::DescribeRepositoryCreationTemplates => {
+            admin::describe_templates(state, ctx, input).await
+        }
+        EcrOperation::UpdateRepositoryCreationTemplate => {
+            admin::update_template(state, ctx, input).await
+        }
+        EcrOperation::DeleteRepositoryCreationTemplate => {
+            admin::delete_template(state, ctx, input).await
+        }
+        EcrOperation::GetAccountSetting => admin::get_account_setting(state, ctx, input).await,
+        EcrOperation::PutAccountSetting => admin::put_account_setting(state, ctx, input).await,
     }
 }
 
-/// Authorizes `ecr:<operation>`; a denial is `AccessDeniedException` with AWS's sentence.
+/// The answer to an `X-Amz-Target` this server does not serve: a planned operation of the
+/// model says so, anything else is not an ECR operation at all.
+pub fn not_served(name: &str) -> EcrError {
+    match NOT_YET.iter().find(|(n, _, _)| *n == name) {
+        Some((name, feature, invalid_parameter)) => EcrError::new(
+            if *invalid_parameter {
+                "InvalidParameterException"
+            } else {
+                "ValidationException"
+            },
+            format!("{name} is not available in Portcullis yet ({feature} is planned)"),
+        ),
+        None => EcrError::new(
+            "UnknownOperationException",
+            format!("`{name}` is not an operation of the ECR API"),
+        ),
+    }
+}
+
+/// Authorizes the request's own operation on `target`; a denial is `AccessDeniedException`
+/// with AWS's sentence.
 pub(super) async fn allow(
     state: &AppState,
     ctx: &EcrContext,
-    operation: &str,
     target: &Target,
     extra: &[(String, Vec<CtxValue>)],
 ) -> Result<(), EcrError> {
-    let action = format!("ecr:{operation}");
-    let outcome = access::check(
-        state,
-        &ctx.caller,
-        &ctx.facts,
-        "ecr.amazonaws.com",
-        &action,
-        target,
-        None,
-        extra,
-    )
-    .await?;
+    allow_also(state, ctx, ctx.operation, target, extra).await
+}
+
+/// Authorizes a second action one operation needs (`ecr:TagResource` for a
+/// `CreateRepository` that carries tags), like [`allow`].
+pub(super) async fn allow_also(
+    state: &AppState,
+    ctx: &EcrContext,
+    operation: EcrOperation,
+    target: &Target,
+    extra: &[(String, Vec<CtxValue>)],
+) -> Result<(), EcrError> {
+    let outcome = decide(state, ctx, operation, target, extra).await?;
     if outcome.allowed() {
         Ok(())
     } else {
@@ -205,6 +213,29 @@ pub(super) async fn allow(
             outcome.denial_message(),
         ))
     }
+}
+
+/// The one place an ECR operation is put before the policy engine (and audited).
+pub(super) async fn decide(
+    state: &AppState,
+    ctx: &EcrContext,
+    operation: EcrOperation,
+    target: &Target,
+    extra: &[(String, Vec<CtxValue>)],
+) -> Result<portcullis_auth::Outcome, EcrError> {
+    let outcome = access::check(
+        state,
+        &ctx.caller,
+        &ctx.facts,
+        "ecr.amazonaws.com",
+        operation.action(),
+        target,
+        None,
+        extra,
+    )
+    .await?;
+    ctx.decided.mark();
+    Ok(outcome)
 }
 
 pub(super) fn repo_target(name: &str) -> Target {
@@ -343,7 +374,7 @@ async fn get_authorization_token(
             ids.len()
         }
     };
-    allow(state, ctx, "GetAuthorizationToken", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let portcullis_auth::Caller::User { access_key_id, .. } = &ctx.caller else {
         return Err(EcrError::new(
             "AccessDeniedException",
@@ -397,9 +428,16 @@ async fn create_repository(
                 .collect(),
         ));
     }
-    allow(state, ctx, "CreateRepository", &repo_target(name), &extra).await?;
+    allow(state, ctx, &repo_target(name), &extra).await?;
     if !tags.is_empty() {
-        allow(state, ctx, "TagResource", &repo_target(name), &extra).await?;
+        allow_also(
+            state,
+            ctx,
+            EcrOperation::TagResource,
+            &repo_target(name),
+            &extra,
+        )
+        .await?;
     }
     state.registry.check_repository_quota().await?;
     let new = NewRepository {
@@ -459,7 +497,7 @@ async fn describe_repositories(
         }
         let mut out = Vec::new();
         for name in &names {
-            allow(state, ctx, "DescribeRepositories", &repo_target(name), &[]).await?;
+            allow(state, ctx, &repo_target(name), &[]).await?;
             let record = existing(state, name).await?;
             out.push(repository_json(state, ctx, &record));
         }
@@ -478,14 +516,11 @@ async fn describe_repositories(
         let exhausted = page.len() < 1000;
         for record in page {
             cursor = Some(record.name.clone());
-            let outcome = access::check(
+            let outcome = decide(
                 state,
-                &ctx.caller,
-                &ctx.facts,
-                "ecr.amazonaws.com",
-                "ecr:DescribeRepositories",
+                ctx,
+                EcrOperation::DescribeRepositories,
                 &repo_target(&record.name),
-                None,
                 &[],
             )
             .await?;
@@ -505,6 +540,9 @@ async fn describe_repositories(
             break;
         }
     }
+    // Every repository listed was decided on its own; a registry with nothing past the cursor
+    // has nothing to decide and reveals nothing.
+    ctx.decided.mark();
     let mut result = json!({ "repositories": out });
     if let Some(token) = more {
         result["nextToken"] = json!(token);
@@ -519,7 +557,7 @@ async fn delete_repository(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     let force = input::opt_bool(input, "force")?.unwrap_or(false);
-    allow(state, ctx, "DeleteRepository", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     // Through the registry, which also ends the repository's upload sessions.
     let outcome = state.registry.delete_repository(name, force).await?;
@@ -542,11 +580,10 @@ async fn delete_repository(
 pub(super) async fn require_repository(
     state: &AppState,
     ctx: &EcrContext,
-    operation: &str,
     input: &Value,
 ) -> Result<RepoName, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, operation, &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     existing(state, name).await?;
     repo_name(name)
 }
@@ -584,7 +621,7 @@ async fn set_repository_policy(
     let name = repository_name(input, "repositoryName")?;
     let text = policy_text(input, "policyText")?;
     let force = input::opt_bool(input, "force")?.unwrap_or(false);
-    allow(state, ctx, "SetRepositoryPolicy", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     existing(state, name).await?;
     let candidate =
         portcullis_core::iam::parse_policy(text, portcullis_policy::PolicyKind::Repository)?;
@@ -619,7 +656,7 @@ async fn get_repository_policy(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    allow(state, ctx, "GetRepositoryPolicy", &repo_target(name), &[]).await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     match record.policy {
         Some(text) => Ok(policy_json(state, name, &text)),
@@ -639,14 +676,7 @@ async fn delete_repository_policy(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
-    allow(
-        state,
-        ctx,
-        "DeleteRepositoryPolicy",
-        &repo_target(name),
-        &[],
-    )
-    .await?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
     let Some(text) = record.policy else {
         return Err(EcrError::new(
@@ -681,13 +711,13 @@ async fn put_registry_policy(
     input: &Value,
 ) -> Result<Value, EcrError> {
     let text = policy_text(input, "policyText")?;
-    allow(state, ctx, "PutRegistryPolicy", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     state.iam.set_registry_policy(Some(text)).await?;
     Ok(registry_policy_json(state, text))
 }
 
 async fn get_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
-    allow(state, ctx, "GetRegistryPolicy", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     match state.iam.registry_policy_text().await? {
         Some(text) => Ok(registry_policy_json(state, &text)),
         None => Err(no_registry_policy(state)),
@@ -695,7 +725,7 @@ async fn get_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value
 }
 
 async fn delete_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
-    allow(state, ctx, "DeleteRegistryPolicy", &Target::Registry, &[]).await?;
+    allow(state, ctx, &Target::Registry, &[]).await?;
     let Some(text) = state.iam.registry_policy_text().await? else {
         return Err(no_registry_policy(state));
     };

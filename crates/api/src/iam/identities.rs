@@ -49,7 +49,7 @@ pub async fn create_user(state: &AppState, ctx: &IamContext) -> Output {
     let path = ctx.params.path("Path")?;
     let tags = ctx.params.tags("Tags")?;
     let arn = state.iam.iam_arn("user", path, name);
-    allow(state, ctx, "CreateUser", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let user = state.iam.create_user(name, path).await?;
     if !tags.is_empty() {
         state.iam.tag(PrincipalKind::User, name, &tags).await?;
@@ -67,7 +67,7 @@ pub async fn create_user(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn get_user(state: &AppState, ctx: &IamContext) -> Output {
     let name = user_name_or_caller(ctx)?;
     let arn = principal_arn(state, PrincipalKind::User, name).await;
-    allow(state, ctx, "GetUser", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let user = state.iam.user(name).await?;
     let tags = state.iam.tags(PrincipalKind::User, name).await?;
     let mut x = Xml::new();
@@ -83,7 +83,7 @@ pub async fn get_user(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn list_users(state: &AppState, ctx: &IamContext) -> Output {
     let prefix = ctx.params.path_prefix()?;
     let (max, marker) = ctx.params.paging()?;
-    allow(state, ctx, "ListUsers", &state.iam.iam_arn("user", "/", "")).await?;
+    allow(state, ctx, &state.iam.iam_arn("user", "/", "")).await?;
     let users: Vec<_> = state
         .iam
         .list_users()
@@ -103,7 +103,7 @@ pub async fn list_users(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn delete_user(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("UserName", USER_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::User, name).await;
-    allow(state, ctx, "DeleteUser", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.delete_user(name).await?;
     Ok(None)
 }
@@ -114,7 +114,7 @@ pub async fn create_group(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("GroupName", GROUP_NAME_MAX)?;
     let path = ctx.params.path("Path")?;
     let arn = state.iam.iam_arn("group", path, name);
-    allow(state, ctx, "CreateGroup", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let group = state.iam.create_group(name, path).await?;
     let mut x = Xml::new();
     x.open("Group");
@@ -127,7 +127,7 @@ pub async fn get_group(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("GroupName", GROUP_NAME_MAX)?;
     let (max, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, PrincipalKind::Group, name).await;
-    allow(state, ctx, "GetGroup", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let group = state.iam.group(name).await?;
     let members = state.iam.group_members(name).await?;
     let (members, next) = page(members, |u| &u.name, max, marker);
@@ -145,13 +145,7 @@ pub async fn get_group(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn list_groups(state: &AppState, ctx: &IamContext) -> Output {
     let prefix = ctx.params.path_prefix()?;
     let (max, marker) = ctx.params.paging()?;
-    allow(
-        state,
-        ctx,
-        "ListGroups",
-        &state.iam.iam_arn("group", "/", ""),
-    )
-    .await?;
+    allow(state, ctx, &state.iam.iam_arn("group", "/", "")).await?;
     let groups: Vec<_> = state
         .iam
         .list_groups()
@@ -172,7 +166,7 @@ pub async fn list_groups_for_user(state: &AppState, ctx: &IamContext) -> Output 
     let name = ctx.params.name("UserName", USER_NAME_MAX)?;
     let (max, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, PrincipalKind::User, name).await;
-    allow(state, ctx, "ListGroupsForUser", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let groups = state.iam.groups_of_user(name).await?;
     let (groups, next) = page(groups, |g| &g.name, max, marker);
     let mut x = Xml::new();
@@ -186,7 +180,7 @@ pub async fn list_groups_for_user(state: &AppState, ctx: &IamContext) -> Output 
 pub async fn delete_group(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("GroupName", GROUP_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::Group, name).await;
-    allow(state, ctx, "DeleteGroup", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.delete_group(name).await?;
     Ok(None)
 }
@@ -195,7 +189,7 @@ pub async fn add_user_to_group(state: &AppState, ctx: &IamContext) -> Output {
     let group = ctx.params.name("GroupName", GROUP_NAME_MAX)?;
     let user = ctx.params.name("UserName", USER_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::Group, group).await;
-    allow(state, ctx, "AddUserToGroup", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.add_user_to_group(group, user).await?;
     Ok(None)
 }
@@ -204,7 +198,7 @@ pub async fn remove_user_from_group(state: &AppState, ctx: &IamContext) -> Outpu
     let group = ctx.params.name("GroupName", GROUP_NAME_MAX)?;
     let user = ctx.params.name("UserName", USER_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::Group, group).await;
-    allow(state, ctx, "RemoveUserFromGroup", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.remove_user_from_group(group, user).await?;
     Ok(None)
 }
@@ -234,7 +228,7 @@ pub async fn create_role(state: &AppState, ctx: &IamContext) -> Output {
     };
     let tags = ctx.params.tags("Tags")?;
     let arn = state.iam.iam_arn("role", path, name);
-    allow(state, ctx, "CreateRole", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let role = state
         .iam
         .create_role(name, path, trust, description, max_session)
@@ -255,7 +249,7 @@ pub async fn create_role(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn get_role(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("RoleName", ROLE_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::Role, name).await;
-    allow(state, ctx, "GetRole", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let role = state.iam.role(name).await?;
     let tags = state.iam.tags(PrincipalKind::Role, name).await?;
     let mut x = Xml::new();
@@ -271,7 +265,7 @@ pub async fn get_role(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn list_roles(state: &AppState, ctx: &IamContext) -> Output {
     let prefix = ctx.params.path_prefix()?;
     let (max, marker) = ctx.params.paging()?;
-    allow(state, ctx, "ListRoles", &state.iam.iam_arn("role", "/", "")).await?;
+    allow(state, ctx, &state.iam.iam_arn("role", "/", "")).await?;
     let roles: Vec<_> = state
         .iam
         .list_roles()
@@ -291,7 +285,7 @@ pub async fn list_roles(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn delete_role(state: &AppState, ctx: &IamContext) -> Output {
     let name = ctx.params.name("RoleName", ROLE_NAME_MAX)?;
     let arn = principal_arn(state, PrincipalKind::Role, name).await;
-    allow(state, ctx, "DeleteRole", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.delete_role(name).await?;
     Ok(None)
 }
@@ -301,7 +295,7 @@ pub async fn delete_role(state: &AppState, ctx: &IamContext) -> Output {
 pub async fn create_access_key(state: &AppState, ctx: &IamContext) -> Output {
     let user = user_name_or_caller(ctx)?;
     let arn = principal_arn(state, PrincipalKind::User, user).await;
-    allow(state, ctx, "CreateAccessKey", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let key = state.iam.create_access_key_limited(user).await?;
     let record = state.iam.access_key_of(user, &key.access_key_id).await?;
     let mut x = Xml::new();
@@ -319,7 +313,7 @@ pub async fn list_access_keys(state: &AppState, ctx: &IamContext) -> Output {
     let user = user_name_or_caller(ctx)?;
     let (max, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, PrincipalKind::User, user).await;
-    allow(state, ctx, "ListAccessKeys", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let keys = state.iam.access_keys_of(user).await?;
     let (keys, next) = page(keys, |k| &k.access_key_id, max, marker);
     let mut x = Xml::new();
@@ -343,7 +337,7 @@ pub async fn update_access_key(state: &AppState, ctx: &IamContext) -> Output {
         }
     };
     let arn = principal_arn(state, PrincipalKind::User, user).await;
-    allow(state, ctx, "UpdateAccessKey", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.access_key_of(user, key).await?;
     state.iam.set_access_key_active(key, active).await?;
     Ok(None)
@@ -353,7 +347,7 @@ pub async fn delete_access_key(state: &AppState, ctx: &IamContext) -> Output {
     let user = user_name_or_caller(ctx)?;
     let key = ctx.params.access_key_id()?;
     let arn = principal_arn(state, PrincipalKind::User, user).await;
-    allow(state, ctx, "DeleteAccessKey", &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.access_key_of(user, key).await?;
     state.iam.delete_access_key(key).await?;
     Ok(None)
@@ -361,24 +355,12 @@ pub async fn delete_access_key(state: &AppState, ctx: &IamContext) -> Output {
 
 // ---- tags ----
 
-fn tag_operation(verb: &str, kind: PrincipalKind) -> String {
-    let noun = match kind {
-        PrincipalKind::User => "User",
-        PrincipalKind::Group => "Group",
-        PrincipalKind::Role => "Role",
-    };
-    match verb {
-        "List" => format!("List{noun}Tags"),
-        v => format!("{v}{noun}"),
-    }
-}
-
 pub async fn tag(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> Output {
     let (member, max) = owner_member(kind);
     let name = ctx.params.name(member, max)?;
     let tags = ctx.params.tags("Tags")?;
     let arn = principal_arn(state, kind, name).await;
-    allow(state, ctx, &tag_operation("Tag", kind), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.tag(kind, name, &tags).await?;
     Ok(None)
 }
@@ -388,7 +370,7 @@ pub async fn untag(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> O
     let name = ctx.params.name(member, max)?;
     let keys = ctx.params.tag_keys()?;
     let arn = principal_arn(state, kind, name).await;
-    allow(state, ctx, &tag_operation("Untag", kind), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.untag(kind, name, &keys).await?;
     Ok(None)
 }
@@ -398,7 +380,7 @@ pub async fn list_tags(state: &AppState, ctx: &IamContext, kind: PrincipalKind) 
     let name = ctx.params.name(member, max)?;
     let (max_items, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, kind, name).await;
-    allow(state, ctx, &tag_operation("List", kind), &arn).await?;
+    allow(state, ctx, &arn).await?;
     let tags = state.iam.tags(kind, name).await?;
     let (tags, next) = page(tags, |(k, _)| k, max_items, marker);
     let mut x = Xml::new();

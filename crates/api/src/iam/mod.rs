@@ -23,6 +23,7 @@ use input::Params;
 use xml::Xml;
 
 use crate::access;
+use crate::operation::{operations, Decided};
 use crate::AppState;
 
 const VERSION: &str = "2010-05-08";
@@ -35,6 +36,9 @@ pub struct IamContext {
     pub caller: Caller,
     pub facts: Facts,
     pub params: Params,
+    /// The operation `Action=` names; handlers authorize this one.
+    pub operation: IamOperation,
+    pub decided: Decided,
 }
 
 impl IamContext {
@@ -63,7 +67,7 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
     metrics::counter!(
         "portcullis_http_requests_total",
         "api" => "iam",
-        "operation" => metric_name(operation),
+        "operation" => IamOperation::parse(operation).map_or("other", IamOperation::name),
         "status" => status_label(status)
     )
     .increment(1);
@@ -132,171 +136,173 @@ async fn handle(
             ),
         )));
     }
+    let Some(op) = IamOperation::parse(&operation) else {
+        return Err(fail(IamError::new(
+            "InvalidAction",
+            format!("Could not find operation {operation} for version {VERSION}"),
+        )));
+    };
     let ctx = IamContext {
         caller,
         facts,
         params,
+        operation: op,
+        decided: Decided::default(),
     };
-    run(state, &ctx, &operation)
-        .await
-        .map(|out| (operation.clone(), out))
-        .map_err(fail)
-}
-
-/// Every operation this server implements, for metrics labels and the compatibility table.
-pub const IMPLEMENTED: &[&str] = &[
-    "CreateUser",
-    "GetUser",
-    "ListUsers",
-    "DeleteUser",
-    "CreateGroup",
-    "GetGroup",
-    "ListGroups",
-    "DeleteGroup",
-    "AddUserToGroup",
-    "RemoveUserFromGroup",
-    "ListGroupsForUser",
-    "CreateRole",
-    "GetRole",
-    "ListRoles",
-    "DeleteRole",
-    "CreateAccessKey",
-    "ListAccessKeys",
-    "UpdateAccessKey",
-    "DeleteAccessKey",
-    "PutUserPolicy",
-    "GetUserPolicy",
-    "ListUserPolicies",
-    "DeleteUserPolicy",
-    "PutGroupPolicy",
-    "GetGroupPolicy",
-    "ListGroupPolicies",
-    "DeleteGroupPolicy",
-    "PutRolePolicy",
-    "GetRolePolicy",
-    "ListRolePolicies",
-    "DeleteRolePolicy",
-    "CreatePolicy",
-    "GetPolicy",
-    "ListPolicies",
-    "DeletePolicy",
-    "GetPolicyVersion",
-    "AttachUserPolicy",
-    "DetachUserPolicy",
-    "ListAttachedUserPolicies",
-    "AttachGroupPolicy",
-    "DetachGroupPolicy",
-    "ListAttachedGroupPolicies",
-    "AttachRolePolicy",
-    "DetachRolePolicy",
-    "ListAttachedRolePolicies",
-    "TagUser",
-    "UntagUser",
-    "ListUserTags",
-    "TagRole",
-    "UntagRole",
-    "ListRoleTags",
-    "GetAccountAuthorizationDetails",
-    "SimulateCustomPolicy",
-    "SimulatePrincipalPolicy",
-];
-
-fn metric_name(operation: &str) -> &'static str {
-    IMPLEMENTED
-        .iter()
-        .find(|o| **o == operation)
-        .copied()
-        .unwrap_or("other")
-}
-
-async fn run(state: &AppState, ctx: &IamContext, operation: &str) -> Output {
-    use portcullis_storage::PrincipalKind::{Group, Role, User};
-    match operation {
-        "CreateUser" => identities::create_user(state, ctx).await,
-        "GetUser" => identities::get_user(state, ctx).await,
-        "ListUsers" => identities::list_users(state, ctx).await,
-        "DeleteUser" => identities::delete_user(state, ctx).await,
-        "CreateGroup" => identities::create_group(state, ctx).await,
-        "GetGroup" => identities::get_group(state, ctx).await,
-        "ListGroups" => identities::list_groups(state, ctx).await,
-        "DeleteGroup" => identities::delete_group(state, ctx).await,
-        "AddUserToGroup" => identities::add_user_to_group(state, ctx).await,
-        "RemoveUserFromGroup" => identities::remove_user_from_group(state, ctx).await,
-        "ListGroupsForUser" => identities::list_groups_for_user(state, ctx).await,
-        "CreateRole" => identities::create_role(state, ctx).await,
-        "GetRole" => identities::get_role(state, ctx).await,
-        "ListRoles" => identities::list_roles(state, ctx).await,
-        "DeleteRole" => identities::delete_role(state, ctx).await,
-        "CreateAccessKey" => identities::create_access_key(state, ctx).await,
-        "ListAccessKeys" => identities::list_access_keys(state, ctx).await,
-        "UpdateAccessKey" => identities::update_access_key(state, ctx).await,
-        "DeleteAccessKey" => identities::delete_access_key(state, ctx).await,
-        "TagUser" => identities::tag(state, ctx, User).await,
-        "UntagUser" => identities::untag(state, ctx, User).await,
-        "ListUserTags" => identities::list_tags(state, ctx, User).await,
-        "TagRole" => identities::tag(state, ctx, Role).await,
-        "UntagRole" => identities::untag(state, ctx, Role).await,
-        "ListRoleTags" => identities::list_tags(state, ctx, Role).await,
-        "PutUserPolicy" => policies::put_inline(state, ctx, User).await,
-        "GetUserPolicy" => policies::get_inline(state, ctx, User).await,
-        "ListUserPolicies" => policies::list_inline(state, ctx, User).await,
-        "DeleteUserPolicy" => policies::delete_inline(state, ctx, User).await,
-        "PutGroupPolicy" => policies::put_inline(state, ctx, Group).await,
-        "GetGroupPolicy" => policies::get_inline(state, ctx, Group).await,
-        "ListGroupPolicies" => policies::list_inline(state, ctx, Group).await,
-        "DeleteGroupPolicy" => policies::delete_inline(state, ctx, Group).await,
-        "PutRolePolicy" => policies::put_inline(state, ctx, Role).await,
-        "GetRolePolicy" => policies::get_inline(state, ctx, Role).await,
-        "ListRolePolicies" => policies::list_inline(state, ctx, Role).await,
-        "DeleteRolePolicy" => policies::delete_inline(state, ctx, Role).await,
-        "CreatePolicy" => policies::create_policy(state, ctx).await,
-        "GetPolicy" => policies::get_policy(state, ctx).await,
-        "ListPolicies" => policies::list_policies(state, ctx).await,
-        "DeletePolicy" => policies::delete_policy(state, ctx).await,
-        "GetPolicyVersion" => policies::get_policy_version(state, ctx).await,
-        "AttachUserPolicy" => policies::attach(state, ctx, User).await,
-        "DetachUserPolicy" => policies::detach(state, ctx, User).await,
-        "ListAttachedUserPolicies" => policies::list_attached(state, ctx, User).await,
-        "AttachGroupPolicy" => policies::attach(state, ctx, Group).await,
-        "DetachGroupPolicy" => policies::detach(state, ctx, Group).await,
-        "ListAttachedGroupPolicies" => policies::list_attached(state, ctx, Group).await,
-        "AttachRolePolicy" => policies::attach(state, ctx, Role).await,
-        "DetachRolePolicy" => policies::detach(state, ctx, Role).await,
-        "ListAttachedRolePolicies" => policies::list_attached(state, ctx, Role).await,
-        "GetAccountAuthorizationDetails" => {
-            policies::account_authorization_details(state, ctx).await
+    match run(state, &ctx).await {
+        // An answer no decision stood behind would be a route without authorization: refuse it.
+        Ok(_) if !ctx.decided.get() => {
+            tracing::error!(
+                operation = op.name(),
+                "an IAM operation answered without an authorization decision; refused"
+            );
+            Err(fail(IamError::server()))
         }
-        "SimulateCustomPolicy" => simulate::custom(state, ctx).await,
-        "SimulatePrincipalPolicy" => simulate::principal(state, ctx).await,
-        other => Err(IamError::new(
-            "InvalidAction",
-            format!("Could not find operation {other} for version {VERSION}"),
-        )),
+        Ok(out) => Ok((operation.clone(), out)),
+        Err(e) => Err(fail(e)),
     }
 }
 
-/// Authorizes `iam:<operation>` on `resource` by the caller's identity policies (IAM has no
-/// resource policies, and the registry policy governs ECR actions only). Every decision is
-/// audited; a denial is `AccessDenied` with AWS's sentence.
-async fn allow(
-    state: &AppState,
-    ctx: &IamContext,
-    operation: &str,
-    resource: &str,
-) -> Result<(), IamError> {
-    let action = format!("iam:{operation}");
+operations! {
+    /// Every operation of the IAM API this server serves; `iam:<Name>` authorizes it.
+    pub enum IamOperation: "iam" {
+        CreateUser,
+        GetUser,
+        ListUsers,
+        DeleteUser,
+        CreateGroup,
+        GetGroup,
+        ListGroups,
+        DeleteGroup,
+        AddUserToGroup,
+        RemoveUserFromGroup,
+        ListGroupsForUser,
+        CreateRole,
+        GetRole,
+        ListRoles,
+        DeleteRole,
+        CreateAccessKey,
+        ListAccessKeys,
+        UpdateAccessKey,
+        DeleteAccessKey,
+        PutUserPolicy,
+        GetUserPolicy,
+        ListUserPolicies,
+        DeleteUserPolicy,
+        PutGroupPolicy,
+        GetGroupPolicy,
+        ListGroupPolicies,
+        DeleteGroupPolicy,
+        PutRolePolicy,
+        GetRolePolicy,
+        ListRolePolicies,
+        DeleteRolePolicy,
+        CreatePolicy,
+        GetPolicy,
+        ListPolicies,
+        DeletePolicy,
+        GetPolicyVersion,
+        AttachUserPolicy,
+        DetachUserPolicy,
+        ListAttachedUserPolicies,
+        AttachGroupPolicy,
+        DetachGroupPolicy,
+        ListAttachedGroupPolicies,
+        AttachRolePolicy,
+        DetachRolePolicy,
+        ListAttachedRolePolicies,
+        TagUser,
+        UntagUser,
+        ListUserTags,
+        TagRole,
+        UntagRole,
+        ListRoleTags,
+        GetAccountAuthorizationDetails,
+        SimulateCustomPolicy,
+        SimulatePrincipalPolicy,
+    }
+}
+
+async fn run(state: &AppState, ctx: &IamContext) -> Output {
+    use portcullis_storage::PrincipalKind::{Group, Role, User};
+    use IamOperation as Op;
+    match ctx.operation {
+        Op::CreateUser => identities::create_user(state, ctx).await,
+        Op::GetUser => identities::get_user(state, ctx).await,
+        Op::ListUsers => identities::list_users(state, ctx).await,
+        Op::DeleteUser => identities::delete_user(state, ctx).await,
+        Op::CreateGroup => identities::create_group(state, ctx).await,
+        Op::GetGroup => identities::get_group(state, ctx).await,
+        Op::ListGroups => identities::list_groups(state, ctx).await,
+        Op::DeleteGroup => identities::delete_group(state, ctx).await,
+        Op::AddUserToGroup => identities::add_user_to_group(state, ctx).await,
+        Op::RemoveUserFromGroup => identities::remove_user_from_group(state, ctx).await,
+        Op::ListGroupsForUser => identities::list_groups_for_user(state, ctx).await,
+        Op::CreateRole => identities::create_role(state, ctx).await,
+        Op::GetRole => identities::get_role(state, ctx).await,
+        Op::ListRoles => identities::list_roles(state, ctx).await,
+        Op::DeleteRole => identities::delete_role(state, ctx).await,
+        Op::CreateAccessKey => identities::create_access_key(state, ctx).await,
+        Op::ListAccessKeys => identities::list_access_keys(state, ctx).await,
+        Op::UpdateAccessKey => identities::update_access_key(state, ctx).await,
+        Op::DeleteAccessKey => identities::delete_access_key(state, ctx).await,
+        Op::TagUser => identities::tag(state, ctx, User).await,
+        Op::UntagUser => identities::untag(state, ctx, User).await,
+        Op::ListUserTags => identities::list_tags(state, ctx, User).await,
+        Op::TagRole => identities::tag(state, ctx, Role).await,
+        Op::UntagRole => identities::untag(state, ctx, Role).await,
+        Op::ListRoleTags => identities::list_tags(state, ctx, Role).await,
+        Op::PutUserPolicy => policies::put_inline(state, ctx, User).await,
+        Op::GetUserPolicy => policies::get_inline(state, ctx, User).await,
+        Op::ListUserPolicies => policies::list_inline(state, ctx, User).await,
+        Op::DeleteUserPolicy => policies::delete_inline(state, ctx, User).await,
+        Op::PutGroupPolicy => policies::put_inline(state, ctx, Group).await,
+        Op::GetGroupPolicy => policies::get_inline(state, ctx, Group).await,
+        Op::ListGroupPolicies => policies::list_inline(state, ctx, Group).await,
+        Op::DeleteGroupPolicy => policies::delete_inline(state, ctx, Group).await,
+        Op::PutRolePolicy => policies::put_inline(state, ctx, Role).await,
+        Op::GetRolePolicy => policies::get_inline(state, ctx, Role).await,
+        Op::ListRolePolicies => policies::list_inline(state, ctx, Role).await,
+        Op::DeleteRolePolicy => policies::delete_inline(state, ctx, Role).await,
+        Op::CreatePolicy => policies::create_policy(state, ctx).await,
+        Op::GetPolicy => policies::get_policy(state, ctx).await,
+        Op::ListPolicies => policies::list_policies(state, ctx).await,
+        Op::DeletePolicy => policies::delete_policy(state, ctx).await,
+        Op::GetPolicyVersion => policies::get_policy_version(state, ctx).await,
+        Op::AttachUserPolicy => policies::attach(state, ctx, User).await,
+        Op::DetachUserPolicy => policies::detach(state, ctx, User).await,
+        Op::ListAttachedUserPolicies => policies::list_attached(state, ctx, User).await,
+        Op::AttachGroupPolicy => policies::attach(state, ctx, Group).await,
+        Op::DetachGroupPolicy => policies::detach(state, ctx, Group).await,
+        Op::ListAttachedGroupPolicies => policies::list_attached(state, ctx, Group).await,
+        Op::AttachRolePolicy => policies::attach(state, ctx, Role).await,
+        Op::DetachRolePolicy => policies::detach(state, ctx, Role).await,
+        Op::ListAttachedRolePolicies => policies::list_attached(state, ctx, Role).await,
+        Op::GetAccountAuthorizationDetails => {
+            policies::account_authorization_details(state, ctx).await
+        }
+        Op::SimulateCustomPolicy => simulate::custom(state, ctx).await,
+        Op::SimulatePrincipalPolicy => simulate::principal(state, ctx).await,
+    }
+}
+
+/// Authorizes the request's operation on `resource` by the caller's identity policies (IAM
+/// has no resource policies, and the registry policy governs ECR actions only). Every decision
+/// is audited; a denial is `AccessDenied` with AWS's sentence.
+async fn allow(state: &AppState, ctx: &IamContext, resource: &str) -> Result<(), IamError> {
     let target = Target::Iam(resource.to_owned());
     let outcome = access::check(
         state,
         &ctx.caller,
         &ctx.facts,
         SOURCE,
-        &action,
+        ctx.operation.action(),
         &target,
         None,
         &[],
     )
     .await?;
+    ctx.decided.mark();
     if outcome.allowed() {
         Ok(())
     } else {

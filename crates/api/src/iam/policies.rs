@@ -11,14 +11,6 @@ use crate::AppState;
 
 const POLICY_NAME_MAX: usize = 128;
 
-fn noun(kind: PrincipalKind) -> &'static str {
-    match kind {
-        PrincipalKind::User => "User",
-        PrincipalKind::Group => "Group",
-        PrincipalKind::Role => "Role",
-    }
-}
-
 // ---- inline ----
 
 pub async fn put_inline(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> Output {
@@ -27,7 +19,7 @@ pub async fn put_inline(state: &AppState, ctx: &IamContext, kind: PrincipalKind)
     let name = ctx.params.name("PolicyName", POLICY_NAME_MAX)?;
     let document = ctx.params.document("PolicyDocument")?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("Put{}Policy", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state
         .iam
         .put_inline_policy(kind, owner, name, document)
@@ -40,7 +32,7 @@ pub async fn get_inline(state: &AppState, ctx: &IamContext, kind: PrincipalKind)
     let owner = ctx.params.name(member, max)?;
     let name = ctx.params.name("PolicyName", POLICY_NAME_MAX)?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("Get{}Policy", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     let document = state.iam.inline_policy(kind, owner, name).await?;
     let mut x = Xml::new();
     x.leaf(member, owner)
@@ -54,7 +46,7 @@ pub async fn list_inline(state: &AppState, ctx: &IamContext, kind: PrincipalKind
     let owner = ctx.params.name(member, max)?;
     let (max_items, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("List{}Policies", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     let names = state.iam.inline_policy_names(kind, owner).await?;
     let (names, next) = page(names, |n| n, max_items, marker);
     let mut x = Xml::new();
@@ -67,7 +59,7 @@ pub async fn delete_inline(state: &AppState, ctx: &IamContext, kind: PrincipalKi
     let owner = ctx.params.name(member, max)?;
     let name = ctx.params.name("PolicyName", POLICY_NAME_MAX)?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("Delete{}Policy", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.delete_inline_policy(kind, owner, name).await?;
     Ok(None)
 }
@@ -85,7 +77,7 @@ pub async fn create_policy(state: &AppState, ctx: &IamContext) -> Output {
         ));
     }
     let arn = state.iam.iam_arn("policy", path, name);
-    allow(state, ctx, "CreatePolicy", &arn).await?;
+    allow(state, ctx, &arn).await?;
     let policy = state
         .iam
         .create_policy(name, path, description, document)
@@ -99,7 +91,7 @@ pub async fn create_policy(state: &AppState, ctx: &IamContext) -> Output {
 
 pub async fn get_policy(state: &AppState, ctx: &IamContext) -> Output {
     let arn = ctx.params.arn("PolicyArn")?;
-    allow(state, ctx, "GetPolicy", arn).await?;
+    allow(state, ctx, arn).await?;
     let policy = state.iam.policy(arn).await?;
     let count = state.iam.policy_attachment_count(arn).await?;
     let mut x = Xml::new();
@@ -119,13 +111,7 @@ pub async fn list_policies(state: &AppState, ctx: &IamContext) -> Output {
         )));
     }
     let only_attached = ctx.params.get("OnlyAttached") == Some("true");
-    allow(
-        state,
-        ctx,
-        "ListPolicies",
-        &state.iam.iam_arn("policy", "/", ""),
-    )
-    .await?;
+    allow(state, ctx, &state.iam.iam_arn("policy", "/", "")).await?;
     let mut policies = Vec::new();
     // Only customer managed policies exist here: scope AWS lists nothing.
     if scope != "AWS" {
@@ -151,7 +137,7 @@ pub async fn list_policies(state: &AppState, ctx: &IamContext) -> Output {
 
 pub async fn delete_policy(state: &AppState, ctx: &IamContext) -> Output {
     let arn = ctx.params.arn("PolicyArn")?;
-    allow(state, ctx, "DeletePolicy", arn).await?;
+    allow(state, ctx, arn).await?;
     state.iam.delete_policy(arn).await?;
     Ok(None)
 }
@@ -164,7 +150,7 @@ pub async fn get_policy_version(state: &AppState, ctx: &IamContext) -> Output {
             "1 validation error detected: Value '{version}' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"
         )));
     }
-    allow(state, ctx, "GetPolicyVersion", arn).await?;
+    allow(state, ctx, arn).await?;
     let policy = state.iam.policy(arn).await?;
     let v = state.iam.policy_version(arn, version).await?;
     let mut x = Xml::new();
@@ -179,7 +165,7 @@ pub async fn attach(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> 
     let owner = ctx.params.name(member, max)?;
     let policy = ctx.params.arn("PolicyArn")?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("Attach{}Policy", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.attach_policy(kind, owner, policy).await?;
     Ok(None)
 }
@@ -189,7 +175,7 @@ pub async fn detach(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> 
     let owner = ctx.params.name(member, max)?;
     let policy = ctx.params.arn("PolicyArn")?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &format!("Detach{}Policy", noun(kind)), &arn).await?;
+    allow(state, ctx, &arn).await?;
     state.iam.detach_policy(kind, owner, policy).await?;
     Ok(None)
 }
@@ -200,13 +186,7 @@ pub async fn list_attached(state: &AppState, ctx: &IamContext, kind: PrincipalKi
     let prefix = ctx.params.path_prefix()?;
     let (max_items, marker) = ctx.params.paging()?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(
-        state,
-        ctx,
-        &format!("ListAttached{}Policies", noun(kind)),
-        &arn,
-    )
-    .await?;
+    allow(state, ctx, &arn).await?;
     let account_prefix = state.iam.iam_arn("policy", prefix, "");
     let attached: Vec<_> = state
         .iam
@@ -241,7 +221,7 @@ pub async fn account_authorization_details(state: &AppState, ctx: &IamContext) -
         )));
     }
     let wants = |f: &str| filter.is_empty() || filter.contains(&f);
-    allow(state, ctx, "GetAccountAuthorizationDetails", "*").await?;
+    allow(state, ctx, "*").await?;
 
     // One ordered list of entries so that Marker and MaxItems page across all four lists.
     enum Entry {

@@ -125,7 +125,7 @@ pub async fn custom(state: &AppState, ctx: &IamContext) -> Output {
             "1 validation error detected: Value null at 'policyInputList' failed to satisfy constraint: Member must not be null",
         ));
     }
-    allow(state, ctx, "SimulateCustomPolicy", "*").await?;
+    allow(state, ctx, "*").await?;
     run(state, ctx, PolicySet::new()).await
 }
 
@@ -145,7 +145,7 @@ fn principal_of(arn: &str) -> Option<(PrincipalKind, &str)> {
 
 pub async fn principal(state: &AppState, ctx: &IamContext) -> Output {
     let source = ctx.params.arn("PolicySourceArn")?;
-    allow(state, ctx, "SimulatePrincipalPolicy", source).await?;
+    allow(state, ctx, source).await?;
     let (kind, name) = principal_of(source).ok_or_else(|| {
         IamError::new(
             "InvalidInput",
