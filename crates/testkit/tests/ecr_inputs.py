@@ -1,5 +1,5 @@
 """Model-driven input validation of the ECR API: for every operation the server implements (the
-`IMPLEMENTED` array of crates/api/src/ecr/ops.rs), walks the input shape of botocore's ECR model
+`EcrOperation` enum of crates/api/src/ecr/ops.rs), walks the input shape of botocore's ECR model
 and sends requests that each break exactly one constraint of one member, starting from a minimal
 valid input:
 
@@ -69,11 +69,11 @@ SKIP = {}
 
 
 def implemented_operations():
-    """The string literals of `IMPLEMENTED: &[&str] = &[...]`, read as scripts/ecr-compat.py does."""
+    """The variants of the `EcrOperation` enum in ops.rs, read as scripts/ecr-compat.py does."""
     source = OPS_RS.read_text()
-    m = re.search(r"\bIMPLEMENTED\s*:\s*&\[\s*&str\s*\]\s*=\s*&\[(.*?)\];", source, re.S)
-    assert m, f"no IMPLEMENTED array in {OPS_RS}"
-    return re.findall(r'"([^"\\]*)"', re.sub(r"//[^\n]*", "", m.group(1)))
+    m = re.search(r"\benum\s+EcrOperation\s*:\s*\"ecr\"\s*\{(.*?)\}", source, re.S)
+    assert m, f"no `enum EcrOperation` in {OPS_RS}"
+    return re.findall(r"\b([A-Z]\w*)\b", re.sub(r"//[^\n]*", "", m.group(1)))
 
 
 # ---- raw signed requests ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use portcullis_testkit::scenario::audit_lines;
 use portcullis_testkit::fixtures::{
     assert_error, assert_error_in, random_bytes, sha256_digest, with_query, Registry,
 };
@@ -63,14 +64,6 @@ fn fails_with(server: &TestServer, key: (&str, &str), args: &[&str], code: &str)
         e.contains(&format!("({code})")),
         "expected {code} from {args:?}: {e}"
     );
-}
-
-fn audit_lines(server: &TestServer) -> Vec<Value> {
-    std::fs::read_to_string(server.data_dir().join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn staged_files(server: &TestServer) -> Vec<String> {
@@ -207,7 +200,7 @@ fn deleting_a_repository_ends_its_upload_sessions() {
             "--force",
         ],
     );
-    let deleted_at = audit_lines(&server).len();
+    let deleted_at = audit_lines(server.data_dir()).len();
     assert!(
         staged_files(&server).is_empty(),
         "the staged bytes of the ended sessions are removed: {:?}",
@@ -274,7 +267,7 @@ fn deleting_a_repository_ends_its_upload_sessions() {
         &["ecr", "describe-repositories", "--repository-names", repo],
         "RepositoryNotFoundException",
     );
-    let created_after_delete: Vec<Value> = audit_lines(&server)[deleted_at..]
+    let created_after_delete: Vec<Value> = audit_lines(server.data_dir())[deleted_at..]
         .iter()
         .filter(|e| {
             e["eventName"]

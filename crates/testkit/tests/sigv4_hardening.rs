@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use portcullis_testkit::scenario::audit_lines;
 use portcullis_testkit::{ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -244,14 +245,6 @@ fn aws(server: &TestServer, region: &str, args: &[&str]) -> Result<String, Strin
     } else {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
-}
-
-fn audit_lines(data_dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(data_dir.join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// Item 4: a ListUsers signed with `x-amz-content-sha256: UNSIGNED-PAYLOAD` (signed) and
