@@ -14,6 +14,7 @@ pub mod access;
 pub mod body;
 pub mod classify;
 pub mod ecr;
+pub mod health;
 pub mod iam;
 pub mod listener;
 pub mod oci;
@@ -91,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
         .route("/", axum::routing::post(api_root))
+        .route("/healthz", any(health::live))
+        .route("/readyz", any(health::ready))
         .fallback(not_found)
         .with_state(state)
 }

@@ -14,6 +14,9 @@ use figment::Figment;
 use portcullis_api::listener::{self, ListenerSpec, TlsFiles};
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod backends;
+pub use backends::{url_without_password, MetadataConfig, StorageBackend, StorageConfig};
+
 /// The whole configuration of `portcullis serve`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +36,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     pub storage: StorageConfig,
+    pub metadata: MetadataConfig,
     pub quotas: QuotasConfig,
     pub limits: LimitsConfig,
     pub uploads: UploadsConfig,
@@ -86,7 +90,7 @@ impl Default for AuthConfig {
     }
 }
 
-fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn redact<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(_) => s.serialize_str("***"),
         None => s.serialize_none(),
@@ -132,14 +136,6 @@ pub struct ListenerConfig {
     /// `trusted_proxies`; other connections are closed. Needs `trusted_proxies`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proxy_protocol: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    /// Flush blob data and directory entries to disk before a blob becomes visible, so a
-    /// committed blob survives power loss (a process crash never loses one either way).
-    pub fsync: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -232,6 +228,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./portcullis-data"),
             public_url: None,
             storage: StorageConfig::default(),
+            metadata: MetadataConfig::default(),
             quotas: QuotasConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
@@ -240,12 +237,6 @@ impl Default for Config {
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
         }
-    }
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig { fsync: true }
     }
 }
 
@@ -323,6 +314,7 @@ const ENV_KEYS: &[&str] = &[
     "data_dir",
     "public_url",
     "storage",
+    "metadata",
     "quotas",
     "limits",
     "uploads",
@@ -491,6 +483,27 @@ mod tests {
             jail.set_env("PORTCULLIS_AUTH__ACCOUNT_ID", "1234567890123");
             let e = load(None, &Overrides::default()).unwrap_err().to_string();
             assert!(e.contains("12 digits"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn backends_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PORTCULLIS_STORAGE__BACKEND", "s3");
+            jail.set_env("PORTCULLIS_STORAGE__S3__BUCKET", "blobs");
+            jail.set_env("PORTCULLIS_STORAGE__S3__SECRET_ACCESS_KEY", "hunter2");
+            jail.set_env("PORTCULLIS_METADATA__URL", "postgres://u:pw@127.0.0.1/p");
+            let c = load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.storage.backend, StorageBackend::S3);
+            assert_eq!(c.storage.s3.bucket, "blobs");
+            assert_eq!(c.storage.s3.secret_access_key.as_deref(), Some("hunter2"));
+            let logged = serde_json::to_string(&c).unwrap();
+            assert!(
+                !logged.contains("hunter2") && !logged.contains(":pw@"),
+                "{logged}"
+            );
+            assert!(logged.contains("postgres://u:***@127.0.0.1/p"), "{logged}");
             Ok(())
         });
     }

@@ -2,6 +2,7 @@
 //! backends. The only crate that may use `anyhow`.
 
 mod audit_cmd;
+mod backends;
 mod config;
 mod doctor;
 mod keys;
@@ -65,6 +66,13 @@ enum Command {
     ///
     /// Example: portcullis doctor --data-dir /var/lib/portcullis
     Doctor(doctor::DoctorArgs),
+    /// Bring the metadata store's schema up to this version and exit: SQLite in the data
+    /// directory, or PostgreSQL from [metadata] url. `serve` does the same at start unless
+    /// [metadata] migrate_on_start = false (deployments that upgrade in a separate step).
+    /// Prints each migration applied.
+    ///
+    /// Example: portcullis migrate --config /etc/portcullis/portcullis.toml
+    Migrate(offline::DataArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(cmd) => offline_runtime()?.block_on(offline::admin(cmd))?,
         Command::Audit(args) => audit_cmd::run(args)?,
         Command::Doctor(args) => offline_runtime()?.block_on(doctor::run(args))?,
+        Command::Migrate(args) => offline_runtime()?.block_on(offline::migrate(args))?,
     };
     std::process::exit(code);
 }

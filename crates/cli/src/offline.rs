@@ -3,14 +3,12 @@
 //! key. SQLite in WAL mode lets them run while the server is up.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use portcullis_auth::TokenSigner;
 use portcullis_core::{Iam, IamOptions};
-use portcullis_storage::layout::META_DB;
-use portcullis_storage::meta::sqlite::SqliteMetaStore;
+use portcullis_storage::SchemaMode;
 
 use crate::config::{self, Config};
 
@@ -67,24 +65,17 @@ pub(crate) async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
         ..Default::default()
     };
     let config = config::load(data.config.as_deref(), &overrides)?;
-    let db = config.data_dir.join(META_DB);
-    if !db.exists() {
-        bail!(
-            "`{}` holds no registry (no {META_DB})",
-            config.data_dir.display()
-        );
-    }
-    let meta = Arc::new(
-        SqliteMetaStore::open(&db)
-            .await
-            .context("opening the metadata database")?,
-    );
+    // Offline commands never upgrade a schema behind the server's back.
+    let metadata = crate::backends::open_metadata(&config, false, SchemaMode::Require).await?;
     let master = crate::keys::master_key(&config)?;
     let options = IamOptions {
         account_id: config.auth.account_id.clone(),
         region: config.auth.region.clone(),
     };
-    Ok((config, Iam::new(meta.clone(), meta, master, options)))
+    Ok((
+        config,
+        Iam::new(metadata.iam, metadata.meta, master, options),
+    ))
 }
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {
@@ -151,4 +142,28 @@ pub async fn admin(cmd: AdminCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `portcullis migrate`: brings the metadata store's schema up to this version.
+pub async fn migrate(data: DataArgs) -> anyhow::Result<i32> {
+    let overrides = config::Overrides {
+        data_dir: data.data_dir.clone(),
+        ..Default::default()
+    };
+    let config = config::load(data.config.as_deref(), &overrides)?;
+    crate::backends::check(&config)?;
+    if config.metadata.resolved_url().ok().flatten().is_none() {
+        crate::doctor::secure_data_dir(&config.data_dir)?;
+    }
+    let metadata = crate::backends::open_metadata(&config, true, SchemaMode::AsIs).await?;
+    let applied = metadata.migrate().await?;
+    let place = crate::backends::Metadata::describe(&config);
+    if applied.is_empty() {
+        println!("{place}: the schema is up to date");
+    } else {
+        for m in &applied {
+            println!("{place}: applied {m}");
+        }
+    }
+    Ok(0)
 }

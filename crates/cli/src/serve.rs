@@ -7,9 +7,7 @@ use anyhow::Context;
 use portcullis_api::{AppState, Limits};
 use portcullis_auth::TokenSigner;
 use portcullis_core::{Iam, IamOptions, Registry, RegistryOptions};
-use portcullis_storage::blob::fs::FsBlobStore;
-use portcullis_storage::layout::META_DB;
-use portcullis_storage::meta::sqlite::SqliteMetaStore;
+use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -38,16 +36,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = &config.metrics.listen {
         crate::telemetry::serve_metrics(addr).await?;
     }
+    crate::backends::check(&config)?;
     crate::doctor::secure_data_dir(&config.data_dir)?;
-    let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
-        .context("opening the blob store")?;
-    let meta = SqliteMetaStore::open(&config.data_dir.join(META_DB))
-        .await
-        .context("opening the metadata database")?;
-    let meta = Arc::new(meta);
+    let blobs = crate::backends::open_blobs(&config).await?;
+    let schema = if config.metadata.migrate_on_start {
+        SchemaMode::Upgrade
+    } else {
+        SchemaMode::Require
+    };
+    let metadata = crate::backends::open_metadata(&config, true, schema).await?;
     let registry = Arc::new(Registry::new(
-        Arc::new(blobs),
-        meta.clone(),
+        blobs,
+        metadata.meta.clone(),
         RegistryOptions {
             max_repositories: config.quotas.repositories,
             max_images_per_repository: config.quotas.images_per_repository,
@@ -60,8 +60,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let master = crate::keys::master_key(&config)?;
     let iam = Arc::new(Iam::new(
-        meta.clone(),
-        meta,
+        metadata.iam.clone(),
+        metadata.meta.clone(),
         master.clone(),
         IamOptions {
             account_id: config.auth.account_id.clone(),

@@ -162,6 +162,19 @@ impl Registry {
         }
     }
 
+    /// Readiness: the metadata store answers and the blob store takes writes. The error names
+    /// which one failed.
+    pub async fn check_ready(&self) -> std::result::Result<(), String> {
+        self.meta
+            .check()
+            .await
+            .map_err(|e| format!("metadata store ({}): {e}", self.meta.backend()))?;
+        self.blobs
+            .check()
+            .await
+            .map_err(|e| format!("blob store ({}): {e}", self.blobs.backend()))
+    }
+
     // ---- blobs ----
 
     /// Size of a blob of the repository.

@@ -24,6 +24,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// A short backend name for logs and metrics labels.
     fn backend(&self) -> &'static str;
 
+    /// Whether the store is reachable and accepts writes, for readiness checks: an error says
+    /// what failed. Cheap enough to run every few seconds.
+    async fn check(&self) -> Result<()>;
+
     /// Size of a committed blob, `None` when absent.
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
 

@@ -23,6 +23,6 @@ pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord}
 pub use meta::{
     CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord, ManifestRef,
     MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
-    RepositoryRecord, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts,
-    UploadRecord, ANONYMOUS_PRINCIPAL,
+    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
+    UploadParts, UploadRecord, ANONYMOUS_PRINCIPAL,
 };

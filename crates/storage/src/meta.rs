@@ -14,6 +14,17 @@ use portcullis_oci::Digest;
 
 use crate::{Error, Result};
 
+/// What opening a metadata store does about a schema behind this version's migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaMode {
+    /// Apply them (`serve` with `migrate_on_start`).
+    Upgrade,
+    /// Refuse to open, naming them (`serve` without `migrate_on_start`, offline commands).
+    Require,
+    /// Open as it is, for `portcullis migrate` to list and apply them.
+    AsIs,
+}
+
 /// A stored manifest with what the registry derived from it at push time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestRecord {
@@ -197,6 +208,9 @@ pub enum PutManifestError {
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
+
+    /// Whether the database answers, for readiness checks.
+    async fn check(&self) -> Result<()>;
 
     async fn repository_exists(&self, repo: &str) -> Result<bool>;
     async fn repository_count(&self) -> Result<u64>;

@@ -7,10 +7,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use portcullis_testkit::scenario::audit_lines;
 use portcullis_testkit::fixtures::{
     assert_error, assert_error_in, random_bytes, sha256_digest, with_query, Registry,
 };
+use portcullis_testkit::scenario::audit_lines;
 use portcullis_testkit::{
     basic_auth, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
 };

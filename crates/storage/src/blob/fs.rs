@@ -216,6 +216,20 @@ impl BlobStore for FsBlobStore {
         "fs"
     }
 
+    async fn check(&self) -> Result<()> {
+        // A probe written and removed where uploads are staged: a full or read-only disk, or a
+        // directory gone, shows here. The dot keeps it apart from upload ids.
+        let probe = self
+            .root
+            .join(UPLOADS_DIR)
+            .join(format!(".ready-{}", uuid::Uuid::new_v4().simple()));
+        blocking(move || {
+            std::fs::write(&probe, b"ok").map_err(io_err(&probe))?;
+            std::fs::remove_file(&probe).map_err(io_err(&probe))
+        })
+        .await
+    }
+
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
         let path = blob_path(&self.root, digest);
         match tokio::fs::metadata(&path).await {
@@ -418,6 +432,10 @@ impl BlobStore for FsBlobStore {
                 let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                     continue;
                 };
+                // Readiness probes, not uploads.
+                if name.starts_with('.') {
+                    continue;
+                }
                 // An unreadable mtime counts as young: keeping a file is the safe mistake.
                 let modified_ms = entry
                     .metadata()

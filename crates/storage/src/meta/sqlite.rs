@@ -17,8 +17,8 @@ use sqlx::{Row, SqlitePool};
 use super::{
     now_millis, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord,
     ManifestRef, MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
-    RepositoryRecord, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts,
-    UploadRecord,
+    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
+    UploadParts, UploadRecord,
 };
 use crate::{Error, Result};
 
@@ -27,9 +27,16 @@ pub struct SqliteMetaStore {
     reader: SqlitePool,
 }
 
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 impl SqliteMetaStore {
     /// Opens (creating) the database file and runs pending migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, SchemaMode::Upgrade).await
+    }
+
+    /// Opens (creating) the database file, doing `schema` about pending migrations.
+    pub async fn open_with(path: &Path, schema: SchemaMode) -> Result<Self> {
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -45,10 +52,20 @@ impl SqliteMetaStore {
             .min_connections(1)
             .connect_with(base.clone().create_if_missing(true))
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|e| Error::Database(format!("migration failed: {e}")))?;
+        if schema == SchemaMode::Upgrade {
+            MIGRATOR
+                .run(&writer)
+                .await
+                .map_err(|e| Error::Database(format!("migration failed: {e}")))?;
+        } else if schema == SchemaMode::Require {
+            let pending = pending_migrations(&writer).await?;
+            if !pending.is_empty() {
+                return Err(Error::Database(format!(
+                    "the schema is behind this version (pending migrations: {}); run `portcullis migrate`",
+                    pending.join(", ")
+                )));
+            }
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -56,6 +73,37 @@ impl SqliteMetaStore {
             .await?;
         Ok(SqliteMetaStore { writer, reader })
     }
+
+    /// Applies pending migrations; returns the ones applied (`0005 iam generation`).
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        let pending = pending_migrations(&self.writer).await?;
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|e| Error::Database(format!("migration failed: {e}")))?;
+        Ok(pending)
+    }
+}
+
+/// Migrations of this version the database has not applied, as `<version> <description>`.
+async fn pending_migrations(pool: &SqlitePool) -> Result<Vec<String>> {
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let applied: Vec<i64> = if table.is_some() {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| format!("{:04} {}", m.version, m.description))
+        .collect())
 }
 
 fn digest_col(s: String) -> Result<Digest> {
@@ -141,6 +189,11 @@ enum RepositoryColumn {
 impl MetaStore for SqliteMetaStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn check(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
     }
 
     async fn repository_exists(&self, repo: &str) -> Result<bool> {

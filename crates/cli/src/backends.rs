@@ -1,0 +1,95 @@
+//! Opens the engines the configuration names: the blob store (`[storage]`) and the metadata
+//! store (`[metadata]`), for `serve`, the offline commands and `migrate`.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use portcullis_storage::blob::fs::FsBlobStore;
+use portcullis_storage::layout::META_DB;
+use portcullis_storage::meta::sqlite::SqliteMetaStore;
+use portcullis_storage::{BlobStore, IamStore, MetaStore, SchemaMode};
+
+use crate::config::{Config, StorageBackend};
+
+/// The metadata store, as both seams the core uses (one engine implements both).
+pub struct Metadata {
+    pub meta: Arc<dyn MetaStore>,
+    pub iam: Arc<dyn IamStore>,
+    /// How to apply this version's schema migrations to it.
+    migrator: Migrator,
+}
+
+enum Migrator {
+    Sqlite(Arc<SqliteMetaStore>),
+}
+
+impl Metadata {
+    /// Applies pending schema migrations; returns the ones applied.
+    pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        match &self.migrator {
+            Migrator::Sqlite(store) => store.migrate().await.context("migrating SQLite"),
+        }
+    }
+
+    /// Where the metadata lives, for messages (a database URL without its password).
+    pub fn describe(config: &Config) -> String {
+        match config.metadata.resolved_url() {
+            Ok(Some(url)) => crate::config::url_without_password(&url),
+            _ => config.data_dir.join(META_DB).display().to_string(),
+        }
+    }
+}
+
+/// Which engines serve: refuses a configuration that cannot work before anything connects.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    config
+        .storage
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    config
+        .metadata
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    if config.storage.backend == StorageBackend::S3 {
+        bail!("configuration: [storage] backend = \"s3\" is not available in this build");
+    }
+    if config.metadata.resolved_url().ok().flatten().is_some() {
+        bail!("configuration: [metadata] url (PostgreSQL) is not available in this build");
+    }
+    Ok(())
+}
+
+/// Opens the metadata store. `create`: a missing embedded database is created (serve,
+/// migrate); otherwise it must exist (offline commands).
+pub async fn open_metadata(
+    config: &Config,
+    create: bool,
+    schema: SchemaMode,
+) -> anyhow::Result<Metadata> {
+    check(config)?;
+    let db = config.data_dir.join(META_DB);
+    if !create && !db.exists() {
+        bail!(
+            "`{}` holds no registry (no {META_DB})",
+            config.data_dir.display()
+        );
+    }
+    let store = Arc::new(
+        SqliteMetaStore::open_with(&db, schema)
+            .await
+            .with_context(|| format!("opening the metadata database `{}`", db.display()))?,
+    );
+    Ok(Metadata {
+        meta: store.clone(),
+        iam: store.clone(),
+        migrator: Migrator::Sqlite(store),
+    })
+}
+
+/// Opens the blob store.
+pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    check(config)?;
+    let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
+        .context("opening the blob store")?;
+    Ok(Arc::new(blobs))
+}

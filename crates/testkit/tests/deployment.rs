@@ -1,0 +1,119 @@
+//! What an operator's tooling meets, black box: the load balancer's health endpoints
+//! (`/healthz`, `/readyz` failing while a backend is broken and recovering after), and
+//! `portcullis migrate` with `[metadata] migrate_on_start = false`.
+
+use std::process::Command;
+
+use portcullis_testkit::scenario::Client2;
+use portcullis_testkit::{portcullis_bin, ServerOptions, TestServer};
+
+fn status(client: &Client2, method: reqwest::Method, path: &str) -> (u16, String) {
+    let r = client.send(method, path, None);
+    let code = r.status().as_u16();
+    (code, r.text().unwrap_or_default())
+}
+
+#[test]
+fn health_endpoints_answer_without_credentials_and_readiness_follows_the_backends() {
+    let server = TestServer::start();
+    let anyone = Client2::new(&server.base_url, None, None);
+    assert_eq!(
+        status(&anyone, reqwest::Method::GET, "/healthz"),
+        (200, "ok\n".into())
+    );
+    assert_eq!(status(&anyone, reqwest::Method::HEAD, "/healthz").0, 200);
+    assert_eq!(
+        status(&anyone, reqwest::Method::GET, "/readyz"),
+        (200, "ready\n".into())
+    );
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::DELETE,
+        reqwest::Method::PUT,
+    ] {
+        assert_eq!(
+            status(&anyone, method.clone(), "/healthz").0,
+            405,
+            "{method}"
+        );
+        assert_eq!(
+            status(&anyone, method.clone(), "/readyz").0,
+            405,
+            "{method}"
+        );
+    }
+
+    // The blob store loses its staging directory: not ready, and the answer names the part
+    // without the path; back, and it is ready again.
+    let uploads = server.data_dir().join("uploads");
+    let aside = server.data_dir().join("uploads.aside");
+    std::fs::rename(&uploads, &aside).expect("move uploads aside");
+    let (code, body) = status(&anyone, reqwest::Method::GET, "/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("blob store (fs)"), "{body}");
+    assert!(
+        !body.contains(&*server.data_dir().to_string_lossy()),
+        "{body}"
+    );
+    // The full reason goes to the log (read by another thread, so give it a moment).
+    let logged = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        server.logs().contains("not ready")
+    });
+    assert!(logged, "{}", server.logs());
+    std::fs::rename(&aside, &uploads).expect("move uploads back");
+    assert_eq!(status(&anyone, reqwest::Method::GET, "/readyz").0, 200);
+    // Liveness never depended on it.
+    assert_eq!(status(&anyone, reqwest::Method::GET, "/healthz").0, 200);
+}
+
+fn migrate(data_dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new(portcullis_bin())
+        .args(["migrate", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("portcullis migrate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn migrate_applies_the_schema_that_serve_then_requires() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+
+    // Without migrations at start, a fresh database is refused with the way out.
+    let out = Command::new(portcullis_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("PORTCULLIS_METADATA__MIGRATE_ON_START", "false")
+        .output()
+        .expect("portcullis serve");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("run `portcullis migrate`"), "{text}");
+    assert!(text.contains("pending migrations: 0001"), "{text}");
+
+    let (ok, text) = migrate(&data_dir);
+    assert!(ok, "{text}");
+    assert!(text.contains("applied 0001"), "{text}");
+    let (ok, text) = migrate(&data_dir);
+    assert!(ok && text.contains("the schema is up to date"), "{text}");
+
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data_dir.clone()),
+        env: vec![(
+            "PORTCULLIS_METADATA__MIGRATE_ON_START".into(),
+            "false".into(),
+        )],
+        ..ServerOptions::default()
+    });
+    let anyone = Client2::new(&server.base_url, None, None);
+    assert_eq!(status(&anyone, reqwest::Method::GET, "/readyz").0, 200);
+}
