@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use portcullis_auth::sigv4::{self, Protocol, ServiceRules, SigV4Error, SignedRequestParts};
 use portcullis_auth::{authorize, Caller, Facts, Outcome, Target, TokenError};
-use portcullis_core::{AuditEvent, UserIdentity};
+use portcullis_core::{AuditEvent, AuditResource, UserIdentity};
 use portcullis_policy::Value;
 
 use crate::AppState;
@@ -268,20 +268,27 @@ pub enum SignedAuthFailure {
     SigV4(SigV4Error),
     /// A server fault while looking up the key (logged; answered as a server error).
     Internal,
+    /// The body is larger than the API takes, or was cut off.
+    Body,
 }
 
 /// Verifies a SigV4-signed API request (over the SHA-256 of its `body`) for `service` (`ecr`,
 /// `iam`) and resolves the caller. The request must meet [`ServiceRules::api`] for `service` and
 /// `[auth] region`. Every failure is audited under the protocol's error name.
+///
+/// The body is read (at most `max_body` bytes) only once the signature's form and the key are
+/// known good: a caller without a valid key cannot make the server hold its body.
+#[allow(clippy::too_many_arguments)]
 pub async fn authenticate_signed(
     state: &AppState,
     parts: &Parts,
-    body: &[u8],
+    body: axum::body::Body,
+    max_body: usize,
     facts: &Facts,
     service: &str,
     protocol: Protocol,
     source: &str,
-) -> Result<Caller, SignedAuthFailure> {
+) -> Result<(Caller, bytes::Bytes), SignedAuthFailure> {
     let fail_as = |key: Option<&str>, e: SigV4Error| {
         audit_auth_failure(
             state,
@@ -316,7 +323,14 @@ pub async fn authenticate_signed(
             return Err(SignedAuthFailure::Internal);
         }
     };
-    let body_hash = sigv4::sha256_hex(body);
+    let body = {
+        use http_body_util::BodyExt;
+        match http_body_util::Limited::new(body, max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return Err(SignedAuthFailure::Body),
+        }
+    };
+    let body_hash = sigv4::sha256_hex(&body);
     sigv4::verify(
         &auth,
         &signed,
@@ -327,10 +341,13 @@ pub async fn authenticate_signed(
     )
     .map_err(fail)?;
     match state.iam.principal_for_key(auth.access_key_id()).await {
-        Ok(Some(principal)) => Ok(Caller::User {
-            principal,
-            access_key_id: auth.access_key_id().to_owned(),
-        }),
+        Ok(Some(principal)) => Ok((
+            Caller::User {
+                principal,
+                access_key_id: auth.access_key_id().to_owned(),
+            },
+            body,
+        )),
         Ok(None) => Err(fail(SigV4Error::UnrecognizedClient)),
         Err(e) => {
             tracing::error!(error = %e, "resolving a principal failed");
@@ -358,8 +375,13 @@ pub async fn check(
         action.split_once(':').map_or(action, |(_, name)| name),
         identity(caller),
     );
-    if let Target::Repository(r) = target {
-        e.repository = Some(r.clone());
+    match target {
+        Target::Repository(r) => {
+            e.repository = Some(r.clone());
+            e.resources = vec![AuditResource::from_arn(&state.iam.repository_arn(r))];
+        }
+        Target::Iam(arn) if arn != "*" => e.resources = vec![AuditResource::from_arn(arn)],
+        Target::Iam(_) | Target::Registry => {}
     }
     e.reference = reference;
     e.decision = if outcome.allowed() { "allow" } else { "deny" }.into();
@@ -375,4 +397,36 @@ pub async fn check(
     )
     .increment(1);
     Ok(outcome)
+}
+
+/// Extra context keys of one decision: `(key, values)`.
+pub type ExtraContext = Vec<(String, Vec<Value>)>;
+
+/// `aws:RequestTag/<key>` for each tag a request sets, and `aws:TagKeys`: what a policy
+/// conditions tagging on, in every API. Nothing for a request without tags.
+pub fn request_tag_context(tags: &[(String, String)]) -> ExtraContext {
+    if tags.is_empty() {
+        return Vec::new();
+    }
+    let mut extra: ExtraContext = tags
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("aws:RequestTag/{k}"),
+                vec![Value::string(v.clone())],
+            )
+        })
+        .collect();
+    extra.extend(tag_keys_context(tags.iter().map(|(k, _)| k.as_str())));
+    extra
+}
+
+/// `aws:TagKeys` for the tag keys a request names (UntagResource, UntagUser).
+pub fn tag_keys_context<'a>(keys: impl IntoIterator<Item = &'a str>) -> ExtraContext {
+    vec![(
+        "aws:TagKeys".to_owned(),
+        keys.into_iter()
+            .map(|k| Value::string(k.to_owned()))
+            .collect(),
+    )]
 }

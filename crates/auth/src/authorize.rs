@@ -240,6 +240,13 @@ async fn authorize_with(
             }
         }
     }
+    if let Target::Iam(arn) = target {
+        // As IAM sets them for users and roles: a Deny guarded by a tag must see the tag.
+        for (k, v) in iam.resource_tags_of_arn(arn).await? {
+            ctx.insert(&format!("aws:ResourceTag/{k}"), Value::string(v.clone()));
+            ctx.insert(&format!("iam:ResourceTag/{k}"), Value::string(v));
+        }
+    }
     for (k, values) in extra {
         ctx.insert_multi(k, values.clone());
     }

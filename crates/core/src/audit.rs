@@ -23,6 +23,35 @@ pub struct UserIdentity {
 
 #[derive(Debug, Clone, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
+pub struct AuditResource {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    /// `AWS::ECR::Repository`, `AWS::IAM::User`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl AuditResource {
+    /// The resource an ARN names, typed as CloudTrail types it.
+    pub fn from_arn(arn: &str) -> AuditResource {
+        let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let kind = match (arn.split(':').nth(2), resource.split('/').next()) {
+            (Some("ecr"), Some("repository")) => "AWS::ECR::Repository",
+            (Some("iam"), Some("user")) => "AWS::IAM::User",
+            (Some("iam"), Some("group")) => "AWS::IAM::Group",
+            (Some("iam"), Some("role")) => "AWS::IAM::Role",
+            (Some("iam"), Some("policy")) => "AWS::IAM::Policy",
+            _ => "AWS::Unknown",
+        };
+        AuditResource {
+            arn: arn.to_owned(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// RFC 3339, UTC.
     pub event_time: String,
@@ -41,6 +70,10 @@ pub struct AuditEvent {
     pub repository: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// What the decision was about, as CloudTrail's `resources` (an IAM user whose key is
+    /// created, a repository); empty for registry-wide actions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<AuditResource>,
     /// `allow`, `deny`, or `error` for failed authentications.
     pub decision: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -801,6 +801,46 @@ impl Iam {
         )
     }
 
+    /// The stored user, group or role whose ARN is exactly `arn` (account, path and name),
+    /// else `None`: an ARN that only ends in a principal's name is not that principal.
+    pub async fn principal_by_arn(&self, arn: &str) -> Result<Option<(PrincipalKind, String)>> {
+        let prefix = format!("arn:aws:iam::{}:", self.options.account_id);
+        let Some(resource) = arn.strip_prefix(&prefix) else {
+            return Ok(None);
+        };
+        let Some((kind, rest)) = resource.split_once('/') else {
+            return Ok(None);
+        };
+        let kind = match kind {
+            "user" => PrincipalKind::User,
+            "group" => PrincipalKind::Group,
+            "role" => PrincipalKind::Role,
+            _ => return Ok(None),
+        };
+        let Some(name) = rest.rsplit('/').next().filter(|n| !n.is_empty()) else {
+            return Ok(None);
+        };
+        let path = match kind {
+            PrincipalKind::User => self.store.user(name).await?.map(|u| u.path),
+            PrincipalKind::Group => self.store.group(name).await?.map(|g| g.path),
+            PrincipalKind::Role => self.store.role(name).await?.map(|r| r.path),
+        };
+        Ok(path
+            .filter(|path| self.iam_arn(kind.as_str(), path, name) == arn)
+            .map(|_| (kind, name.to_owned())))
+    }
+
+    /// The tags of the user or role `arn` names exactly (groups have none), for the
+    /// `aws:ResourceTag/*` keys of IAM actions on it; none when it does not exist.
+    pub async fn resource_tags_of_arn(&self, arn: &str) -> Result<Vec<(String, String)>> {
+        match self.principal_by_arn(arn).await? {
+            Some((kind @ (PrincipalKind::User | PrincipalKind::Role), name)) => {
+                Ok(self.store.principal_tags(kind, &name).await?)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// Accepts a new access key only while the user has fewer than IAM's two.
     pub async fn create_access_key_limited(&self, user: &str) -> Result<NewAccessKey, IamError> {
         if self.access_keys_of(user).await?.len() >= MAX_ACCESS_KEYS {

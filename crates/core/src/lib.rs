@@ -13,7 +13,7 @@ pub mod registry;
 pub mod repository;
 pub mod uploads;
 
-pub use audit::{AuditError, AuditEvent, AuditLog, UserIdentity};
+pub use audit::{AuditError, AuditEvent, AuditLog, AuditResource, UserIdentity};
 pub use error::{Error, Result};
 pub use iam::{
     BrokenPolicy, Iam, IamOptions, MasterKey, PrincipalSnapshot, RepositoryView, ResourcePolicy,

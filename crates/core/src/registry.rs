@@ -273,16 +273,24 @@ impl Registry {
         })
     }
 
-    async fn check_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+    /// The session exists, belongs to `repo` and was opened by `principal`: an upload id is
+    /// not a capability, so another principal (even one allowed to push to the repository)
+    /// can neither read, append to, finish nor cancel it. Every anonymous caller is one
+    /// principal. Sessions from before the column have no owner and are no one's.
+    async fn check_upload(&self, repo: &RepoName, id: &str, principal: &str) -> Result<()> {
         match self.meta.upload(id).await? {
-            Some(u) if u.repository == repo.as_str() => Ok(()),
+            Some(u)
+                if u.repository == repo.as_str() && u.principal.as_deref() == Some(principal) =>
+            {
+                Ok(())
+            }
             _ => Err(Error::UploadUnknown(id.to_owned())),
         }
     }
 
     /// Bytes received so far by an upload.
-    pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<u64> {
-        self.check_upload(repo, id).await?;
+    pub async fn upload_status(&self, repo: &RepoName, id: &str, principal: &str) -> Result<u64> {
+        self.check_upload(repo, id, principal).await?;
         self.blobs
             .upload_len(id)
             .await?
@@ -297,11 +305,12 @@ impl Registry {
         &self,
         repo: &RepoName,
         id: &str,
+        principal: &str,
         range: Option<ContentRange>,
         length: Option<u64>,
         body: ByteStream,
     ) -> Result<u64> {
-        self.check_upload(repo, id).await?;
+        self.check_upload(repo, id, principal).await?;
         let session = self.uploads.session(id);
         let mut state = session.lock().await;
         let offset = self
@@ -372,19 +381,22 @@ impl Registry {
 
     /// Completes an upload: appends the last chunk if any, verifies the digest, and makes the
     /// blob visible in the repository. A digest mismatch discards the upload.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_upload(
         &self,
         repo: &RepoName,
         id: &str,
+        principal: &str,
         digest: &Digest,
         range: Option<ContentRange>,
         length: Option<u64>,
         body: Option<ByteStream>,
     ) -> Result<u64> {
         if let Some(body) = body {
-            self.patch_upload(repo, id, range, length, body).await?;
+            self.patch_upload(repo, id, principal, range, length, body)
+                .await?;
         } else {
-            self.check_upload(repo, id).await?;
+            self.check_upload(repo, id, principal).await?;
         }
         let session = self.uploads.session(id);
         let mut state = session.lock().await;
@@ -458,7 +470,7 @@ impl Registry {
         }
         let id = self.start_upload(repo, principal).await?;
         let result = self
-            .finish_upload(repo, &id, digest, None, length, Some(body))
+            .finish_upload(repo, &id, principal, digest, None, length, Some(body))
             .await;
         if result.is_err() {
             self.discard_upload(&id).await?;
@@ -466,8 +478,8 @@ impl Registry {
         result
     }
 
-    pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
-        self.check_upload(repo, id).await?;
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &str, principal: &str) -> Result<()> {
+        self.check_upload(repo, id, principal).await?;
         let session = self.uploads.session(id);
         let _state = session.lock().await;
         self.discard_upload(id).await
@@ -904,11 +916,12 @@ impl Registry {
         &self,
         repo: &RepoName,
         id: &str,
+        principal: &str,
         first: u64,
         last: u64,
         part: Bytes,
     ) -> Result<u64> {
-        self.check_upload(repo, id).await?;
+        self.check_upload(repo, id, principal).await?;
         let parts = self.meta.upload_parts(id).await?;
         if parts.parts >= MAX_LAYER_PARTS {
             return Err(Error::UploadTooManyParts(MAX_LAYER_PARTS));
@@ -925,7 +938,7 @@ impl Registry {
         };
         let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(part) }));
         let total = self
-            .patch_upload(repo, id, Some(range), Some(len), body)
+            .patch_upload(repo, id, principal, Some(range), Some(len), body)
             .await?;
         self.meta
             .record_upload_part(id, len, MIN_LAYER_PART)
@@ -939,9 +952,10 @@ impl Registry {
         &self,
         repo: &RepoName,
         id: &str,
+        principal: &str,
         digest: &Digest,
     ) -> Result<u64> {
-        self.check_upload(repo, id).await?;
+        self.check_upload(repo, id, principal).await?;
         let parts = self.meta.upload_parts(id).await?;
         if parts.parts == 0 {
             return Err(Error::UploadEmpty);
@@ -953,7 +967,8 @@ impl Registry {
             self.discard_upload(id).await?;
             return Err(Error::LayerAlreadyExists(digest.clone()));
         }
-        self.finish_upload(repo, id, digest, None, None, None).await
+        self.finish_upload(repo, id, principal, digest, None, None, None)
+            .await
     }
 
     /// Whether the repository exists.
@@ -1124,7 +1139,7 @@ mod tests {
             .unwrap();
         let id = registry.start_upload(&repo, "arn:p").await.unwrap();
         registry
-            .patch_upload(&repo, &id, None, None, bytes_body(b"abc"))
+            .patch_upload(&repo, &id, "arn:p", None, None, bytes_body(b"abc"))
             .await
             .unwrap();
         let outcome = registry
@@ -1140,14 +1155,14 @@ mod tests {
         assert_eq!(blobs.upload_len(&id).await.unwrap(), None);
         assert!(matches!(
             registry
-                .patch_upload(&repo, &id, None, None, bytes_body(b"def"))
+                .patch_upload(&repo, &id, "arn:p", None, None, bytes_body(b"def"))
                 .await,
             Err(Error::UploadUnknown(_))
         ));
         let digest = Digest::sha256_of(b"abc");
         assert!(matches!(
             registry
-                .finish_upload(&repo, &id, &digest, None, None, None)
+                .finish_upload(&repo, &id, "arn:p", &digest, None, None, None)
                 .await,
             Err(Error::UploadUnknown(_))
         ));
@@ -1174,7 +1189,7 @@ mod tests {
         let id = registry.start_upload(&repo, "p").await.unwrap();
         assert!(matches!(
             registry
-                .patch_upload(&repo, &id, None, Some(5), bytes_body(b"x"))
+                .patch_upload(&repo, &id, "p", None, Some(5), bytes_body(b"x"))
                 .await,
             Err(Error::BlobTooLarge { max: 4 })
         ));
@@ -1183,12 +1198,12 @@ mod tests {
         // Streamed too large across two chunks.
         let id = registry.start_upload(&repo, "p").await.unwrap();
         registry
-            .patch_upload(&repo, &id, None, None, bytes_body(b"abc"))
+            .patch_upload(&repo, &id, "p", None, None, bytes_body(b"abc"))
             .await
             .unwrap();
         assert!(matches!(
             registry
-                .patch_upload(&repo, &id, None, None, bytes_body(b"de"))
+                .patch_upload(&repo, &id, "p", None, None, bytes_body(b"de"))
                 .await,
             Err(Error::BlobTooLarge { max: 4 })
         ));

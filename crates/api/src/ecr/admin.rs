@@ -6,7 +6,7 @@ use portcullis_core::lifecycle;
 use portcullis_core::repository::{
     CreationTemplate, ExclusionFilter, RepositorySettings, ResourceTag, TagMutability,
 };
-use portcullis_policy::{PolicyKind, Value as CtxValue};
+use portcullis_policy::PolicyKind;
 use portcullis_storage::{TagRepository, TemplateRecord};
 use serde_json::{json, Value};
 
@@ -17,6 +17,7 @@ use super::ops::{
     repo_target,
 };
 use super::{EcrContext, EcrError};
+use crate::access;
 use crate::AppState;
 
 /// Tags one repository may carry (ECR's TooManyTagsException limit).
@@ -180,25 +181,6 @@ fn arn_repository<'a>(state: &AppState, arn: &'a str) -> Result<&'a str, EcrErro
     Ok(name)
 }
 
-fn request_tag_context(tags: &[(String, String)]) -> Vec<(String, Vec<CtxValue>)> {
-    let mut extra: Vec<(String, Vec<CtxValue>)> = tags
-        .iter()
-        .map(|(k, v)| {
-            (
-                format!("aws:RequestTag/{k}"),
-                vec![CtxValue::string(v.clone())],
-            )
-        })
-        .collect();
-    extra.push((
-        "aws:TagKeys".to_owned(),
-        tags.iter()
-            .map(|(k, _)| CtxValue::string(k.clone()))
-            .collect(),
-    ));
-    extra
-}
-
 pub async fn tag_resource(
     state: &AppState,
     ctx: &EcrContext,
@@ -207,7 +189,7 @@ pub async fn tag_resource(
     let name = arn_repository(state, input::req_str(input, "resourceArn")?)?;
     input::req_list(input, "tags", 0, usize::MAX)?;
     let tags = input::tags(input, "tags", "InvalidTagParameterException")?;
-    let extra = request_tag_context(&tags);
+    let extra = access::request_tag_context(&tags);
     allow(state, ctx, &repo_target(name), &extra).await?;
     match state
         .iam
@@ -233,10 +215,7 @@ pub async fn untag_resource(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let extra = vec![(
-        "aws:TagKeys".to_owned(),
-        keys.iter().map(|k| CtxValue::string(k.clone())).collect(),
-    )];
+    let extra = access::tag_keys_context(keys.iter().map(String::as_str));
     allow(state, ctx, &repo_target(name), &extra).await?;
     if !state.iam.untag_repository(name, &keys).await? {
         return Err(not_found(state, name));

@@ -116,6 +116,7 @@ pub async fn upload_part(
 ) -> Result<Value, EcrError> {
     let repo = repository(state, ctx, input).await?;
     let id = upload_id(input)?;
+    let principal = crate::oci::upload_principal(&ctx.caller);
     let first = offset(input, "partFirstByte")?;
     let last = offset(input, "partLastByte")?;
     let blob = input::req_str(input, "layerPartBlob")?;
@@ -137,7 +138,7 @@ pub async fn upload_part(
     };
     match state
         .registry
-        .upload_part(&repo, id, first, last, Bytes::from(part))
+        .upload_part(&repo, id, principal, first, last, Bytes::from(part))
         .await
     {
         Ok(total) => Ok(json!({
@@ -153,7 +154,11 @@ pub async fn upload_part(
             actual as i64 - 1,
         )),
         Err(CoreError::UploadInvalid(m)) => {
-            let received = state.registry.upload_status(&repo, id).await.unwrap_or(0);
+            let received = state
+                .registry
+                .upload_status(&repo, id, principal)
+                .await
+                .unwrap_or(0);
             Err(invalid_part(m, received as i64 - 1))
         }
         Err(e) => Err(core_error(state, &repo, e)),
@@ -176,7 +181,12 @@ pub async fn complete(
     let digest = layer_digest(digests[0], "layerDigests")?;
     state
         .registry
-        .complete_layer_upload(&repo, id, &digest)
+        .complete_layer_upload(
+            &repo,
+            id,
+            crate::oci::upload_principal(&ctx.caller),
+            &digest,
+        )
         .await
         .map_err(|e| core_error(state, &repo, e))?;
     Ok(json!({

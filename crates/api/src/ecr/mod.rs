@@ -13,7 +13,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts};
 
@@ -86,15 +85,7 @@ async fn handle(
     operation: &str,
     request_id: &str,
 ) -> Result<serde_json::Value, EcrError> {
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Err(EcrError::invalid(
-                "the request body is too large or was cut off",
-            ))
-        }
-    };
-    let caller = authenticate(state, parts, &bytes, &facts).await?;
+    let (caller, bytes) = authenticate(state, parts, body, &facts).await?;
     let operation = EcrOperation::parse(operation).ok_or_else(|| ops::not_served(operation))?;
     let public_url = state.public_url(&parts.headers, facts.secure);
     let host = public_url
@@ -151,13 +142,14 @@ async fn handle(
 async fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
-    body: &[u8],
+    body: Body,
     facts: &Facts,
-) -> Result<Caller, EcrError> {
+) -> Result<(Caller, bytes::Bytes), EcrError> {
     access::authenticate_signed(
         state,
         parts,
         body,
+        MAX_BODY,
         facts,
         "ecr",
         Protocol::Json,
@@ -167,5 +159,8 @@ async fn authenticate(
     .map_err(|f| match f {
         SignedAuthFailure::SigV4(e) => EcrError::from(e),
         SignedAuthFailure::Internal => EcrError::server(),
+        SignedAuthFailure::Body => {
+            EcrError::invalid("the request body is too large or was cut off")
+        }
     })
 }

@@ -413,21 +413,7 @@ async fn create_repository(
     if let Some(scan) = input::opt_object(input, "imageScanningConfiguration")? {
         settings.scan_on_push = input::opt_bool(scan, "scanOnPush")?.unwrap_or(false);
     }
-    let mut extra = Vec::new();
-    if !tags.is_empty() {
-        for (k, v) in &tags {
-            extra.push((
-                format!("aws:RequestTag/{k}"),
-                vec![CtxValue::string(v.clone())],
-            ));
-        }
-        extra.push((
-            "aws:TagKeys".to_owned(),
-            tags.iter()
-                .map(|(k, _)| CtxValue::string(k.clone()))
-                .collect(),
-        ));
-    }
+    let extra = access::request_tag_context(&tags);
     allow(state, ctx, &repo_target(name), &extra).await?;
     if !tags.is_empty() {
         allow_also(

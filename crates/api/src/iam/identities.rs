@@ -4,7 +4,8 @@ use portcullis_storage::PrincipalKind;
 
 use super::input::page;
 use super::xml::{self, Xml};
-use super::{allow, IamContext, IamError, Output};
+use super::{allow, allow_with, IamContext, IamError, IamOperation, Output};
+use crate::access;
 use crate::AppState;
 
 const USER_NAME_MAX: usize = 64;
@@ -49,7 +50,11 @@ pub async fn create_user(state: &AppState, ctx: &IamContext) -> Output {
     let path = ctx.params.path("Path")?;
     let tags = ctx.params.tags("Tags")?;
     let arn = state.iam.iam_arn("user", path, name);
-    allow(state, ctx, &arn).await?;
+    let request_tags = access::request_tag_context(&tags);
+    allow_with(state, ctx, ctx.operation, &arn, &request_tags).await?;
+    if !tags.is_empty() {
+        allow_with(state, ctx, IamOperation::TagUser, &arn, &request_tags).await?;
+    }
     let user = state.iam.create_user(name, path).await?;
     if !tags.is_empty() {
         state.iam.tag(PrincipalKind::User, name, &tags).await?;
@@ -228,7 +233,11 @@ pub async fn create_role(state: &AppState, ctx: &IamContext) -> Output {
     };
     let tags = ctx.params.tags("Tags")?;
     let arn = state.iam.iam_arn("role", path, name);
-    allow(state, ctx, &arn).await?;
+    let request_tags = access::request_tag_context(&tags);
+    allow_with(state, ctx, ctx.operation, &arn, &request_tags).await?;
+    if !tags.is_empty() {
+        allow_with(state, ctx, IamOperation::TagRole, &arn, &request_tags).await?;
+    }
     let role = state
         .iam
         .create_role(name, path, trust, description, max_session)
@@ -360,7 +369,8 @@ pub async fn tag(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> Out
     let name = ctx.params.name(member, max)?;
     let tags = ctx.params.tags("Tags")?;
     let arn = principal_arn(state, kind, name).await;
-    allow(state, ctx, &arn).await?;
+    let extra = access::request_tag_context(&tags);
+    allow_with(state, ctx, ctx.operation, &arn, &extra).await?;
     state.iam.tag(kind, name, &tags).await?;
     Ok(None)
 }
@@ -370,7 +380,8 @@ pub async fn untag(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> O
     let name = ctx.params.name(member, max)?;
     let keys = ctx.params.tag_keys()?;
     let arn = principal_arn(state, kind, name).await;
-    allow(state, ctx, &arn).await?;
+    let extra = access::tag_keys_context(keys.iter().map(String::as_str));
+    allow_with(state, ctx, ctx.operation, &arn, &extra).await?;
     state.iam.untag(kind, name, &keys).await?;
     Ok(None)
 }

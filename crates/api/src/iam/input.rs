@@ -21,8 +21,20 @@ fn violation(member: &str, value: &str, what: &str) -> IamError {
 }
 
 impl Params {
-    pub fn parse(body: &[u8]) -> Self {
-        Params(form_urlencoded::parse(body).into_owned().collect())
+    /// The form-encoded body. A member given twice is refused: which one counts would be a
+    /// guess, and a filter in front of the server could guess the other way.
+    pub fn parse(body: &[u8]) -> Result<Self, IamError> {
+        let mut map = BTreeMap::new();
+        for (k, v) in form_urlencoded::parse(body).into_owned() {
+            if map.contains_key(&k) {
+                return Err(IamError::new(
+                    "InvalidInput",
+                    format!("the parameter {k} is given more than once"),
+                ));
+            }
+            map.insert(k, v);
+        }
+        Ok(Params(map))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -342,23 +354,29 @@ mod tests {
     fn lists_structs_names_and_pages() {
         let p = Params::parse(
             b"UserName=a%2Bb&Tags.member.2.Key=k2&Tags.member.1.Key=k1&Tags.member.1.Value=v1&Tags.member.2.Value=&ActionNames.member.10=x&ActionNames.member.2=y",
-        );
+        ).unwrap();
         assert_eq!(p.name("UserName", 64).unwrap(), "a+b");
         assert_eq!(
             p.tags("Tags").unwrap(),
             [("k1".into(), "v1".into()), ("k2".into(), String::new())]
         );
         assert_eq!(p.list("ActionNames"), ["y", "x"]);
-        let bad = Params::parse(b"UserName=a%20b");
+        let bad = Params::parse(b"UserName=a%20b").unwrap();
         let e = bad.name("UserName", 64).unwrap_err();
         assert_eq!(e.code, "ValidationError");
         assert!(e.message.contains("at 'userName'"), "{}", e.message);
-        assert!(Params::parse(b"Path=nope").path("Path").is_err());
-        assert_eq!(Params::parse(b"Path=/a/b/").path("Path").unwrap(), "/a/b/");
+        assert!(Params::parse(b"Path=nope").unwrap().path("Path").is_err());
+        assert_eq!(
+            Params::parse(b"Path=/a/b/").unwrap().path("Path").unwrap(),
+            "/a/b/"
+        );
         let (items, next) = page(vec!["a", "b", "c"], |s| s, 2, None);
         assert_eq!((items, next.as_deref()), (vec!["a", "b"], Some("b")));
         let (items, next) = page(vec!["a", "b", "c"], |s| s, 2, Some("b"));
         assert_eq!((items, next), (vec!["c"], None));
-        assert!(Params::parse(b"MaxItems=0").paging().is_err());
+        assert!(Params::parse(b"MaxItems=0").unwrap().paging().is_err());
+        let twice = Params::parse(b"Action=GetUser&UserName=a&Action=DeleteUser").unwrap_err();
+        assert_eq!(twice.code, "InvalidInput");
+        assert!(twice.message.contains("Action"), "{}", twice.message);
     }
 }

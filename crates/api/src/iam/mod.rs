@@ -14,7 +14,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts, Target};
 
@@ -103,24 +102,23 @@ async fn handle(
     body: Body,
     facts: Facts,
 ) -> Result<(String, Option<Xml>), (String, IamError)> {
-    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Err((
-                String::new(),
-                IamError::new(
-                    "InvalidInput",
-                    "the request body is too large or was cut off",
-                ),
-            ))
-        }
-    };
-    let params = Params::parse(&bytes);
+    let (caller, bytes) = authenticate(state, parts, body, &facts)
+        .await
+        .map_err(|e| (String::new(), e))?;
+    // Parameters go in the signed body; one in the query string too would leave two
+    // candidates for what the request asks (and the request log would name the other).
+    if parts.uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err((
+            String::new(),
+            IamError::new(
+                "InvalidInput",
+                "the query protocol's parameters go in the request body, not the URL",
+            ),
+        ));
+    }
+    let params = Params::parse(&bytes).map_err(|e| (String::new(), e))?;
     let operation = params.get("Action").unwrap_or_default().to_owned();
     let fail = |e: IamError| (operation.clone(), e);
-    let caller = authenticate(state, parts, &bytes, &facts)
-        .await
-        .map_err(fail)?;
     if operation.is_empty() {
         return Err(fail(IamError::new(
             "MissingAction",
@@ -287,19 +285,33 @@ async fn run(state: &AppState, ctx: &IamContext) -> Output {
 }
 
 /// Authorizes the request's operation on `resource` by the caller's identity policies (IAM
-/// has no resource policies, and the registry policy governs ECR actions only). Every decision
-/// is audited; a denial is `AccessDenied` with AWS's sentence.
+/// has no resource policies, and the registry policy governs ECR actions only). The target's
+/// tags (`aws:ResourceTag/*`, `iam:ResourceTag/*`) are added by the decision itself. Every
+/// decision is audited; a denial is `AccessDenied` with AWS's sentence.
 async fn allow(state: &AppState, ctx: &IamContext, resource: &str) -> Result<(), IamError> {
+    allow_with(state, ctx, ctx.operation, resource, &[]).await
+}
+
+/// [`allow`] for `operation` (the request's own, or a second one it needs: `iam:TagUser` for
+/// a CreateUser with tags) with the request's own condition keys (`aws:RequestTag/*`,
+/// `aws:TagKeys`, `iam:PolicyARN`).
+async fn allow_with(
+    state: &AppState,
+    ctx: &IamContext,
+    operation: IamOperation,
+    resource: &str,
+    extra: &[(String, Vec<portcullis_policy::Value>)],
+) -> Result<(), IamError> {
     let target = Target::Iam(resource.to_owned());
     let outcome = access::check(
         state,
         &ctx.caller,
         &ctx.facts,
         SOURCE,
-        ctx.operation.action(),
+        operation.action(),
         &target,
         None,
-        &[],
+        extra,
     )
     .await?;
     ctx.decided.mark();
@@ -314,13 +326,26 @@ async fn allow(state: &AppState, ctx: &IamContext, resource: &str) -> Result<(),
 async fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
-    body: &[u8],
+    body: Body,
     facts: &Facts,
-) -> Result<Caller, IamError> {
-    access::authenticate_signed(state, parts, body, facts, "iam", Protocol::Query, SOURCE)
-        .await
-        .map_err(|f| match f {
-            access::SignedAuthFailure::SigV4(e) => IamError::from(e),
-            access::SignedAuthFailure::Internal => IamError::server(),
-        })
+) -> Result<(Caller, bytes::Bytes), IamError> {
+    access::authenticate_signed(
+        state,
+        parts,
+        body,
+        MAX_BODY,
+        facts,
+        "iam",
+        Protocol::Query,
+        SOURCE,
+    )
+    .await
+    .map_err(|f| match f {
+        access::SignedAuthFailure::SigV4(e) => IamError::from(e),
+        access::SignedAuthFailure::Internal => IamError::server(),
+        access::SignedAuthFailure::Body => IamError::new(
+            "InvalidInput",
+            "the request body is too large or was cut off",
+        ),
+    })
 }

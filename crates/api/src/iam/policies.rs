@@ -6,10 +6,19 @@ use portcullis_storage::PrincipalKind;
 use super::identities::{owner_member, principal_arn};
 use super::input::page;
 use super::xml::{self, Xml};
-use super::{allow, IamContext, IamError, Output};
+use super::{allow, allow_with, IamContext, IamError, Output};
 use crate::AppState;
 
 const POLICY_NAME_MAX: usize = 128;
+
+/// `iam:PolicyARN`: the managed policy an Attach/Detach names, for the guards that keep a
+/// delegated administrator from granting a policy it must not.
+fn policy_arn_context(policy: &str) -> Vec<(String, Vec<portcullis_policy::Value>)> {
+    vec![(
+        "iam:PolicyARN".to_owned(),
+        vec![portcullis_policy::Value::string(policy.to_owned())],
+    )]
+}
 
 // ---- inline ----
 
@@ -165,7 +174,7 @@ pub async fn attach(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> 
     let owner = ctx.params.name(member, max)?;
     let policy = ctx.params.arn("PolicyArn")?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &arn).await?;
+    allow_with(state, ctx, ctx.operation, &arn, &policy_arn_context(policy)).await?;
     state.iam.attach_policy(kind, owner, policy).await?;
     Ok(None)
 }
@@ -175,7 +184,7 @@ pub async fn detach(state: &AppState, ctx: &IamContext, kind: PrincipalKind) -> 
     let owner = ctx.params.name(member, max)?;
     let policy = ctx.params.arn("PolicyArn")?;
     let arn = principal_arn(state, kind, owner).await;
-    allow(state, ctx, &arn).await?;
+    allow_with(state, ctx, ctx.operation, &arn, &policy_arn_context(policy)).await?;
     state.iam.detach_policy(kind, owner, policy).await?;
     Ok(None)
 }

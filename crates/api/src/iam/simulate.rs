@@ -6,7 +6,6 @@ use portcullis_policy::{
     parse_context_arg, simulate, Context, Policy, PolicyKind, PolicySet, PolicyType, Principal,
     Query, SimulationResult,
 };
-use portcullis_storage::PrincipalKind;
 
 use super::input::page;
 use super::xml::Xml;
@@ -129,51 +128,20 @@ pub async fn custom(state: &AppState, ctx: &IamContext) -> Output {
     run(state, ctx, PolicySet::new()).await
 }
 
-/// The kind and name in `arn:aws:iam::ACCOUNT:user/PATH/NAME` (or `group/`, `role/`).
-fn principal_of(arn: &str) -> Option<(PrincipalKind, &str)> {
-    let resource = arn.splitn(6, ':').nth(5)?;
-    let (kind, rest) = resource.split_once('/')?;
-    let kind = match kind {
-        "user" => PrincipalKind::User,
-        "group" => PrincipalKind::Group,
-        "role" => PrincipalKind::Role,
-        _ => return None,
-    };
-    let name = rest.rsplit('/').next().filter(|n| !n.is_empty())?;
-    Some((kind, name))
-}
-
 pub async fn principal(state: &AppState, ctx: &IamContext) -> Output {
     let source = ctx.params.arn("PolicySourceArn")?;
     allow(state, ctx, source).await?;
-    let (kind, name) = principal_of(source).ok_or_else(|| {
+    // The principal whose ARN this is exactly (account, path and name): an ARN that merely
+    // ends in a name the caller may not simulate stands for no one.
+    let (kind, name) = state.iam.principal_by_arn(source).await?.ok_or_else(|| {
         IamError::new(
-            "InvalidInput",
-            format!("Invalid PolicySourceArn {source}: expected a user, group or role ARN."),
+            "NoSuchEntity",
+            format!("PolicySourceArn {source} names no user, group or role of this account."),
         )
     })?;
     let mut set = PolicySet::new();
-    for named in state.iam.identity_policies(kind, name).await? {
+    for named in state.iam.identity_policies(kind, &name).await? {
         set.add_identity(named.id, parse(&named.document, PolicyKind::Identity)?);
     }
     run(state, ctx, set).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn principal_arns() {
-        assert_eq!(
-            principal_of("arn:aws:iam::111122223333:user/a/b/alice"),
-            Some((PrincipalKind::User, "alice"))
-        );
-        assert_eq!(
-            principal_of("arn:aws:iam::111122223333:role/r"),
-            Some((PrincipalKind::Role, "r"))
-        );
-        assert_eq!(principal_of("arn:aws:iam::111122223333:policy/p"), None);
-        assert_eq!(principal_of("arn:aws:iam::111122223333:user/"), None);
-    }
 }

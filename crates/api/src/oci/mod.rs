@@ -425,10 +425,12 @@ async fn route(
             ensure_push_repository(state, &name, &req, caller, facts).await?;
             uploads::start(state, &name, &req, body, caller, facts).await
         }
-        O::UploadStatus { name, id } => uploads::status(registry, &name, &id).await,
-        O::PatchUpload { name, id } => uploads::patch(state, &name, &id, &req, body).await,
-        O::FinishUpload { name, id, .. } => uploads::finish(state, &name, &id, &req, body).await,
-        O::CancelUpload { name, id } => uploads::cancel(registry, &name, &id).await,
+        O::UploadStatus { name, id } => uploads::status(registry, &name, &id, caller).await,
+        O::PatchUpload { name, id } => uploads::patch(state, &name, &id, caller, &req, body).await,
+        O::FinishUpload { name, id, .. } => {
+            uploads::finish(state, &name, &id, caller, &req, body).await
+        }
+        O::CancelUpload { name, id } => uploads::cancel(registry, &name, &id, caller).await,
     }
 }
 

@@ -161,8 +161,10 @@ pub async fn start(
     Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0))
 }
 
-pub async fn status(registry: &Registry, name: &RepoName, id: &str) -> OciResult {
-    let len = registry.upload_status(name, id).await?;
+pub async fn status(registry: &Registry, name: &RepoName, id: &str, caller: &Caller) -> OciResult {
+    let len = registry
+        .upload_status(name, id, upload_principal(caller))
+        .await?;
     Ok(in_progress(StatusCode::NO_CONTENT, name, id, len))
 }
 
@@ -170,6 +172,7 @@ pub async fn patch(
     state: &AppState,
     name: &RepoName,
     id: &str,
+    caller: &Caller,
     req: &OciRequest,
     body: Body,
 ) -> OciResult {
@@ -179,7 +182,7 @@ pub async fn patch(
     let body = upload_body(state, body);
     let len = state
         .registry
-        .patch_upload(name, id, range, length, body)
+        .patch_upload(name, id, upload_principal(caller), range, length, body)
         .await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, id, len))
 }
@@ -188,6 +191,7 @@ pub async fn finish(
     state: &AppState,
     name: &RepoName,
     id: &str,
+    caller: &Caller,
     req: &OciRequest,
     body: Body,
 ) -> OciResult {
@@ -203,12 +207,22 @@ pub async fn finish(
     let body = has_body(&req.headers).then(|| upload_body(state, body));
     state
         .registry
-        .finish_upload(name, id, &digest, range, length, body)
+        .finish_upload(
+            name,
+            id,
+            upload_principal(caller),
+            &digest,
+            range,
+            length,
+            body,
+        )
         .await?;
     Ok(created(name, &digest))
 }
 
-pub async fn cancel(registry: &Registry, name: &RepoName, id: &str) -> OciResult {
-    registry.cancel_upload(name, id).await?;
+pub async fn cancel(registry: &Registry, name: &RepoName, id: &str, caller: &Caller) -> OciResult {
+    registry
+        .cancel_upload(name, id, upload_principal(caller))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
