@@ -292,7 +292,7 @@ fn check_name(member: &str, v: &str, max: usize) -> Result<(), IamError> {
     }
     if !v
         .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-'))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-'))
     {
         return Err(violation(
             member,
