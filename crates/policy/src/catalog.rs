@@ -1,5 +1,5 @@
 //! What the registry knows: ECR actions with their resource types and condition keys, the
-//! few IAM/STS actions Portcullis serves, and the global condition keys it fills in
+//! IAM actions Portcullis serves (and the STS ones the spec names), and the global condition keys it fills in
 //! (spec 5.6; `../shared/spec/ecr-api.md` section 4). Data only.
 
 /// The resource an action is authorized against.
@@ -7,6 +7,10 @@
 pub enum ResourceType {
     /// `arn:aws:ecr:REGION:ACCOUNT:repository/NAME`.
     Repository,
+    /// `arn:aws:iam::ACCOUNT:user/...`, `role/...` (taggable) or `group/...`.
+    IamPrincipal,
+    /// `arn:aws:iam::ACCOUNT:policy/...`.
+    IamPolicy,
     /// No resource type: the request resource is `*`.
     None,
 }
@@ -20,6 +24,12 @@ pub enum ActionKeys {
     RequestTags,
     /// Resource tags plus `aws:TagKeys` (UntagResource).
     TagKeys,
+    /// Resource tags plus `iam:PolicyARN` (Attach/Detach*Policy).
+    PolicyArn,
+    /// As a key's scope: `ecr:ResourceTag/K`, repository actions only.
+    EcrResourceTags,
+    /// As a key's scope: `iam:ResourceTag/K`, actions on IAM users and roles only.
+    IamResourceTags,
     None,
 }
 
@@ -36,6 +46,22 @@ const fn repo(name: &'static str) -> ActionInfo {
         name,
         resource: ResourceType::Repository,
         keys: ActionKeys::ResourceTags,
+    }
+}
+
+const fn iam(name: &'static str, keys: ActionKeys) -> ActionInfo {
+    ActionInfo {
+        name,
+        resource: ResourceType::IamPrincipal,
+        keys,
+    }
+}
+
+const fn iam_policy(name: &'static str) -> ActionInfo {
+    ActionInfo {
+        name,
+        resource: ResourceType::IamPolicy,
+        keys: ActionKeys::None,
     }
 }
 
@@ -130,8 +156,62 @@ pub const ACTIONS: &[ActionInfo] = &[
     registry("sts:GetCallerIdentity"),
     registry("sts:GetFederationToken"),
     registry("sts:GetSessionToken"),
-    registry("iam:ListAccessKeys"),
-    registry("iam:PassRole"),
+    // The IAM operations the registry serves, with the keys IAM sets for them.
+    iam("iam:CreateUser", ActionKeys::RequestTags),
+    iam("iam:GetUser", ActionKeys::ResourceTags),
+    iam("iam:DeleteUser", ActionKeys::ResourceTags),
+    iam("iam:CreateGroup", ActionKeys::ResourceTags),
+    iam("iam:GetGroup", ActionKeys::ResourceTags),
+    iam("iam:DeleteGroup", ActionKeys::ResourceTags),
+    iam("iam:AddUserToGroup", ActionKeys::ResourceTags),
+    iam("iam:RemoveUserFromGroup", ActionKeys::ResourceTags),
+    iam("iam:ListGroupsForUser", ActionKeys::ResourceTags),
+    iam("iam:CreateRole", ActionKeys::RequestTags),
+    iam("iam:GetRole", ActionKeys::ResourceTags),
+    iam("iam:DeleteRole", ActionKeys::ResourceTags),
+    iam("iam:CreateAccessKey", ActionKeys::ResourceTags),
+    iam("iam:ListAccessKeys", ActionKeys::ResourceTags),
+    iam("iam:UpdateAccessKey", ActionKeys::ResourceTags),
+    iam("iam:DeleteAccessKey", ActionKeys::ResourceTags),
+    iam("iam:PutUserPolicy", ActionKeys::ResourceTags),
+    iam("iam:GetUserPolicy", ActionKeys::ResourceTags),
+    iam("iam:ListUserPolicies", ActionKeys::ResourceTags),
+    iam("iam:DeleteUserPolicy", ActionKeys::ResourceTags),
+    iam("iam:AttachUserPolicy", ActionKeys::PolicyArn),
+    iam("iam:DetachUserPolicy", ActionKeys::PolicyArn),
+    iam("iam:ListAttachedUserPolicies", ActionKeys::ResourceTags),
+    iam("iam:PutGroupPolicy", ActionKeys::ResourceTags),
+    iam("iam:GetGroupPolicy", ActionKeys::ResourceTags),
+    iam("iam:ListGroupPolicies", ActionKeys::ResourceTags),
+    iam("iam:DeleteGroupPolicy", ActionKeys::ResourceTags),
+    iam("iam:AttachGroupPolicy", ActionKeys::PolicyArn),
+    iam("iam:DetachGroupPolicy", ActionKeys::PolicyArn),
+    iam("iam:ListAttachedGroupPolicies", ActionKeys::ResourceTags),
+    iam("iam:PutRolePolicy", ActionKeys::ResourceTags),
+    iam("iam:GetRolePolicy", ActionKeys::ResourceTags),
+    iam("iam:ListRolePolicies", ActionKeys::ResourceTags),
+    iam("iam:DeleteRolePolicy", ActionKeys::ResourceTags),
+    iam("iam:AttachRolePolicy", ActionKeys::PolicyArn),
+    iam("iam:DetachRolePolicy", ActionKeys::PolicyArn),
+    iam("iam:ListAttachedRolePolicies", ActionKeys::ResourceTags),
+    iam("iam:TagUser", ActionKeys::RequestTags),
+    iam("iam:UntagUser", ActionKeys::TagKeys),
+    iam("iam:ListUserTags", ActionKeys::ResourceTags),
+    iam("iam:TagRole", ActionKeys::RequestTags),
+    iam("iam:UntagRole", ActionKeys::TagKeys),
+    iam("iam:ListRoleTags", ActionKeys::ResourceTags),
+    iam("iam:SimulatePrincipalPolicy", ActionKeys::ResourceTags),
+    iam("iam:PassRole", ActionKeys::ResourceTags),
+    iam_policy("iam:CreatePolicy"),
+    iam_policy("iam:GetPolicy"),
+    iam_policy("iam:DeletePolicy"),
+    iam_policy("iam:GetPolicyVersion"),
+    iam("iam:ListUsers", ActionKeys::None),
+    iam("iam:ListGroups", ActionKeys::None),
+    iam("iam:ListRoles", ActionKeys::None),
+    iam_policy("iam:ListPolicies"),
+    registry("iam:GetAccountAuthorizationDetails"),
+    registry("iam:SimulateCustomPolicy"),
 ];
 
 /// Case-insensitive lookup of an exact action name.
@@ -205,7 +285,19 @@ pub const KEYS: &[KeyInfo] = &[
         name: "ecr:ResourceTag/",
         ty: KeyType::String,
         multivalued: false,
-        only: Some(ActionKeys::ResourceTags),
+        only: Some(ActionKeys::EcrResourceTags),
+    },
+    KeyInfo {
+        name: "iam:ResourceTag/",
+        ty: KeyType::String,
+        multivalued: false,
+        only: Some(ActionKeys::IamResourceTags),
+    },
+    KeyInfo {
+        name: "iam:PolicyARN",
+        ty: KeyType::Arn,
+        multivalued: false,
+        only: Some(ActionKeys::PolicyArn),
     },
     KeyInfo {
         name: "aws:RequestTag/",
@@ -239,7 +331,13 @@ pub fn key(name: &str) -> Option<&'static KeyInfo> {
 pub fn action_supports(action: &ActionInfo, key: &KeyInfo) -> bool {
     match key.only {
         None => true,
-        Some(ActionKeys::ResourceTags) => action.resource == ResourceType::Repository,
+        Some(ActionKeys::ResourceTags) => matches!(
+            action.resource,
+            ResourceType::Repository | ResourceType::IamPrincipal
+        ),
+        Some(ActionKeys::EcrResourceTags) => action.resource == ResourceType::Repository,
+        Some(ActionKeys::IamResourceTags) => action.resource == ResourceType::IamPrincipal,
+        Some(ActionKeys::PolicyArn) => action.keys == ActionKeys::PolicyArn,
         Some(ActionKeys::RequestTags) => action.keys == ActionKeys::RequestTags,
         Some(ActionKeys::TagKeys) => {
             matches!(action.keys, ActionKeys::RequestTags | ActionKeys::TagKeys)
@@ -251,6 +349,40 @@ pub fn action_supports(action: &ActionInfo, key: &KeyInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iam_actions_have_the_keys_iam_sets() {
+        let get = |n| action(n).unwrap_or_else(|| panic!("{n} is known"));
+        let k = |n| key(n).unwrap_or_else(|| panic!("{n} is known"));
+        assert!(action_supports(
+            get("iam:AttachUserPolicy"),
+            k("iam:PolicyARN")
+        ));
+        assert!(!action_supports(get("iam:GetUser"), k("iam:PolicyARN")));
+        assert!(action_supports(
+            get("iam:CreateAccessKey"),
+            k("aws:ResourceTag/p")
+        ));
+        assert!(action_supports(
+            get("iam:CreateAccessKey"),
+            k("iam:ResourceTag/p")
+        ));
+        assert!(!action_supports(
+            get("ecr:BatchGetImage"),
+            k("iam:ResourceTag/p")
+        ));
+        assert!(!action_supports(get("iam:GetUser"), k("ecr:ResourceTag/p")));
+        assert!(action_supports(
+            get("iam:TagUser"),
+            k("aws:RequestTag/team")
+        ));
+        assert!(action_supports(get("iam:UntagRole"), k("aws:TagKeys")));
+        assert!(!action_supports(
+            get("iam:UntagRole"),
+            k("aws:RequestTag/team")
+        ));
+        assert_eq!(get("iam:GetPolicy").resource, ResourceType::IamPolicy);
+    }
 
     #[test]
     fn lookups() {

@@ -718,3 +718,23 @@ async fn delete_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Va
     state.iam.set_registry_policy(None).await?;
     Ok(registry_policy_json(state, &text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{EcrOperation, NOT_YET};
+
+    #[test]
+    fn every_operation_is_in_the_policy_catalog_and_served_once() {
+        for op in EcrOperation::ALL {
+            assert!(
+                portcullis_policy::catalog::action(op.action()).is_some(),
+                "{} is missing from portcullis_policy::catalog::ACTIONS",
+                op.action()
+            );
+            assert!(
+                !NOT_YET.iter().any(|(n, _, _)| *n == op.name()),
+                "{op} is both served and listed as not yet"
+            );
+        }
+    }
+}
