@@ -73,6 +73,15 @@ impl TestServer {
                 (Some(Arc::new(t)), p)
             }
         };
+        let mut options = options;
+        // A node joining another's deployment brings that deployment's engines.
+        if !options
+            .env
+            .iter()
+            .any(|(k, _)| k == "PORTCULLIS_METADATA__URL")
+        {
+            options.env.extend(shared_backends_env());
+        }
         Self::spawn(options, data_dir, temp)
     }
 
@@ -205,6 +214,22 @@ impl TestServer {
         self.log = next.log.clone();
     }
 
+    /// What another node needs to join this server's deployment: the shared engines'
+    /// variables (see [`shared_backends_env`]) and the master key. Empty on the embedded
+    /// default, where nothing is shared.
+    pub fn deployment_env(&self) -> Vec<(String, String)> {
+        self.options
+            .env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("PORTCULLIS_METADATA__")
+                    || k.starts_with("PORTCULLIS_STORAGE__")
+                    || k == "PORTCULLIS_AUTH__MASTER_KEY"
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The server's process id while it runs, for reading `/proc/<pid>/status`.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -272,4 +297,75 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// With `PORTCULLIS_TEST_BACKENDS=postgres+s3`, every test server keeps its state in the
+/// shared engines instead of its data dir: a database of its own on the PostgreSQL server at
+/// `PORTCULLIS_TEST_POSTGRES_URL`, and a key prefix of its own in the bucket that
+/// `PORTCULLIS_TEST_S3_*` name (the test script starts both). The black-box suites run once
+/// on the embedded default and once like this. The variables go into the server's options,
+/// so a restart finds the same database and prefix.
+fn shared_backends_env() -> Vec<(String, String)> {
+    let Ok(mode) = std::env::var("PORTCULLIS_TEST_BACKENDS") else {
+        return Vec::new();
+    };
+    assert_eq!(
+        mode, "postgres+s3",
+        "PORTCULLIS_TEST_BACKENDS is unset (embedded) or postgres+s3"
+    );
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("PORTCULLIS_TEST_BACKENDS needs {name}"))
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    );
+    let admin_url = var("PORTCULLIS_TEST_POSTGRES_URL");
+    let status = Command::new("psql")
+        .arg(&admin_url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE DATABASE {id}"))
+        .status()
+        .expect("psql (PostgreSQL's client) on PATH");
+    assert!(status.success(), "creating test database {id} failed");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(base, _)| base);
+    vec![
+        ("PORTCULLIS_METADATA__URL".into(), format!("{base}/{id}")),
+        // Every node of a deployment shares the key that seals secrets and signs tokens.
+        (
+            "PORTCULLIS_AUTH__MASTER_KEY".into(),
+            "cG9ydGN1bGxpcy10ZXN0LW1hc3Rlci1rZXktMzJieXQ=".into(),
+        ),
+        ("PORTCULLIS_STORAGE__BACKEND".into(), "s3".into()),
+        (
+            "PORTCULLIS_STORAGE__S3__ENDPOINT".into(),
+            var("PORTCULLIS_TEST_S3_ENDPOINT"),
+        ),
+        (
+            "PORTCULLIS_STORAGE__S3__BUCKET".into(),
+            var("PORTCULLIS_TEST_S3_BUCKET"),
+        ),
+        (
+            "PORTCULLIS_STORAGE__S3__REGION".into(),
+            var("PORTCULLIS_TEST_S3_REGION"),
+        ),
+        ("PORTCULLIS_STORAGE__S3__PREFIX".into(), format!("{id}/")),
+        ("PORTCULLIS_STORAGE__S3__PATH_STYLE".into(), "true".into()),
+        (
+            "PORTCULLIS_STORAGE__S3__ACCESS_KEY_ID".into(),
+            var("PORTCULLIS_TEST_S3_ACCESS_KEY_ID"),
+        ),
+        (
+            "PORTCULLIS_STORAGE__S3__SECRET_ACCESS_KEY".into(),
+            var("PORTCULLIS_TEST_S3_SECRET_ACCESS_KEY"),
+        ),
+    ]
 }

@@ -1,0 +1,307 @@
+//! Several stateless nodes of one deployment (PostgreSQL + S3), black box: three `portcullis
+//! serve` processes on their own ports sharing one database and one bucket prefix. A chunked
+//! upload hops from node to node, an image pushed through one node is pulled through the
+//! others, two nodes race to move one tag while a third reads it, two nodes create one
+//! repository at once, and a node killed in the middle of an upload loses nothing.
+//!
+//! Runs when the test script sets `PORTCULLIS_TEST_BACKENDS=postgres+s3` (with the engines it
+//! starts); on the embedded default there is nothing to share and the tests say so.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use portcullis_testkit::fixtures::sha256_digest;
+use portcullis_testkit::scenario::Client2;
+use portcullis_testkit::{
+    basic_auth, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
+};
+
+/// `aws ecr create-repository` through one node, as the administrator.
+fn create_repository(url: &str, name: &str) -> Result<String, String> {
+    let out = std::process::Command::new("aws")
+        .args([
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            name,
+            "--endpoint-url",
+            url,
+        ])
+        .env("AWS_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET_ACCESS_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("the aws CLI");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Three nodes of one deployment, or `None` (with a note) on the embedded default.
+fn deployment() -> Option<Vec<TestServer>> {
+    if std::env::var("PORTCULLIS_TEST_BACKENDS").is_err() {
+        println!("skipped: PORTCULLIS_TEST_BACKENDS unset (the embedded default has one node)");
+        return None;
+    }
+    let first = TestServer::start();
+    let shared = first.deployment_env();
+    assert!(
+        shared.iter().any(|(k, _)| k == "PORTCULLIS_METADATA__URL"),
+        "{shared:?}"
+    );
+    let mut nodes = vec![first];
+    for _ in 0..2 {
+        nodes.push(TestServer::start_with(ServerOptions {
+            env: shared.clone(),
+            ..ServerOptions::default()
+        }));
+    }
+    Some(nodes)
+}
+
+fn client(node: &TestServer, password: &str) -> Client2 {
+    Client2::new(&node.base_url, None, Some(basic_auth("AWS", password)))
+}
+
+fn location_path(location: &str) -> String {
+    // Locations name the node that answered; the next request goes to another node.
+    match location.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or("/".to_owned(), |i| rest[i..].to_owned()),
+        None => location.to_owned(),
+    }
+}
+
+#[test]
+fn a_chunked_upload_hops_between_nodes_and_the_image_is_pulled_through_the_others() {
+    let Some(nodes) = deployment() else { return };
+    // A token issued through one node works on every node: one master key, one database.
+    let password = nodes[0].admin_password();
+    let c: Vec<Client2> = nodes.iter().map(|n| client(n, &password)).collect();
+    let data = portcullis_testkit::fixtures::random_bytes(13 * 1024 * 1024 + 17);
+    let digest = sha256_digest(&data);
+    let started = c[0].send(reqwest::Method::POST, "/v2/hop/app/blobs/uploads/", None);
+    assert_eq!(started.status().as_u16(), 202);
+    let mut location = location_path(started.headers()["location"].to_str().expect("location"));
+    let chunks: Vec<&[u8]> = data.chunks(3 * 1024 * 1024 + 1).collect();
+    let mut offset = 0usize;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let node = &c[(i + 1) % 3];
+        let r = node
+            .http
+            .patch(format!("{}{location}", node.base))
+            .header("Authorization", node.auth.clone().unwrap_or_default())
+            .header("Content-Type", "application/octet-stream")
+            .header(
+                "Content-Range",
+                format!("{}-{}", offset, offset + chunk.len() - 1),
+            )
+            .body(chunk.to_vec())
+            .send()
+            .expect("patch");
+        assert_eq!(
+            r.status().as_u16(),
+            202,
+            "chunk {i} through node {}",
+            (i + 1) % 3
+        );
+        offset += chunk.len();
+        assert_eq!(
+            r.headers()["range"].to_str().expect("range"),
+            format!("0-{}", offset - 1)
+        );
+        location = location_path(r.headers()["location"].to_str().expect("location"));
+    }
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let done = c[2].send(
+        reqwest::Method::PUT,
+        &format!("{location}{sep}digest={digest}"),
+        None,
+    );
+    assert_eq!(done.status().as_u16(), 201, "{:?}", done.text());
+    for node in &c {
+        let got = node.send(
+            reqwest::Method::GET,
+            &format!("/v2/hop/app/blobs/{digest}"),
+            None,
+        );
+        assert_eq!(got.status().as_u16(), 200);
+        let bytes = got.bytes().expect("body");
+        assert_eq!(
+            sha256_digest(&bytes),
+            digest,
+            "every node serves the verified bytes"
+        );
+    }
+
+    assert_eq!(c[1].push_image("hop/img", "v1").0, 201);
+    let (status, through_b) = c[1].get("/v2/hop/img/manifests/v1");
+    assert_eq!(status, 200);
+    for node in [&c[0], &c[2]] {
+        assert_eq!(
+            node.get("/v2/hop/img/manifests/v1"),
+            (200, through_b.clone())
+        );
+    }
+}
+
+#[test]
+fn two_nodes_race_on_one_tag_and_every_read_sees_a_whole_manifest() {
+    let Some(nodes) = deployment() else { return };
+    let password = nodes[0].admin_password();
+    let c: Vec<Client2> = nodes.iter().map(|n| client(n, &password)).collect();
+    // Two images, pushed once; the race is over which one `race` names.
+    assert_eq!(c[0].push_image("race/app", "a").0, 201);
+    assert_eq!(c[1].push_image("race/app", "b").0, 201);
+    let manifests: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|t| c[2].get(&format!("/v2/race/app/manifests/{t}")).1)
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let base = nodes[2].base_url.clone();
+        let auth = c[2].auth.clone();
+        let manifests = manifests.clone();
+        std::thread::spawn(move || {
+            let c = Client2::new(&base, None, auth);
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = c.get("/v2/race/app/manifests/race");
+                if status == 200 {
+                    assert!(
+                        manifests.contains(&body),
+                        "a read saw a manifest that was never pushed"
+                    );
+                    reads += 1;
+                } else {
+                    assert_eq!(status, 404, "{body}");
+                }
+            }
+            reads
+        })
+    };
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let base = nodes[w].base_url.clone();
+            let auth = c[w].auth.clone();
+            let body = manifests[w].clone();
+            std::thread::spawn(move || {
+                let c = Client2::new(&base, None, auth);
+                for _ in 0..200 {
+                    let r = c
+                        .http
+                        .put(format!("{base}/v2/race/app/manifests/race"))
+                        .header("Authorization", c.auth.clone().unwrap_or_default())
+                        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                        .body(body.clone())
+                        .send()
+                        .expect("put");
+                    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader");
+    assert!(reads > 0);
+    let (status, last) = c[0].get("/v2/race/app/manifests/race");
+    assert_eq!(status, 200);
+    assert!(manifests.contains(&last));
+    for node in &c[1..] {
+        assert_eq!(
+            node.get("/v2/race/app/manifests/race"),
+            (200, last.clone()),
+            "nodes agree"
+        );
+    }
+}
+
+#[test]
+fn two_nodes_create_one_repository_and_exactly_one_wins() {
+    let Some(nodes) = deployment() else { return };
+    for round in 0..10 {
+        let name = format!("dup/r{round}");
+        let handles: Vec<_> = nodes[..2]
+            .iter()
+            .map(|n| {
+                let url = n.base_url.clone();
+                let name = name.clone();
+                std::thread::spawn(move || create_repository(&url, &name))
+            })
+            .collect();
+        let results: Vec<Result<String, String>> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "{results:?}");
+        let lost = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .expect("a loser");
+        assert!(lost.contains("RepositoryAlreadyExistsException"), "{lost}");
+    }
+}
+
+#[test]
+fn a_node_killed_mid_upload_loses_nothing_and_the_client_finishes_elsewhere() {
+    let Some(mut nodes) = deployment() else {
+        return;
+    };
+    let password = nodes[0].admin_password();
+    let data = portcullis_testkit::fixtures::random_bytes(11 * 1024 * 1024);
+    let digest = sha256_digest(&data);
+    let a = client(&nodes[0], &password);
+    let started = a.send(reqwest::Method::POST, "/v2/kill/app/blobs/uploads/", None);
+    assert_eq!(started.status().as_u16(), 202);
+    let location = location_path(started.headers()["location"].to_str().expect("location"));
+    let half = 6 * 1024 * 1024;
+    let r = a
+        .http
+        .patch(format!("{}{location}", a.base))
+        .header("Authorization", a.auth.clone().unwrap_or_default())
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", format!("0-{}", half - 1))
+        .body(data[..half].to_vec())
+        .send()
+        .expect("patch");
+    assert_eq!(r.status().as_u16(), 202);
+    nodes[0].kill9();
+
+    let b = client(&nodes[1], &password);
+    let status = b.send(reqwest::Method::GET, &location, None);
+    assert_eq!(status.status().as_u16(), 204);
+    assert_eq!(
+        status.headers()["range"].to_str().expect("range"),
+        format!("0-{}", half - 1)
+    );
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let done = b
+        .http
+        .put(format!("{}{location}{sep}digest={digest}", b.base))
+        .header("Authorization", b.auth.clone().unwrap_or_default())
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", format!("{half}-{}", data.len() - 1))
+        .body(data[half..].to_vec())
+        .send()
+        .expect("put");
+    assert_eq!(done.status().as_u16(), 201, "{:?}", done.text());
+    let c = client(&nodes[2], &password);
+    let got = c.send(
+        reqwest::Method::GET,
+        &format!("/v2/kill/app/blobs/{digest}"),
+        None,
+    );
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(sha256_digest(&got.bytes().expect("body")), digest);
+}
