@@ -8,6 +8,11 @@
 #                        docs/benchmarks.md with the result (the rest of the file is kept)
 #   --quick              a small smoke run (two sizes, short hammers); figures are not meaningful
 #   --distribution-only  measure Distribution alone (for working on the tool without a server)
+#   --backend s3         scale-out engines instead of the embedded default: Portcullis on
+#                        PostgreSQL + Garage (scripts/postgres.sh, scripts/garage.sh), Distribution
+#                        with its s3 driver on the same Garage, and Garage's own single-stream PUT
+#                        and GET of the same 256 MiB object with the aws CLI (the limit); writes
+#                        its own section, "## Scale-out throughput (PostgreSQL + Garage)"
 #   -- ...               passed on to portcullis-load (see target/release/portcullis-load --help)
 #
 # The markdown goes to stdout, progress to stderr. Builds in release mode into
@@ -26,6 +31,7 @@ section="## Registry throughput (portcullis-load)"
 write=0
 quick=0
 with_portcullis=1
+backend=filesystem
 load_args=()
 invocation="scripts/bench.sh $*"
 
@@ -34,8 +40,10 @@ while [ $# -gt 0 ]; do
         --write) write=1 ;;
         --quick) quick=1 ;;
         --distribution-only) with_portcullis=0 ;;
+        --backend) shift; backend=${1:-}; [ "$backend" = s3 ] || [ "$backend" = filesystem ] ||
+            { echo "bench.sh: --backend filesystem|s3" >&2; exit 2; } ;;
         --) shift; load_args=("$@"); break ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -106,6 +114,47 @@ wait_ready() { # url log
 
 # Distribution as its Debian package ships it (in-memory blob descriptor cache, deletes
 # enabled), minus auth, with its access log off since Portcullis logs at warn too.
+if [ "$backend" = s3 ]; then
+    section="## Scale-out throughput (PostgreSQL + Garage)"
+    bash "$root/scripts/postgres.sh" start
+    eval "$(bash "$root/scripts/garage.sh" start | grep '^export PORTCULLIS_TEST_S3_')"
+    pg_url=$(bash "$root/scripts/postgres.sh" url)
+    bench_db="bench_$(date +%s)"
+    psql -q "$pg_url" -c "CREATE DATABASE $bench_db"
+    run_prefix="bench-$(date +%s)"
+    s3() {
+        env -u AWS_PROFILE AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+            AWS_ACCESS_KEY_ID="$PORTCULLIS_TEST_S3_ACCESS_KEY_ID" \
+            AWS_SECRET_ACCESS_KEY="$PORTCULLIS_TEST_S3_SECRET_ACCESS_KEY" \
+            AWS_DEFAULT_REGION="$PORTCULLIS_TEST_S3_REGION" \
+            aws --endpoint-url "$PORTCULLIS_TEST_S3_ENDPOINT" s3 "$@"
+    }
+    dist_storage="  s3:
+    regionendpoint: $PORTCULLIS_TEST_S3_ENDPOINT
+    region: $PORTCULLIS_TEST_S3_REGION
+    bucket: $PORTCULLIS_TEST_S3_BUCKET
+    accesskey: $PORTCULLIS_TEST_S3_ACCESS_KEY_ID
+    secretkey: $PORTCULLIS_TEST_S3_SECRET_ACCESS_KEY
+    rootdirectory: /$run_prefix-distribution
+    forcepathstyle: true
+    secure: false
+    v4auth: true"
+    p_env=(PORTCULLIS_METADATA__URL="${pg_url%/*}/$bench_db"
+           PORTCULLIS_STORAGE__BACKEND=s3
+           PORTCULLIS_STORAGE__REDIRECT="${BENCH_REDIRECT:-false}"
+           PORTCULLIS_STORAGE__S3__ENDPOINT="$PORTCULLIS_TEST_S3_ENDPOINT"
+           PORTCULLIS_STORAGE__S3__REGION="$PORTCULLIS_TEST_S3_REGION"
+           PORTCULLIS_STORAGE__S3__BUCKET="$PORTCULLIS_TEST_S3_BUCKET"
+           PORTCULLIS_STORAGE__S3__PREFIX="$run_prefix-portcullis/"
+           PORTCULLIS_STORAGE__S3__PATH_STYLE=true
+           PORTCULLIS_STORAGE__S3__ACCESS_KEY_ID="$PORTCULLIS_TEST_S3_ACCESS_KEY_ID"
+           PORTCULLIS_STORAGE__S3__SECRET_ACCESS_KEY="$PORTCULLIS_TEST_S3_SECRET_ACCESS_KEY")
+else
+    dist_storage="  filesystem:
+    rootdirectory: $tmp/distribution/data"
+    p_env=()
+fi
+
 dist_port=$(free_port)
 mkdir -p "$tmp/distribution/data"
 cat > "$tmp/distribution/config.yml" <<EOF
@@ -117,8 +166,7 @@ log:
 storage:
   cache:
     blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: $tmp/distribution/data
+$dist_storage
   delete:
     enabled: true
 http:
@@ -146,7 +194,7 @@ if [ "$with_portcullis" = 1 ]; then
     mkdir -p "$tmp/portcullis/data"
     key_id="AKIA$(random_alnum 16 | tr a-z A-Z)"
     key_secret=$(random_alnum 40)
-    PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID=$key_id PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY=$key_secret \
+    env "${p_env[@]}" PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID=$key_id PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY=$key_secret \
         RUST_LOG=${RUST_LOG:-warn,portcullis=info} "$target_dir/release/portcullis" serve \
         --listen 127.0.0.1:0 --data-dir "$tmp/portcullis/data" > "$tmp/portcullis/log" 2>&1 &
     pids+=($!)
@@ -164,7 +212,7 @@ if [ "$with_portcullis" = 1 ]; then
     fi
     wait_ready "$p_url" "$tmp/portcullis/log"
     log "portcullis on $p_url"
-    password=$("$target_dir/release/portcullis" token issue --data-dir "$tmp/portcullis/data")
+    password=$(env "${p_env[@]}" "$target_dir/release/portcullis" token issue --data-dir "$tmp/portcullis/data")
     targets+=(--target "portcullis=$p_url" --server-pid "portcullis=$p_pid")
     shown+=(--target "portcullis=$p_url" --server-pid "portcullis=$p_pid")
     targets+=(--basic-auth "portcullis=AWS:$password")
@@ -195,6 +243,27 @@ started=$(date -u +%Y-%m-%dT%H:%MZ)
 "$target_dir/release/portcullis-load" "${targets[@]}" "${load_args[@]}" > "$tmp/result.md"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# The limit: Garage's own single-stream PUT and GET of one object of the single-stream size,
+# with the aws CLI (its default multipart settings), best of three.
+garage_limit=""
+if [ "$backend" = s3 ]; then
+    head -c "${BENCH_LIMIT_BYTES:-268435456}" /dev/urandom > "$tmp/limit.bin"
+    best_put=0; best_get=0
+    for _ in 1 2 3; do
+        t0=$(date +%s.%N); s3 cp --quiet "$tmp/limit.bin" "s3://$PORTCULLIS_TEST_S3_BUCKET/$run_prefix-limit/blob"; t1=$(date +%s.%N)
+        s3 cp --quiet "s3://$PORTCULLIS_TEST_S3_BUCKET/$run_prefix-limit/blob" - > /dev/null; t2=$(date +%s.%N)
+        put=$(echo "$(stat -c %s "$tmp/limit.bin") / 1048576 / ($t1 - $t0)" | bc -l)
+        get=$(echo "$(stat -c %s "$tmp/limit.bin") / 1048576 / ($t2 - $t1)" | bc -l)
+        best_put=$(echo "if ($put > $best_put) $put else $best_put" | bc -l)
+        best_get=$(echo "if ($get > $best_get) $get else $best_get" | bc -l)
+    done
+    s3 rm --quiet --recursive "s3://$PORTCULLIS_TEST_S3_BUCKET/$run_prefix-limit/" || true
+    garage_limit=$(printf 'Garage alone (the limit), `aws s3 cp` of one %s MiB object, best of 3: PUT %.0f MiB/s, GET %.0f MiB/s.' \
+        "$(( $(stat -c %s "$tmp/limit.bin") / 1048576 ))" "$best_put" "$best_get")
+    rm -f "$tmp/limit.bin"
+    log "$garage_limit"
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 flags=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -e sha_ni -e avx2 -e avx512f | tr '\n' ' ' | sed 's/ $//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
@@ -213,13 +282,21 @@ dirty=${changed:+ (with local changes to: $changed)}
     echo
     echo "Machine: $(nproc) cores of $cpu ($flags), $mem RAM, Linux $(uname -r)." \
          "Client and servers share these cores; load average before/after: $load_before / $load_after."
-    echo "Portcullis: release build, filesystem blobs + SQLite metadata, every request authenticated" \
+    if [ "$backend" = s3 ]; then
+        engines="blobs in Garage $("$(bash "$root/scripts/install-garage.sh")" --version 2>/dev/null | head -1 | awk '{print $2}') (single node, S3 API on loopback) + PostgreSQL $(psql -XAtq "$pg_url" -c 'show server_version' | cut -d' ' -f1) metadata, redirects ${BENCH_REDIRECT:-false}"
+        dist_engines="s3 driver on the same Garage bucket"
+    else
+        engines="filesystem blobs + SQLite metadata"
+        dist_engines="filesystem driver"
+    fi
+    echo "Portcullis: release build, $engines, every request authenticated" \
          "(HTTP Basic with a registry token of user \`admin\`, as \`docker login\` with" \
          "\`aws ecr get-login-password\` sends it). Distribution:" \
-         "$dist_version (Debian \`docker-registry\`), filesystem driver, in-memory blob descriptor cache." \
+         "$dist_version (Debian \`docker-registry\`), $dist_engines, in-memory blob descriptor cache." \
          "Both on 127.0.0.1 with their data in a fresh temporary directory on the same disk." \
          "One run, no repetition: on this shared machine, wall-clock figures for large blobs moved by up to 2x between runs at a load average near 10; the CPU-time figures moved much less."
     echo
+    if [ -n "$garage_limit" ]; then echo "$garage_limit"; echo; fi
     cat "$tmp/result.md"
 } > "$tmp/section.md"
 

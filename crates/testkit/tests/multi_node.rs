@@ -194,7 +194,7 @@ fn two_nodes_race_on_one_tag_and_every_read_sees_a_whole_manifest() {
             let body = manifests[w].clone();
             std::thread::spawn(move || {
                 let c = Client2::new(&base, None, auth);
-                for _ in 0..200 {
+                for _ in 0..500 {
                     let r = c
                         .http
                         .put(format!("{base}/v2/race/app/manifests/race"))
@@ -304,4 +304,247 @@ fn a_node_killed_mid_upload_loses_nothing_and_the_client_finishes_elsewhere() {
     );
     assert_eq!(got.status().as_u16(), 200);
     assert_eq!(sha256_digest(&got.bytes().expect("body")), digest);
+}
+
+#[test]
+fn skopeo_pushes_through_one_node_and_pulls_through_another() {
+    use portcullis_testkit::clients::{require, ClientEnv, MediaTypes, OciLayout};
+    let Some(nodes) = deployment() else { return };
+    require("skopeo");
+    let push = ClientEnv::for_server(&nodes[0]).expect("client env");
+    let pull = ClientEnv::for_server(&nodes[1]).expect("client env");
+    push.login("skopeo").expect("login");
+    pull.login("skopeo").expect("login");
+    let mut layout = OciLayout::create(&push.work_dir().join("src")).expect("layout");
+    let big = portcullis_testkit::fixtures::random_bytes(7 * 1024 * 1024);
+    let image = layout
+        .add_image(
+            MediaTypes::OCI,
+            "linux",
+            "amd64",
+            &[("big.bin", big.as_slice())],
+        )
+        .expect("image");
+    layout.tag("v1", &image).expect("tag");
+    let src = format!("oci:{}:v1", push.work_dir().join("src").display());
+    push.skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &src,
+        &push.docker_ref("multi/skopeo:v1"),
+    ])
+    .expect("push through node 0");
+    let out = pull.work_dir().join("out");
+    let dest = format!("oci:{}:v1", out.display());
+    pull.skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &pull.docker_ref("multi/skopeo:v1"),
+        &dest,
+    ])
+    .expect("pull through node 1");
+    let raw = pull
+        .skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &pull.docker_ref("multi/skopeo:v1"),
+        ])
+        .expect("inspect through node 1");
+    assert_eq!(
+        raw.trim_end(),
+        String::from_utf8_lossy(&image.bytes).trim_end(),
+        "node 1 serves the manifest node 0 stored"
+    );
+}
+
+#[test]
+fn a_policy_change_through_one_node_holds_on_every_node_at_the_next_request() {
+    use portcullis_testkit::scenario::{admin, aws, user_with_policy};
+    let Some(nodes) = deployment() else { return };
+    let allow = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]});
+    let key = user_with_policy(&nodes[0], "roaming", &allow);
+    admin(
+        &nodes[0],
+        &["ecr", "create-repository", "--repository-name", "prop/app"],
+    );
+    let describe = |node: &TestServer| {
+        aws(
+            &node.base_url,
+            (&key.0, &key.1),
+            &[
+                "ecr",
+                "describe-repositories",
+                "--repository-names",
+                "prop/app",
+            ],
+        )
+    };
+    for node in &nodes {
+        describe(node).expect("allowed everywhere before the change");
+    }
+    let deny = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "ecr:DescribeRepositories", "Resource": "*"}]});
+    admin(
+        &nodes[0],
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "roaming",
+            "--policy-name",
+            "deny",
+            "--policy-document",
+            &deny.to_string(),
+        ],
+    );
+    // The bound is one read of the stored IAM generation (trusted for 5 ms): by the time the
+    // aws CLI has started, every node has seen the change.
+    for node in &nodes[1..] {
+        let refused = describe(node).expect_err("the deny holds on the other nodes");
+        assert!(refused.contains("AccessDenied"), "{refused}");
+    }
+}
+
+/// A TCP relay in front of PostgreSQL that the test can cut, so that one node loses its
+/// database while the shared server keeps serving every other test.
+struct Gate {
+    addr: std::net::SocketAddr,
+    open: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Gate {
+    fn new(upstream: String) -> Gate {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let open = Arc::new(AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (o, c) = (open.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused as soon as it opens
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut held = c.lock().unwrap_or_else(|e| e.into_inner());
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (
+                        server.try_clone().expect("clone"),
+                        client.try_clone().expect("clone"),
+                    ),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                held.push(client);
+                held.push(server);
+            }
+        });
+        Gate { addr, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for s in self
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn mend(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+fn readyz(node: &TestServer) -> u16 {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .expect("client")
+        .get(format!("{}/readyz", node.base_url))
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ok() {
+        assert!(std::time::Instant::now() < until, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_node_without_its_database_fails_readiness_and_recovers_when_it_returns() {
+    let Some(nodes) = deployment() else { return };
+    let mut env = nodes[0].deployment_env();
+    let url = env
+        .iter_mut()
+        .find(|(k, _)| k == "PORTCULLIS_METADATA__URL")
+        .map(|(_, v)| v)
+        .expect("a database URL");
+    // postgres://user@host:port/db: the node reaches host:port through the gate.
+    let (scheme_user, rest) = url.split_once('@').expect("user@host");
+    let (host_port, db) = rest.split_once('/').expect("host/db");
+    let gate = Gate::new(host_port.to_owned());
+    *url = format!("{scheme_user}@{}/{db}", gate.addr);
+    let mut node = TestServer::start_with(ServerOptions {
+        env,
+        ..ServerOptions::default()
+    });
+    assert_eq!(readyz(&node), 200);
+
+    gate.cut();
+    wait_for("readiness fails without the database", || {
+        readyz(&node) == 503
+    });
+    let live = reqwest::blocking::get(format!("{}/healthz", node.base_url)).expect("healthz");
+    assert_eq!(
+        live.status().as_u16(),
+        200,
+        "liveness does not depend on it"
+    );
+    gate.mend();
+    wait_for("readiness recovers", || readyz(&node) == 200);
+
+    // Restarted while the database is away, the node waits for it (not listening, so not
+    // ready) and serves once it is back.
+    gate.cut();
+    let mend_later = {
+        let open = gate.open.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            open.store(true, Ordering::SeqCst);
+        })
+    };
+    let began = std::time::Instant::now();
+    node.restart();
+    mend_later.join().expect("gate");
+    assert!(
+        began.elapsed() >= std::time::Duration::from_secs(3),
+        "the node was ready before its database:\n{}",
+        node.logs()
+    );
+    assert!(
+        node.logs().contains("waiting for the database"),
+        "{}",
+        node.logs()
+    );
+    wait_for("ready after the restart", || readyz(&node) == 200);
+    drop(nodes);
 }
