@@ -19,6 +19,14 @@ pub enum Error {
     },
     #[error("metadata database error: {0}")]
     Database(String),
+    /// A write collided with a row that already exists, where the method had no answer for
+    /// that case (its expected conflicts are part of its result instead).
+    #[error("metadata conflict: {0}")]
+    Conflict(String),
+    /// The database gave up on the transaction because of concurrent ones (serialization
+    /// failure, deadlock, a locked SQLite file); running it again may well succeed.
+    #[error("metadata database busy, retry: {0}")]
+    Retryable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -34,9 +42,55 @@ impl Error {
     }
 }
 
-#[cfg(feature = "sqlite")]
+impl Error {
+    /// Whether running the same operation again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Retryable(_))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                return Error::Conflict(db.message().to_owned());
+            }
+            if let Some(code) = db.code() {
+                if is_transient_code(&code) {
+                    return Error::Retryable(db.message().to_owned());
+                }
+            }
+        }
         Error::Database(e.to_string())
+    }
+}
+
+/// SQLSTATEs 40001 (serialization failure) and 40P01 (deadlock detected) from PostgreSQL;
+/// from SQLite, whose codes are numbers, SQLITE_BUSY and SQLITE_LOCKED with every extended
+/// code (the primary code is the low byte).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn is_transient_code(code: &str) -> bool {
+    match code {
+        "40001" | "40P01" => true,
+        _ => code
+            .parse::<i64>()
+            .is_ok_and(|n| code.len() <= 4 && matches!(n & 0xff, 5 | 6)),
+    }
+}
+
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
+mod tests {
+    use super::is_transient_code;
+
+    #[test]
+    fn transient_codes_are_serialization_deadlock_and_busy() {
+        for code in ["40001", "40P01", "5", "517", "261", "6", "262"] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        // 23505 is a unique violation, 2067 SQLite's unique constraint, 1 a generic error.
+        for code in ["23505", "2067", "1", "19", "42P01", "08006"] {
+            assert!(!is_transient_code(code), "{code}");
+        }
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! Both are used as `Arc<dyn ...>`; the binary picks the backends. The embedded default is the
 //! local filesystem for blobs ([`blob::fs::FsBlobStore`]) and SQLite for metadata
-//! ([`meta::sqlite::SqliteMetaStore`]), both under one data directory (see [`layout`]).
+//! ([`meta::sqlite::SqliteMetaStore`]), both under one data directory (see [`layout`]). With the
+//! `postgres` feature, [`meta::postgres::PgMetaStore`] keeps the metadata on a PostgreSQL
+//! server instead, which several registry nodes can share.
 
 pub mod blob;
 pub mod error;
@@ -21,8 +23,8 @@ pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord, ManifestRef,
-    MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
+    BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord,
+    ManifestRef, MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
     RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
-    UploadParts, UploadRecord, ANONYMOUS_PRINCIPAL,
+    UploadParts, UploadProgress, UploadRecord, ANONYMOUS_PRINCIPAL,
 };

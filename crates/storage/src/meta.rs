@@ -3,6 +3,10 @@
 //! Repositories are addressed by name; every method is one transaction, so concurrent writers
 //! see each other's changes whole or not at all.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_iam;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
@@ -192,6 +196,29 @@ pub enum DeleteRepository {
     NotEmpty,
 }
 
+/// Where an upload session stands, kept with its row so that any node can continue it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadProgress {
+    /// Bytes accepted so far.
+    pub offset: u64,
+    /// The running hash state after `offset` bytes (opaque to the store).
+    pub hash_state: Option<Vec<u8>>,
+    /// The blob backend's opaque upload state (S3: multipart id and parts), as text.
+    pub backend_state: Option<String>,
+}
+
+/// What claiming an upload session for one append found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginAppend {
+    /// The caller holds the append until `finish_append` or the lease ends.
+    Claimed(UploadProgress),
+    /// The session is at another offset.
+    Offset(u64),
+    /// Another request (on any node) holds an unexpired claim.
+    Busy,
+    Unknown,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PutManifestError {
     #[error("manifest references `{0}`, which is not in the repository")]
@@ -324,6 +351,48 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> Result<()>;
     /// Uploads not touched since `before` (unix milliseconds).
     async fn stale_uploads(&self, before: i64) -> Result<Vec<UploadRecord>>;
+
+    /// Claims the session for one append at `offset`: succeeds only when the stored offset is
+    /// `offset` and no other claim younger than `lease_ms` is held. Compare-and-set in one
+    /// statement so two nodes cannot append at once. Also touches updated_at.
+    async fn begin_append(&self, id: &str, offset: u64, lease_ms: i64) -> Result<BeginAppend>;
+    /// Records the new progress and releases the claim, if the session still exists and is
+    /// still at `from_offset`; `false` otherwise. `progress.offset` may equal `from_offset`
+    /// (nothing stored) to just release: the stored states are then kept as they are.
+    async fn finish_append(
+        &self,
+        id: &str,
+        from_offset: u64,
+        progress: &UploadProgress,
+    ) -> Result<bool>;
+    async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>>;
+}
+
+impl PutManifestError {
+    /// Whether running the same push again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PutManifestError::Store(e) if e.is_retryable())
+    }
+}
+
+/// How to classify a claim that the compare-and-set did not take, from the row as it is now.
+/// `None` for the row means the session is gone.
+pub(crate) fn refused_append(
+    stored: Option<(u64, Option<i64>)>,
+    offset: u64,
+    now: i64,
+    lease_ms: i64,
+) -> BeginAppend {
+    match stored {
+        None => BeginAppend::Unknown,
+        Some((at, _)) if at != offset => BeginAppend::Offset(at),
+        Some((_, Some(claimed_at))) if now.saturating_sub(claimed_at) < lease_ms => {
+            BeginAppend::Busy
+        }
+        // The claim ended between the two statements: report it as busy rather than claim
+        // outside the compare-and-set; the caller retries.
+        Some(_) => BeginAppend::Busy,
+    }
 }
 
 /// Unix milliseconds now.

@@ -15,10 +15,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    now_millis, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord, ManifestRecord,
-    ManifestRef, MetaStore, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
-    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
-    UploadParts, UploadRecord,
+    now_millis, refused_append, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository,
+    ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError,
+    PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
+    TemplateRecord, UploadLimits, UploadParts, UploadProgress, UploadRecord,
 };
 use crate::{Error, Result};
 
@@ -28,6 +28,12 @@ pub struct SqliteMetaStore {
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Write transactions take the write lock when they begin. A deferred one would start as a
+/// reader and fail with SQLITE_BUSY_SNAPSHOT, without waiting, when another connection to the
+/// file (an offline command, a second handle) commits before it upgrades; IMMEDIATE waits its
+/// turn under the busy timeout instead.
+pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 impl SqliteMetaStore {
     /// Opens (creating) the database file and runs pending migrations.
@@ -234,7 +240,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn create_repository(&self, repo: &str, new: &NewRepository) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let done = sqlx::query(
             "INSERT INTO repositories (name, created_at, settings, policy, lifecycle_policy)
              VALUES (?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
@@ -273,7 +279,7 @@ impl MetaStore for SqliteMetaStore {
         tags: &[(String, String)],
         max: usize,
     ) -> Result<TagRepository> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let Some(id) = repository_id_tx(&mut tx, repo).await? else {
             return Ok(TagRepository::NotFound);
         };
@@ -294,7 +300,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let Some(id) = repository_id_tx(&mut tx, repo).await? else {
             return Ok(false);
         };
@@ -400,7 +406,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repo)
             .fetch_optional(&mut *tx)
@@ -449,7 +455,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn set_registry_setting(&self, name: &str, value: Option<&str>) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let existed: Option<String> =
             sqlx::query_scalar("SELECT value FROM registry_settings WHERE name = ?")
                 .bind(name)
@@ -478,7 +484,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let Some(id) = repository_id_tx(&mut tx, repo).await? else {
             return Ok(false);
         };
@@ -518,7 +524,11 @@ impl MetaStore for SqliteMetaStore {
         refs: &[ManifestRef],
         tag: Option<TagWrite<'_>>,
     ) -> Result<PutManifestOutcome, PutManifestError> {
-        let mut tx = self.writer.begin().await.map_err(Error::from)?;
+        let mut tx = self
+            .writer
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(Error::from)?;
         let Some(id) = repository_id_tx(&mut tx, repo).await? else {
             return Err(PutManifestError::NameUnknown(repo.to_owned()));
         };
@@ -653,7 +663,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
             .bind(repo)
             .fetch_optional(&mut *tx)
@@ -812,7 +822,7 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<CreateUpload> {
         // One writer connection: no other session can be recorded between the counts and the
         // insert, so the limits hold exactly under concurrent starts.
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         if repository_id_tx(&mut tx, repo).await?.is_none() {
             return Ok(CreateUpload::NameUnknown);
         }
@@ -871,7 +881,7 @@ impl MetaStore for SqliteMetaStore {
         digest: &Digest,
         size: u64,
     ) -> Result<CompleteUpload> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND repository = ?")
             .bind(id)
             .bind(repo)
@@ -937,6 +947,81 @@ impl MetaStore for SqliteMetaStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn begin_append(&self, id: &str, offset: u64, lease_ms: i64) -> Result<BeginAppend> {
+        let now = now_millis();
+        let claimed = sqlx::query(
+            "UPDATE uploads SET claimed_at = ?1, updated_at = ?1
+             WHERE id = ?2 AND upload_offset = ?3 AND (claimed_at IS NULL OR ?1 - claimed_at >= ?4)
+             RETURNING upload_offset, hash_state, backend_state",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(offset as i64)
+        .bind(lease_ms)
+        .fetch_optional(&self.writer)
+        .await?;
+        if let Some(row) = claimed {
+            return Ok(BeginAppend::Claimed(progress_from_row(&row)?));
+        }
+        let stored = sqlx::query("SELECT upload_offset, claimed_at FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        let stored = stored
+            .map(|r| -> Result<(u64, Option<i64>)> {
+                Ok((
+                    r.try_get::<i64, _>("upload_offset")? as u64,
+                    r.try_get("claimed_at")?,
+                ))
+            })
+            .transpose()?;
+        Ok(refused_append(stored, offset, now, lease_ms))
+    }
+
+    async fn finish_append(
+        &self,
+        id: &str,
+        from_offset: u64,
+        progress: &UploadProgress,
+    ) -> Result<bool> {
+        let done = if progress.offset == from_offset {
+            sqlx::query(
+                "UPDATE uploads SET claimed_at = NULL, updated_at = ?
+                 WHERE id = ? AND upload_offset = ?",
+            )
+            .bind(now_millis())
+            .bind(id)
+            .bind(from_offset as i64)
+            .execute(&self.writer)
+            .await?
+        } else {
+            sqlx::query(
+                "UPDATE uploads SET upload_offset = ?, hash_state = ?, backend_state = ?,
+                    claimed_at = NULL, updated_at = ?
+                 WHERE id = ? AND upload_offset = ?",
+            )
+            .bind(progress.offset as i64)
+            .bind(progress.hash_state.as_deref())
+            .bind(progress.backend_state.as_deref())
+            .bind(now_millis())
+            .bind(id)
+            .bind(from_offset as i64)
+            .execute(&self.writer)
+            .await?
+        };
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>> {
+        let row = sqlx::query(
+            "SELECT upload_offset, hash_state, backend_state FROM uploads WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(progress_from_row).transpose()
     }
 }
 
@@ -1009,6 +1094,14 @@ fn parts_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadParts> {
     })
 }
 
+fn progress_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadProgress> {
+    Ok(UploadProgress {
+        offset: r.try_get::<i64, _>("upload_offset")? as u64,
+        hash_state: r.try_get("hash_state")?,
+        backend_state: r.try_get("backend_state")?,
+    })
+}
+
 fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadRecord> {
     Ok(UploadRecord {
         id: r.try_get("id")?,
@@ -1022,6 +1115,25 @@ fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<UploadRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The metadata contract, on a fresh database file per case; a second handle is a second
+    /// store (its own writer) on the same file.
+    mod contract {
+        use std::sync::Arc;
+
+        use crate::meta::sqlite::SqliteMetaStore;
+        use crate::testsuite::meta::Open;
+
+        crate::meta_store_suite!(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("m.sqlite");
+            let open: Open<SqliteMetaStore> = Arc::new(move || {
+                let path = path.clone();
+                Box::pin(async move { Arc::new(SqliteMetaStore::open(&path).await.expect("open")) })
+            });
+            Some((open, dir))
+        });
+    }
 
     fn record(content: &'static [u8], subject: Option<Digest>) -> ManifestRecord {
         ManifestRecord {

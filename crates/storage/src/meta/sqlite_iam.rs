@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::sqlite::SqliteMetaStore;
+use super::sqlite::{SqliteMetaStore, BEGIN_WRITE};
 use crate::iam::{
     AccessKeyRecord, GroupRecord, IamStore, ManagedPolicyRecord, NamedPolicy, PolicyOrigin,
     PolicyVersionRecord, PrincipalKind, RoleRecord, StoredPolicyDocument, UserRecord,
@@ -182,7 +182,7 @@ impl IamStore for SqliteMetaStore {
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for sql in [
             "DELETE FROM iam_inline_policies WHERE kind = 'user' AND owner = ?",
             "DELETE FROM iam_policy_attachments WHERE kind = 'user' AND owner = ?",
@@ -399,7 +399,7 @@ impl IamStore for SqliteMetaStore {
     }
 
     async fn delete_group(&self, name: &str) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for sql in [
             "DELETE FROM iam_inline_policies WHERE kind = 'group' AND owner = ?",
             "DELETE FROM iam_policy_attachments WHERE kind = 'group' AND owner = ?",
@@ -500,7 +500,7 @@ impl IamStore for SqliteMetaStore {
     }
 
     async fn delete_role(&self, name: &str) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for sql in [
             "DELETE FROM iam_inline_policies WHERE kind = 'role' AND owner = ?",
             "DELETE FROM iam_policy_attachments WHERE kind = 'role' AND owner = ?",
@@ -521,7 +521,7 @@ impl IamStore for SqliteMetaStore {
         policy: &ManagedPolicyRecord,
         document: &str,
     ) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         let done = sqlx::query(&format!(
             "INSERT INTO iam_managed_policies ({MANAGED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(arn) DO NOTHING"
@@ -600,7 +600,7 @@ impl IamStore for SqliteMetaStore {
     }
 
     async fn delete_managed_policy(&self, arn: &str) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         sqlx::query("DELETE FROM iam_policy_versions WHERE policy_arn = ?")
             .bind(arn)
             .execute(&mut *tx)
@@ -670,7 +670,7 @@ impl IamStore for SqliteMetaStore {
         owner: &str,
         tags: &[(String, String)],
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for (k, v) in tags {
             sqlx::query(
                 "INSERT INTO iam_principal_tags (kind, owner, key, value) VALUES (?, ?, ?, ?)
@@ -693,7 +693,7 @@ impl IamStore for SqliteMetaStore {
         owner: &str,
         keys: &[String],
     ) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
         for k in keys {
             sqlx::query("DELETE FROM iam_principal_tags WHERE kind = ? AND owner = ? AND key = ?")
                 .bind(kind.as_str())
