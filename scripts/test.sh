@@ -31,6 +31,13 @@ cargo build --locked --bin portcullis
 # The flat-memory test streams a full 2 GiB layer through the server, as the issue asks.
 export PORTCULLIS_MEMORY_TEST_BYTES=${PORTCULLIS_MEMORY_TEST_BYTES:-2147483648}
 
+step "starting PostgreSQL on loopback (the scale-out metadata backend)"
+trap 'bash scripts/postgres.sh stop' EXIT
+bash scripts/postgres.sh start
+export PORTCULLIS_TEST_POSTGRES_URL="$(bash scripts/postgres.sh url)"
+
+# With the variable above, the storage crate's metadata suite runs against PostgreSQL beside
+# SQLite, and the black-box tests that need a database server (deployment.rs) run a node on it.
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use portcullis_storage::blob::fs::FsBlobStore;
 use portcullis_storage::layout::META_DB;
+use portcullis_storage::meta::postgres::PgMetaStore;
 use portcullis_storage::meta::sqlite::SqliteMetaStore;
 use portcullis_storage::{BlobStore, IamStore, MetaStore, SchemaMode};
 
@@ -21,6 +22,7 @@ pub struct Metadata {
 
 enum Migrator {
     Sqlite(Arc<SqliteMetaStore>),
+    Postgres(Arc<PgMetaStore>),
 }
 
 impl Metadata {
@@ -28,6 +30,7 @@ impl Metadata {
     pub async fn migrate(&self) -> anyhow::Result<Vec<String>> {
         match &self.migrator {
             Migrator::Sqlite(store) => store.migrate().await.context("migrating SQLite"),
+            Migrator::Postgres(store) => store.migrate().await.context("migrating PostgreSQL"),
         }
     }
 
@@ -51,10 +54,7 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         .check()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     if config.storage.backend == StorageBackend::S3 {
-        bail!("configuration: [storage] backend = \"s3\" is not available in this build");
-    }
-    if config.metadata.resolved_url().ok().flatten().is_some() {
-        bail!("configuration: [metadata] url (PostgreSQL) is not available in this build");
+        bail!("configuration: [storage] backend = \"s3\" is not available in this build yet");
     }
     Ok(())
 }
@@ -67,6 +67,20 @@ pub async fn open_metadata(
     schema: SchemaMode,
 ) -> anyhow::Result<Metadata> {
     check(config)?;
+    if let Some(url) = config.metadata.resolved_url().map_err(anyhow::Error::msg)? {
+        let shown = crate::config::url_without_password(&url);
+        let wait = if create {
+            std::time::Duration::from_secs(config.metadata.connect_wait_secs)
+        } else {
+            std::time::Duration::ZERO
+        };
+        let store = Arc::new(connect_postgres(&url, &shown, schema, wait).await?);
+        return Ok(Metadata {
+            meta: store.clone(),
+            iam: store.clone(),
+            migrator: Migrator::Postgres(store),
+        });
+    }
     let db = config.data_dir.join(META_DB);
     if !create && !db.exists() {
         bail!(
@@ -86,10 +100,46 @@ pub async fn open_metadata(
     })
 }
 
+/// Connects to PostgreSQL, waiting up to `wait` for a server that does not answer yet (a node
+/// started before its database, or while it restarts): meanwhile nothing listens, so a load
+/// balancer keeps the node out of its pool. Other errors (a wrong password, a schema behind
+/// this version) fail at once.
+async fn connect_postgres(
+    url: &str,
+    shown: &str,
+    schema: SchemaMode,
+    wait: std::time::Duration,
+) -> anyhow::Result<PgMetaStore> {
+    let until = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        match PgMetaStore::connect(url, schema).await {
+            Ok(store) => return Ok(store),
+            Err(portcullis_storage::Error::Unavailable(why))
+                if std::time::Instant::now() + pause < until =>
+            {
+                tracing::warn!(database = %shown, error = %why, "waiting for the database");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening the metadata database `{shown}`"))
+            }
+        }
+    }
+}
+
 /// Opens the blob store.
 pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     check(config)?;
-    let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
-        .context("opening the blob store")?;
-    Ok(Arc::new(blobs))
+    match config.storage.backend {
+        StorageBackend::Filesystem => {
+            let blobs = FsBlobStore::open(&config.data_dir, config.storage.fsync)
+                .context("opening the blob store")?;
+            Ok(Arc::new(blobs))
+        }
+        StorageBackend::S3 => {
+            bail!("configuration: [storage] backend = \"s3\" is not available in this build yet")
+        }
+    }
 }

@@ -18,7 +18,9 @@ const NAMED_CHANGES: usize = 20;
 /// Creates the data dir 0700, removes group and other access from everything in it (logging
 /// what changed), and creates the metadata database file 0600 so that SQLite's `-wal` and
 /// `-shm` files, which take the database file's mode, are private too.
-pub fn secure_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+/// `embedded_db`: the metadata is SQLite in the data dir, whose file is created here with its
+/// private mode (a deployment on PostgreSQL keeps no database file there).
+pub fn secure_data_dir(data_dir: &Path, embedded_db: bool) -> anyhow::Result<()> {
     layout::create_private_dir_all(data_dir)
         .with_context(|| format!("creating data dir `{}`", data_dir.display()))?;
     let changed = layout::tighten_modes(data_dir)
@@ -37,6 +39,9 @@ pub fn secure_data_dir(data_dir: &Path) -> anyhow::Result<()> {
             data_dir = %data_dir.display(),
             "the data dir was readable by others: fixed the modes of every path in it"
         );
+    }
+    if !embedded_db {
+        return Ok(());
     }
     let db = data_dir.join(META_DB);
     {

@@ -153,7 +153,10 @@ pub async fn migrate(data: DataArgs) -> anyhow::Result<i32> {
     let config = config::load(data.config.as_deref(), &overrides)?;
     crate::backends::check(&config)?;
     if config.metadata.resolved_url().ok().flatten().is_none() {
-        crate::doctor::secure_data_dir(&config.data_dir)?;
+        crate::doctor::secure_data_dir(
+            &config.data_dir,
+            config.metadata.resolved_url().ok().flatten().is_none(),
+        )?;
     }
     let metadata = crate::backends::open_metadata(&config, true, SchemaMode::AsIs).await?;
     let applied = metadata.migrate().await?;

@@ -37,7 +37,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::telemetry::serve_metrics(addr).await?;
     }
     crate::backends::check(&config)?;
-    crate::doctor::secure_data_dir(&config.data_dir)?;
+    crate::doctor::secure_data_dir(
+        &config.data_dir,
+        config.metadata.resolved_url().ok().flatten().is_none(),
+    )?;
     let blobs = crate::backends::open_blobs(&config).await?;
     let schema = if config.metadata.migrate_on_start {
         SchemaMode::Upgrade

@@ -27,6 +27,10 @@ pub enum Error {
     /// failure, deadlock, a locked SQLite file); running it again may well succeed.
     #[error("metadata database busy, retry: {0}")]
     Retryable(String),
+    /// The database server could not be reached (refused, timed out, connection lost): a
+    /// node may wait for it, unlike a refusal such as a wrong password.
+    #[error("metadata database unreachable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -61,6 +65,12 @@ impl From<sqlx::Error> for Error {
                     return Error::Retryable(db.message().to_owned());
                 }
             }
+        }
+        if matches!(
+            e,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+        ) {
+            return Error::Unavailable(e.to_string());
         }
         Error::Database(e.to_string())
     }

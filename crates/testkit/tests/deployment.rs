@@ -117,3 +117,70 @@ fn migrate_applies_the_schema_that_serve_then_requires() {
     let anyone = Client2::new(&server.base_url, None, None);
     assert_eq!(status(&anyone, reqwest::Method::GET, "/readyz").0, 200);
 }
+
+/// A fresh database on the test PostgreSQL server (`scripts/postgres.sh`), or `None` when the
+/// test script did not start one.
+fn postgres_database() -> Option<String> {
+    let Ok(admin) = std::env::var("PORTCULLIS_TEST_POSTGRES_URL") else {
+        println!("skipped: PORTCULLIS_TEST_POSTGRES_URL unset (scripts/test.sh starts PostgreSQL)");
+        return None;
+    };
+    let name = format!("deploy_{}", std::process::id());
+    let out = Command::new("psql")
+        .args(["-q", &admin, "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin.rsplit_once('/').expect("a database path").0;
+    Some(format!("{base}/{name}"))
+}
+
+#[test]
+fn a_node_keeps_its_metadata_in_postgresql_across_restarts() {
+    let Some(url) = postgres_database() else {
+        return;
+    };
+    // The test server trusts loopback, so any password works: it is only here to be redacted.
+    let url = url.replacen("://postgres@", "://postgres:pw-never-logged@", 1);
+    let mut server = TestServer::start_with(ServerOptions {
+        env: vec![("PORTCULLIS_METADATA__URL".into(), url.clone())],
+        ..ServerOptions::default()
+    });
+    assert!(
+        server.logs().contains("postgres"),
+        "the start-up log names the database:\n{}",
+        server.logs()
+    );
+    assert!(
+        !server.logs().contains("pw-never-logged"),
+        "the database password is in the log:\n{}",
+        server.logs()
+    );
+    let password = server.admin_password();
+    let c = Client2::new(
+        &server.base_url,
+        None,
+        Some(portcullis_testkit::basic_auth("AWS", &password)),
+    );
+    assert_eq!(c.push_image("pg/app", "v1").0, 201);
+    let (_, manifest) = c.get("/v2/pg/app/manifests/v1");
+    assert_eq!(status(&c, reqwest::Method::GET, "/readyz").0, 200);
+
+    server.restart();
+    let c = Client2::new(
+        &server.base_url,
+        None,
+        Some(portcullis_testkit::basic_auth(
+            "AWS",
+            &server.admin_password(),
+        )),
+    );
+    assert_eq!(c.get("/v2/pg/app/manifests/v1"), (200, manifest));
+    assert_eq!(c.get("/v2/_catalog").0, 200);
+    // Nothing of the metadata went to the data dir's SQLite file.
+    assert!(!server.data_dir().join("meta.sqlite").exists());
+}

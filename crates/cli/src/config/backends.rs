@@ -107,6 +107,9 @@ pub struct MetadataConfig {
     /// Apply schema migrations at start. Off: start only on a database `portcullis migrate`
     /// has brought up to date (for deployments that migrate in a separate step).
     pub migrate_on_start: bool,
+    /// How long `serve` waits for an unreachable database at start before giving up (PostgreSQL
+    /// only). Meanwhile the node does not listen, so a load balancer counts it as not ready.
+    pub connect_wait_secs: u64,
 }
 
 impl Default for MetadataConfig {
@@ -115,6 +118,7 @@ impl Default for MetadataConfig {
             url: None,
             url_file: None,
             migrate_on_start: true,
+            connect_wait_secs: 120,
         }
     }
 }

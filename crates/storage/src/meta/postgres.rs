@@ -126,7 +126,7 @@ impl PgMetaStore {
         let pool = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| {
-                Error::Database(format!(
+                Error::Unavailable(format!(
                     "PostgreSQL did not answer within {}s",
                     CONNECT_TIMEOUT.as_secs()
                 ))
