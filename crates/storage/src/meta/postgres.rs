@@ -1420,10 +1420,18 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn a_bad_url_is_a_database_error() {
         let refused = PgMetaStore::connect("postgres://u@h:notaport/db", SchemaMode::AsIs).await;
-        assert!(matches!(refused, Err(Error::Database(_))), "{:?}", refused.err());
+        assert!(
+            matches!(refused, Err(Error::Database(_))),
+            "{:?}",
+            refused.err()
+        );
         // A server that does not answer is a different failure: a node may wait for it.
         let away = PgMetaStore::connect("postgres://u@127.0.0.1:1/db", SchemaMode::AsIs).await;
-        assert!(matches!(away, Err(Error::Unavailable(_))), "{:?}", away.err());
+        assert!(
+            matches!(away, Err(Error::Unavailable(_))),
+            "{:?}",
+            away.err()
+        );
     }
 
     /// Deadlocks are retried: two transactions locking two repositories in opposite order,
