@@ -184,6 +184,19 @@ impl TestServer {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Waits (up to 10 s) for a log line that `matches`, then returns every line so far. A
+    /// response can reach the test before the line logged with it has crossed the pipe.
+    pub fn wait_for_log(&self, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.lines().any(&matches) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `kill -9`: the process gets no chance to clean up.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

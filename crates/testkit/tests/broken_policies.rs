@@ -83,12 +83,9 @@ fn a_broken_repository_policy_denies_everything_on_that_repository_and_doctor_na
         200,
         "other repositories are not affected"
     );
-    let logs = server.logs();
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("ERROR") && l.contains("repository/app")),
-        "{logs}"
-    );
+    let names_it = |l: &str| l.contains("ERROR") && l.contains("repository/app");
+    let logs = server.wait_for_log(names_it);
+    assert!(logs.lines().any(names_it), "{logs}");
 
     let out = doctor(&server, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -99,11 +96,9 @@ fn a_broken_repository_policy_denies_everything_on_that_repository_and_doctor_na
     );
 
     server.restart();
-    let start = server.logs();
+    let start = server.wait_for_log(names_it);
     assert!(
-        start
-            .lines()
-            .any(|l| l.contains("ERROR") && l.contains("repository/app")),
+        start.lines().any(names_it),
         "the start-up log names it: {start}"
     );
     let reg = Registry::new(&server);

@@ -97,7 +97,7 @@ fn an_existing_data_dir_with_loose_modes_is_fixed_at_start_and_the_log_says_so()
     assert_eq!(doctor.status.code(), Some(1), "{report}");
     assert!(report.contains("meta.sqlite` has mode 644"), "{report}");
     server.restart();
-    let logs = server.logs();
+    let logs = server.wait_for_log(|l| l.contains("removed group and other access"));
     assert!(
         logs.contains("removed group and other access") && logs.contains("meta.sqlite"),
         "{logs}"

@@ -42,10 +42,10 @@ fn an_unwritable_audit_log_fails_requests_closed() {
     let refused =
         aws(&server.base_url, admin_key(), &["iam", "list-users"]).expect_err("and the IAM API");
     assert!(refused.contains("ServiceFailure"), "{refused}");
+    let logs = server.wait_for_log(|l| l.contains("audit log write failed"));
     assert!(
-        server.logs().contains("audit log write failed"),
-        "the operator is told why:\n{}",
-        server.logs()
+        logs.contains("audit log write failed"),
+        "the operator is told why:\n{logs}"
     );
 }
 
@@ -66,7 +66,9 @@ fn fail_open_serves_when_the_audit_log_cannot_be_written() {
     )
     .expect("served");
     assert!(listed.contains("open/app"), "{listed}");
-    assert!(server.logs().contains("audit log write failed"));
+    assert!(server
+        .wait_for_log(|l| l.contains("audit log write failed"))
+        .contains("audit log write failed"));
 }
 
 #[test]
@@ -114,7 +116,7 @@ fn trace_logs_carry_no_secrets() {
         .split(['?', '&'])
         .find_map(|p| p.strip_prefix("X-Portcullis-Signature="))
         .expect("the URL is signed");
-    let logs = server.logs();
+    let logs = server.wait_for_log(|l| l.contains("secret/app"));
     assert!(
         logs.contains("secret/app"),
         "requests are logged at TRACE:\n{logs}"
