@@ -1100,5 +1100,7 @@ mod tests {
             .collect();
         // The remainder of the part-sized append and the last append's piece.
         assert_eq!(tails.len(), 2, "only live pieces are left: {tails:?}");
+        // Scratch empties the prefix but cannot see multipart uploads.
+        upload.abort(&store).await;
     }
 }
