@@ -224,7 +224,9 @@ impl Registry {
     /// [`portcullis_storage::ANONYMOUS_PRINCIPAL`]), within the session limits.
     pub async fn start_upload(&self, repo: &RepoName, principal: &str) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.blobs.create_upload(&id).await?;
+        // The backend state is not persisted with the session yet, so only backends that keep
+        // none (the filesystem) serve uploads through core.
+        let _state = self.blobs.create_upload(&id).await?;
         let limits = UploadLimits {
             per_principal: self.options.max_uploads_per_principal,
             total: self.options.max_uploads,
@@ -246,7 +248,7 @@ impl Registry {
             )),
             Err(e) => e.into(),
         };
-        self.blobs.abort_upload(&id).await?;
+        self.blobs.abort_upload(&id, None).await?;
         Err(refused)
     }
 
@@ -292,7 +294,7 @@ impl Registry {
     pub async fn upload_status(&self, repo: &RepoName, id: &str, principal: &str) -> Result<u64> {
         self.check_upload(repo, id, principal).await?;
         self.blobs
-            .upload_len(id)
+            .upload_len(id, None)
             .await?
             .ok_or_else(|| Error::UploadUnknown(id.to_owned()))
     }
@@ -315,7 +317,7 @@ impl Registry {
         let mut state = session.lock().await;
         let offset = self
             .blobs
-            .upload_len(id)
+            .upload_len(id, None)
             .await?
             .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
         if let Some(r) = range {
@@ -340,7 +342,11 @@ impl Registry {
         let result = match state.take_hasher_at(offset) {
             Some(hasher) => {
                 let (body, hasher) = hashing(body, hasher);
-                let result = self.blobs.append_upload(id, offset, body).await;
+                let result = self
+                    .blobs
+                    .append_upload(id, offset, None, body)
+                    .await
+                    .map(|a| a.len);
                 if let Ok(len) = result {
                     let h = hasher.lock().unwrap_or_else(|e| e.into_inner()).clone();
                     state.hasher = Some(h);
@@ -348,7 +354,11 @@ impl Registry {
                 }
                 result
             }
-            None => self.blobs.append_upload(id, offset, body).await,
+            None => self
+                .blobs
+                .append_upload(id, offset, None, body)
+                .await
+                .map(|a| a.len),
         };
         if over_limit.load(std::sync::atomic::Ordering::SeqCst) {
             self.discard_upload(id).await?;
@@ -373,7 +383,9 @@ impl Registry {
                 }
                 Ok(len)
             }
-            Err(portcullis_storage::Error::Body(e)) => Err(Error::BodyInterrupted(e)),
+            Err(portcullis_storage::Error::BodyAfter { source, .. }) => {
+                Err(Error::BodyInterrupted(source))
+            }
             Err(portcullis_storage::Error::UploadUnknown(id)) => Err(Error::UploadUnknown(id)),
             Err(e) => Err(e.into()),
         }
@@ -402,7 +414,7 @@ impl Registry {
         let mut state = session.lock().await;
         let len = self
             .blobs
-            .upload_len(id)
+            .upload_len(id, None)
             .await?
             .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
         let cached = state
@@ -412,7 +424,7 @@ impl Registry {
             Some(h) => h.finalize(),
             None => {
                 let mut hasher = Hasher::new(digest.algorithm());
-                let mut staged = self.blobs.read_upload(id).await?;
+                let mut staged = self.blobs.read_upload(id, None).await?;
                 while let Some(chunk) = staged.next().await {
                     let chunk = chunk.map_err(|e| portcullis_storage::Error::io("upload", e))?;
                     hasher.update(&chunk);
@@ -427,7 +439,7 @@ impl Registry {
                 actual,
             });
         }
-        let size = match self.blobs.commit_upload(id, digest).await {
+        let size = match self.blobs.commit_upload(id, None, digest).await {
             Ok(size) => size,
             Err(portcullis_storage::Error::UploadUnknown(id)) => {
                 return Err(Error::UploadUnknown(id))
@@ -486,7 +498,7 @@ impl Registry {
     }
 
     async fn discard_upload(&self, id: &str) -> Result<()> {
-        self.blobs.abort_upload(id).await?;
+        self.blobs.abort_upload(id, None).await?;
         self.meta.delete_upload(id).await?;
         self.uploads.forget(id);
         Ok(())
@@ -501,7 +513,7 @@ impl Registry {
         if let DeleteRepository::Deleted { ended_uploads } = &outcome {
             for id in ended_uploads {
                 self.uploads.forget(id);
-                if let Err(e) = self.blobs.abort_upload(id).await {
+                if let Err(e) = self.blobs.abort_upload(id, None).await {
                     // The delete has happened; an orphan staged file is the reaper's.
                     tracing::warn!(upload = %id, error = %e, "removing a staged upload of a deleted repository failed");
                 }
@@ -531,7 +543,7 @@ impl Registry {
             .await?
         {
             if self.meta.upload(&id).await?.is_none() {
-                self.blobs.abort_upload(&id).await?;
+                self.blobs.abort_upload(&id, None).await?;
                 reaped += 1;
             }
         }
@@ -1098,7 +1110,7 @@ mod tests {
         blobs.create_upload(ID).await.unwrap();
 
         assert_eq!(registry.reap_uploads(3_600_000).await.unwrap(), 0);
-        assert_eq!(blobs.upload_len(ID).await.unwrap(), Some(0));
+        assert_eq!(blobs.upload_len(ID, None).await.unwrap(), Some(0));
 
         // Listed as old once the cut-off passes its mtime: what a run an hour later sees.
         let later = now_millis() + ORPHAN_MIN_AGE_MS + 1_000;
@@ -1152,7 +1164,7 @@ mod tests {
                 ended_uploads: vec![id.clone()]
             }
         );
-        assert_eq!(blobs.upload_len(&id).await.unwrap(), None);
+        assert_eq!(blobs.upload_len(&id, None).await.unwrap(), None);
         assert!(matches!(
             registry
                 .patch_upload(&repo, &id, "arn:p", None, None, bytes_body(b"def"))
@@ -1193,7 +1205,7 @@ mod tests {
                 .await,
             Err(Error::BlobTooLarge { max: 4 })
         ));
-        assert_eq!(blobs.upload_len(&id).await.unwrap(), None);
+        assert_eq!(blobs.upload_len(&id, None).await.unwrap(), None);
         assert_eq!(meta.upload(&id).await.unwrap(), None);
         // Streamed too large across two chunks.
         let id = registry.start_upload(&repo, "p").await.unwrap();

@@ -20,7 +20,7 @@ use portcullis_oci::Digest;
 use tokio::sync::mpsc;
 
 use self::pool::BufferPool;
-use super::{BlobRead, BlobStore, ByteStream};
+use super::{Appended, BlobRead, BlobStore, ByteStream};
 use crate::layout::{
     blob_path, create_private_dir_all, upload_path, BLOBS_DIR, FILE_MODE, UPLOADS_DIR,
 };
@@ -283,7 +283,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn create_upload(&self, id: &str) -> Result<()> {
+    async fn create_upload(&self, id: &str) -> Result<Option<String>> {
         let path = self.upload_file(id)?;
         blocking(move || {
             use std::os::unix::fs::OpenOptionsExt;
@@ -294,12 +294,12 @@ impl BlobStore for FsBlobStore {
                 .mode(FILE_MODE)
                 .open(&path)
                 .map_err(io_err(&path))?;
-            Ok(())
+            Ok(None)
         })
         .await
     }
 
-    async fn upload_len(&self, id: &str) -> Result<Option<u64>> {
+    async fn upload_len(&self, id: &str, _state: Option<&str>) -> Result<Option<u64>> {
         let path = self.upload_file(id)?;
         match tokio::fs::metadata(&path).await {
             Ok(m) => Ok(Some(m.len())),
@@ -308,7 +308,13 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn append_upload(&self, id: &str, offset: u64, mut body: ByteStream) -> Result<u64> {
+    async fn append_upload(
+        &self,
+        id: &str,
+        offset: u64,
+        _state: Option<&str>,
+        mut body: ByteStream,
+    ) -> Result<Appended> {
         let path = self.upload_file(id)?;
         let id_owned = id.to_owned();
         let fsync = self.fsync;
@@ -359,13 +365,17 @@ impl BlobStore for FsBlobStore {
         let written = writer
             .await
             .map_err(|e| Error::io("upload writer", std::io::Error::other(e)))??;
+        let appended = Appended {
+            len: written,
+            state: None,
+        };
         match body_error {
-            Some(e) => Err(Error::Body(e)),
-            None => Ok(written),
+            Some(source) => Err(Error::BodyAfter { appended, source }),
+            None => Ok(appended),
         }
     }
 
-    async fn read_upload(&self, id: &str) -> Result<ByteStream> {
+    async fn read_upload(&self, id: &str, _state: Option<&str>) -> Result<ByteStream> {
         let path = self.upload_file(id)?;
         let id = id.to_owned();
         let buffers = self.read_buffers.clone();
@@ -383,7 +393,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<u64> {
+    async fn commit_upload(&self, id: &str, _state: Option<&str>, digest: &Digest) -> Result<u64> {
         let from = self.upload_file(id)?;
         let to = blob_path(&self.root, digest);
         let fsync = self.fsync;
@@ -414,7 +424,7 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn abort_upload(&self, id: &str) -> Result<()> {
+    async fn abort_upload(&self, id: &str, _state: Option<&str>) -> Result<()> {
         let path = self.upload_file(id)?;
         match tokio::fs::remove_file(&path).await {
             Ok(()) => Ok(()),
@@ -471,7 +481,13 @@ mod tests {
         crate::blob_store_suite!(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = FsBlobStore::open(dir.path(), true).expect("open");
-            (Arc::new(store) as Arc<dyn BlobStore>, dir)
+            // Two nodes sharing a filesystem: the second instance sees the first's staging.
+            let twin = FsBlobStore::open(dir.path(), true).expect("open twin");
+            Some((
+                Arc::new(store) as Arc<dyn BlobStore>,
+                Arc::new(twin) as Arc<dyn BlobStore>,
+                dir,
+            ))
         });
     }
 
@@ -492,15 +508,17 @@ mod tests {
                 .append_upload(
                     "abc-2",
                     offset as u64,
+                    None,
                     futures::stream::iter(chunks).boxed(),
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .len;
             assert_eq!(end, (offset + part.len()) as u64);
         }
         let digest = Digest::sha256_of(&data);
         assert_eq!(
-            store.commit_upload("abc-2", &digest).await.unwrap(),
+            store.commit_upload("abc-2", None, &digest).await.unwrap(),
             size as u64
         );
         let read = store.read(&digest, None).await.unwrap().unwrap();
