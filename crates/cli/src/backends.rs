@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use portcullis_storage::blob::fs::FsBlobStore;
+use portcullis_storage::blob::s3::S3BlobStore;
 use portcullis_storage::layout::META_DB;
 use portcullis_storage::meta::postgres::PgMetaStore;
 use portcullis_storage::meta::sqlite::SqliteMetaStore;
@@ -34,6 +35,25 @@ impl Metadata {
         }
     }
 
+    /// Readies the store for the node that serves from it. On the embedded database that
+    /// node is the only one, so append claims left by a killed predecessor are released; on
+    /// a shared database they may be another node's, and their lease ends them.
+    pub async fn prepare_to_serve(&self) -> anyhow::Result<()> {
+        if let Migrator::Sqlite(store) = &self.migrator {
+            let released = store
+                .release_append_claims()
+                .await
+                .context("releasing upload claims")?;
+            if released > 0 {
+                tracing::info!(
+                    uploads = released,
+                    "released the upload claims of the previous run"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Where the metadata lives, for messages (a database URL without its password).
     pub fn describe(config: &Config) -> String {
         match config.metadata.resolved_url() {
@@ -53,9 +73,6 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         .metadata
         .check()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    if config.storage.backend == StorageBackend::S3 {
-        bail!("configuration: [storage] backend = \"s3\" is not available in this build yet");
-    }
     Ok(())
 }
 
@@ -139,7 +156,20 @@ pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
             Ok(Arc::new(blobs))
         }
         StorageBackend::S3 => {
-            bail!("configuration: [storage] backend = \"s3\" is not available in this build yet")
+            let s3 = &config.storage.s3;
+            let settings = portcullis_storage::blob::s3::S3Config {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                prefix: s3.prefix.clone(),
+                path_style: s3.path_style,
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.resolved_secret().map_err(anyhow::Error::msg)?,
+                redirect_endpoint: s3.redirect_endpoint.clone(),
+            };
+            let blobs = S3BlobStore::open(&settings)
+                .with_context(|| format!("opening the S3 bucket `{}`", s3.bucket))?;
+            Ok(Arc::new(blobs))
         }
     }
 }

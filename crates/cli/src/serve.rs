@@ -48,6 +48,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         SchemaMode::Require
     };
     let metadata = crate::backends::open_metadata(&config, true, schema).await?;
+    metadata.prepare_to_serve().await?;
     let registry = Arc::new(Registry::new(
         blobs,
         metadata.meta.clone(),
@@ -58,6 +59,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_uploads_per_principal: config.limits.max_uploads_per_principal,
             max_uploads: config.limits.max_uploads,
             max_blob_bytes: config.limits.max_blob_bytes,
+            // A minute past the request timeout, so a claim outlives the request holding it.
+            append_lease_ms: (config.limits.upload_request_timeout_secs.saturating_add(60))
+                .saturating_mul(1000)
+                .min(i64::MAX as u64) as i64,
             ..RegistryOptions::default()
         },
     ));

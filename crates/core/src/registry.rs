@@ -3,19 +3,19 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use portcullis_oci::manifest::{parse_manifest, ManifestError, MAX_MANIFEST_SIZE};
-use portcullis_oci::{ByteRange, ContentRange, Digest, Hasher, Reference, RepoName, Tag};
+use portcullis_oci::{ByteRange, ContentRange, Digest, Reference, RepoName, Tag};
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
-    BlobStore, ByteStream, CompleteUpload, CreateUpload, DeleteRepository, ImageRecord,
-    ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError, TagWrite,
-    TemplateRecord, UploadLimits,
+    BlobStore, ByteStream, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
+    PutManifestError, TagWrite, TemplateRecord,
 };
 
 use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
 
-use crate::uploads::{capped, hashing, UploadLocks};
+use crate::uploads::UploadLocks;
+
+mod uploads;
 use crate::{Error, Result};
 
 /// Minimum age of a staged file without a session row before the reaper discards it. Far
@@ -38,6 +38,11 @@ pub struct RegistryOptions {
     pub max_uploads: u64,
     /// Largest blob an upload may produce, in bytes.
     pub max_blob_bytes: u64,
+    /// How long an append holds its upload session against appends through other nodes.
+    /// At least the longest an upload request may take (`[limits]
+    /// upload_request_timeout_secs`): a lease that ran out mid-append would let a second
+    /// writer in. A node that dies mid-append leaves its session claimed for this long.
+    pub append_lease_ms: i64,
 }
 
 impl Default for RegistryOptions {
@@ -50,6 +55,7 @@ impl Default for RegistryOptions {
             max_uploads_per_principal: 100,
             max_uploads: 10_000,
             max_blob_bytes: 10 * 1024 * 1024 * 1024,
+            append_lease_ms: 3_660_000,
         }
     }
 }
@@ -216,338 +222,6 @@ impl Registry {
         } else {
             Err(Error::BlobUnknown(digest.clone()))
         }
-    }
-
-    // ---- uploads ----
-
-    /// Opens an upload session on an existing repository for `principal` (an ARN, or
-    /// [`portcullis_storage::ANONYMOUS_PRINCIPAL`]), within the session limits.
-    pub async fn start_upload(&self, repo: &RepoName, principal: &str) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        // The backend state is not persisted with the session yet, so only backends that keep
-        // none (the filesystem) serve uploads through core.
-        let _state = self.blobs.create_upload(&id).await?;
-        let limits = UploadLimits {
-            per_principal: self.options.max_uploads_per_principal,
-            total: self.options.max_uploads,
-        };
-        let created = self
-            .meta
-            .create_upload(&id, repo.as_str(), principal, limits)
-            .await;
-        let refused = match created {
-            Ok(CreateUpload::Created) => return Ok(id),
-            Ok(CreateUpload::NameUnknown) => Error::NameUnknown(repo.to_string()),
-            Ok(CreateUpload::PrincipalLimit) => Error::TooManyUploads(format!(
-                "`{principal}` has {} upload sessions open, the most one principal may have (`[limits] max_uploads_per_principal`): finish or cancel some first",
-                limits.per_principal
-            )),
-            Ok(CreateUpload::TotalLimit) => Error::TooManyUploads(format!(
-                "the registry has {} upload sessions open, the most it allows (`[limits] max_uploads`): try again later",
-                limits.total
-            )),
-            Err(e) => e.into(),
-        };
-        self.blobs.abort_upload(&id, None).await?;
-        Err(refused)
-    }
-
-    /// Links a blob of `from` into `repo` when `from` holds it; opens an upload otherwise.
-    pub async fn mount_blob(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        from: Option<&RepoName>,
-        principal: &str,
-    ) -> Result<MountOutcome> {
-        if let Some(from) = from {
-            if let Some(size) = self.meta.blob_link(from.as_str(), digest).await? {
-                if self.blobs.stat(digest).await?.is_some() {
-                    if !self.meta.link_blob(repo.as_str(), digest, size).await? {
-                        return Err(Error::NameUnknown(repo.to_string()));
-                    }
-                    return Ok(MountOutcome::Mounted { size });
-                }
-            }
-        }
-        Ok(MountOutcome::Upload {
-            id: self.start_upload(repo, principal).await?,
-        })
-    }
-
-    /// The session exists, belongs to `repo` and was opened by `principal`: an upload id is
-    /// not a capability, so another principal (even one allowed to push to the repository)
-    /// can neither read, append to, finish nor cancel it. Every anonymous caller is one
-    /// principal. Sessions from before the column have no owner and are no one's.
-    async fn check_upload(&self, repo: &RepoName, id: &str, principal: &str) -> Result<()> {
-        match self.meta.upload(id).await? {
-            Some(u)
-                if u.repository == repo.as_str() && u.principal.as_deref() == Some(principal) =>
-            {
-                Ok(())
-            }
-            _ => Err(Error::UploadUnknown(id.to_owned())),
-        }
-    }
-
-    /// Bytes received so far by an upload.
-    pub async fn upload_status(&self, repo: &RepoName, id: &str, principal: &str) -> Result<u64> {
-        self.check_upload(repo, id, principal).await?;
-        self.blobs
-            .upload_len(id, None)
-            .await?
-            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))
-    }
-
-    /// Appends a chunk. With a `Content-Range`, the chunk must start where the upload ends.
-    /// `length` is the chunk's announced size (`Content-Length`), if any. A chunk that takes
-    /// the blob past `max_blob_bytes`, announced or streamed, discards the session; reading
-    /// stops at the first byte over.
-    pub async fn patch_upload(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        principal: &str,
-        range: Option<ContentRange>,
-        length: Option<u64>,
-        body: ByteStream,
-    ) -> Result<u64> {
-        self.check_upload(repo, id, principal).await?;
-        let session = self.uploads.session(id);
-        let mut state = session.lock().await;
-        let offset = self
-            .blobs
-            .upload_len(id, None)
-            .await?
-            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
-        if let Some(r) = range {
-            if r.start != offset {
-                return Err(Error::UploadOutOfOrder {
-                    start: r.start,
-                    actual: offset,
-                });
-            }
-        }
-        let max = self.options.max_blob_bytes;
-        let announced_end = range
-            .map(|r| r.end.saturating_add(1))
-            .into_iter()
-            .chain(length.map(|l| offset.saturating_add(l)))
-            .max();
-        if announced_end.is_some_and(|end| end > max) {
-            self.discard_upload(id).await?;
-            return Err(Error::BlobTooLarge { max });
-        }
-        let (body, over_limit) = capped(body, max.saturating_sub(offset));
-        let result = match state.take_hasher_at(offset) {
-            Some(hasher) => {
-                let (body, hasher) = hashing(body, hasher);
-                let result = self
-                    .blobs
-                    .append_upload(id, offset, None, body)
-                    .await
-                    .map(|a| a.len);
-                if let Ok(len) = result {
-                    let h = hasher.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    state.hasher = Some(h);
-                    state.hashed_len = len;
-                }
-                result
-            }
-            None => self
-                .blobs
-                .append_upload(id, offset, None, body)
-                .await
-                .map(|a| a.len),
-        };
-        if over_limit.load(std::sync::atomic::Ordering::SeqCst) {
-            self.discard_upload(id).await?;
-            return Err(Error::BlobTooLarge { max });
-        }
-        if !self.meta.touch_upload(id).await? {
-            // The session ended while this chunk streamed (its repository was deleted): what
-            // was staged goes with it.
-            self.discard_upload(id).await?;
-            return Err(Error::UploadUnknown(id.to_owned()));
-        }
-        match result {
-            Ok(len) => {
-                if let Some(r) = range {
-                    if len - offset != r.len() {
-                        return Err(Error::UploadInvalid(format!(
-                            "Content-Range announced {} bytes but the body held {}",
-                            r.len(),
-                            len - offset
-                        )));
-                    }
-                }
-                Ok(len)
-            }
-            Err(portcullis_storage::Error::BodyAfter { source, .. }) => {
-                Err(Error::BodyInterrupted(source))
-            }
-            Err(portcullis_storage::Error::UploadUnknown(id)) => Err(Error::UploadUnknown(id)),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Completes an upload: appends the last chunk if any, verifies the digest, and makes the
-    /// blob visible in the repository. A digest mismatch discards the upload.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn finish_upload(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        principal: &str,
-        digest: &Digest,
-        range: Option<ContentRange>,
-        length: Option<u64>,
-        body: Option<ByteStream>,
-    ) -> Result<u64> {
-        if let Some(body) = body {
-            self.patch_upload(repo, id, principal, range, length, body)
-                .await?;
-        } else {
-            self.check_upload(repo, id, principal).await?;
-        }
-        let session = self.uploads.session(id);
-        let mut state = session.lock().await;
-        let len = self
-            .blobs
-            .upload_len(id, None)
-            .await?
-            .ok_or_else(|| Error::UploadUnknown(id.to_owned()))?;
-        let cached = state
-            .take_hasher_at(len)
-            .filter(|h| h.algorithm() == digest.algorithm());
-        let actual = match cached {
-            Some(h) => h.finalize(),
-            None => {
-                let mut hasher = Hasher::new(digest.algorithm());
-                let mut staged = self.blobs.read_upload(id, None).await?;
-                while let Some(chunk) = staged.next().await {
-                    let chunk = chunk.map_err(|e| portcullis_storage::Error::io("upload", e))?;
-                    hasher.update(&chunk);
-                }
-                hasher.finalize()
-            }
-        };
-        if &actual != digest {
-            self.discard_upload(id).await?;
-            return Err(Error::DigestMismatch {
-                expected: digest.clone(),
-                actual,
-            });
-        }
-        let size = match self.blobs.commit_upload(id, None, digest).await {
-            Ok(size) => size,
-            Err(portcullis_storage::Error::UploadUnknown(id)) => {
-                return Err(Error::UploadUnknown(id))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // Checked in the linking transaction, not before: a repository deleted since the
-        // session was checked has ended the session, and the blob must not land in the name
-        // (nor in a repository created again under it). The committed bytes stay unlinked,
-        // invisible, until garbage collection.
-        let outcome = self
-            .meta
-            .complete_upload(id, repo.as_str(), digest, size)
-            .await?;
-        drop(state);
-        self.uploads.forget(id);
-        match outcome {
-            CompleteUpload::Linked => Ok(size),
-            CompleteUpload::UploadUnknown => Err(Error::UploadUnknown(id.to_owned())),
-            CompleteUpload::NameUnknown => {
-                self.meta.delete_upload(id).await?;
-                Err(Error::NameUnknown(repo.to_string()))
-            }
-        }
-    }
-
-    /// A whole blob in one request (`POST ...?digest=`).
-    pub async fn upload_whole(
-        &self,
-        repo: &RepoName,
-        digest: &Digest,
-        length: Option<u64>,
-        body: ByteStream,
-        principal: &str,
-    ) -> Result<u64> {
-        if length.is_some_and(|l| l > self.options.max_blob_bytes) {
-            return Err(Error::BlobTooLarge {
-                max: self.options.max_blob_bytes,
-            });
-        }
-        let id = self.start_upload(repo, principal).await?;
-        let result = self
-            .finish_upload(repo, &id, principal, digest, None, length, Some(body))
-            .await;
-        if result.is_err() {
-            self.discard_upload(&id).await?;
-        }
-        result
-    }
-
-    pub async fn cancel_upload(&self, repo: &RepoName, id: &str, principal: &str) -> Result<()> {
-        self.check_upload(repo, id, principal).await?;
-        let session = self.uploads.session(id);
-        let _state = session.lock().await;
-        self.discard_upload(id).await
-    }
-
-    async fn discard_upload(&self, id: &str) -> Result<()> {
-        self.blobs.abort_upload(id, None).await?;
-        self.meta.delete_upload(id).await?;
-        self.uploads.forget(id);
-        Ok(())
-    }
-
-    /// Deletes a repository (with `force`, also one that holds images) and ends its upload
-    /// sessions: their rows go in the same transaction as the repository, so a request on one
-    /// of them fails from then on, and their staged bytes are removed here. A request still
-    /// streaming into one of them is not waited for; it finds its session gone when it ends.
-    pub async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository> {
-        let outcome = self.meta.delete_repository(repo, force).await?;
-        if let DeleteRepository::Deleted { ended_uploads } = &outcome {
-            for id in ended_uploads {
-                self.uploads.forget(id);
-                if let Err(e) = self.blobs.abort_upload(id, None).await {
-                    // The delete has happened; an orphan staged file is the reaper's.
-                    tracing::warn!(upload = %id, error = %e, "removing a staged upload of a deleted repository failed");
-                }
-            }
-            if !ended_uploads.is_empty() {
-                tracing::info!(repository = %repo, sessions = ended_uploads.len(), "ended the upload sessions of a deleted repository");
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Discards uploads idle for longer than `max_idle_ms`, and staged files no session owns
-    /// (left by a crash between creating the file and recording the session) once they are
-    /// older than [`ORPHAN_MIN_AGE_MS`]: a younger one may belong to a `start_upload` that has
-    /// written its file but not yet its row.
-    pub async fn reap_uploads(&self, max_idle_ms: i64) -> Result<usize> {
-        let mut reaped = 0;
-        for upload in self.meta.stale_uploads(now_millis() - max_idle_ms).await? {
-            let session = self.uploads.session(&upload.id);
-            let _state = session.lock().await;
-            self.discard_upload(&upload.id).await?;
-            reaped += 1;
-        }
-        for id in self
-            .blobs
-            .list_uploads(now_millis() - ORPHAN_MIN_AGE_MS)
-            .await?
-        {
-            if self.meta.upload(&id).await?.is_none() {
-                self.blobs.abort_upload(&id, None).await?;
-                reaped += 1;
-            }
-        }
-        Ok(reaped)
     }
 
     // ---- manifests ----
@@ -1077,6 +751,8 @@ fn image_own_size(record: &ImageRecord) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_oci::Hasher;
+    use portcullis_storage::{BeginAppend, DeleteRepository, UploadProgress};
 
     #[test]
     fn accept_rules() {
@@ -1228,5 +904,100 @@ mod tests {
             Err(Error::BlobTooLarge { max: 4 })
         ));
         assert_eq!(meta.blob_link("r", &digest).await.unwrap(), None);
+    }
+
+    /// Two nodes on one store: the chunks of a push may land on either, the hash continues
+    /// from the recorded state, and a claim held by one keeps the other out.
+    #[tokio::test]
+    async fn an_upload_moves_between_nodes_and_one_appends_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, blobs, meta) = registry_with(&dir, RegistryOptions::default()).await;
+        let b = Registry::new(blobs.clone(), meta.clone(), RegistryOptions::default());
+        let repo: RepoName = "r".parse().unwrap();
+        meta.create_repository("r", &NewRepository::default())
+            .await
+            .unwrap();
+        let id = a.start_upload(&repo, "p").await.unwrap();
+        a.patch_upload(&repo, &id, "p", None, None, bytes_body(b"abc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.patch_upload(&repo, &id, "p", None, None, bytes_body(b"def"))
+                .await
+                .unwrap(),
+            6
+        );
+        let progress = meta.upload_progress(&id).await.unwrap().unwrap();
+        assert_eq!(progress.offset, 6);
+        let resumed = Hasher::restore(
+            portcullis_oci::Algorithm::Sha256,
+            progress.hash_state.as_deref().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(resumed.finalize(), Digest::sha256_of(b"abcdef"));
+
+        // A claim another node holds (mid-append, or dead before its lease ran out).
+        assert!(matches!(
+            meta.begin_append(&id, 6, 60_000).await.unwrap(),
+            BeginAppend::Claimed(_)
+        ));
+        assert!(matches!(
+            a.patch_upload(&repo, &id, "p", None, None, bytes_body(b"g"))
+                .await,
+            Err(Error::UploadInvalid(_))
+        ));
+        let release = UploadProgress {
+            offset: 6,
+            hash_state: None,
+            backend_state: None,
+        };
+        assert!(meta.finish_append(&id, 6, &release).await.unwrap());
+        assert_eq!(a.upload_status(&repo, &id, "p").await.unwrap(), 6);
+        let digest = Digest::sha256_of(b"abcdefg");
+        assert_eq!(
+            a.finish_upload(&repo, &id, "p", &digest, None, None, Some(bytes_body(b"g")))
+                .await
+                .unwrap(),
+            7
+        );
+        assert_eq!(meta.blob_link("r", &digest).await.unwrap(), Some(7));
+    }
+
+    /// Bytes a failed append left past the recorded offset are not part of the blob.
+    #[tokio::test]
+    async fn unrecorded_bytes_never_reach_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registry, blobs, meta) = registry_with(&dir, RegistryOptions::default()).await;
+        let repo: RepoName = "r".parse().unwrap();
+        meta.create_repository("r", &NewRepository::default())
+            .await
+            .unwrap();
+        let id = registry.start_upload(&repo, "p").await.unwrap();
+        registry
+            .patch_upload(&repo, &id, "p", None, None, bytes_body(b"abc"))
+            .await
+            .unwrap();
+        // What a node killed after writing, before recording, leaves.
+        let state = meta
+            .upload_progress(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .backend_state;
+        blobs
+            .append_upload(&id, 3, state.as_deref(), bytes_body(b"junk"))
+            .await
+            .unwrap();
+        assert_eq!(registry.upload_status(&repo, &id, "p").await.unwrap(), 3);
+        let digest = Digest::sha256_of(b"abc");
+        assert_eq!(
+            registry
+                .finish_upload(&repo, &id, "p", &digest, None, None, None)
+                .await
+                .unwrap(),
+            3
+        );
+        let read = blobs.read(&digest, None).await.unwrap().unwrap();
+        assert_eq!(read.len, 3);
     }
 }

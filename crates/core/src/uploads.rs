@@ -1,7 +1,5 @@
-//! Per-session upload state: a lock that serializes the requests of one upload, and the
-//! running hash of what was appended so far, so that a chunked push is hashed once, while it
-//! streams. The state is only a cache: after a restart (or a failed append) the digest is
-//! re-derived from the staged bytes.
+//! Helpers of the upload flow: a per-process lock per session (requests of one upload on one
+//! node wait for each other), hashing while a body streams, and the size cap.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,28 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use portcullis_oci::{Algorithm, Hasher};
+use portcullis_oci::Hasher;
 use portcullis_storage::ByteStream;
 
+/// Held while a request works on the session; the progress itself is in the metadata store.
 #[derive(Default)]
-pub struct UploadState {
-    /// The hash of the first `hashed_len` staged bytes, when known.
-    pub hasher: Option<Hasher>,
-    pub hashed_len: u64,
-}
-
-impl UploadState {
-    /// A hasher that can continue from `offset`, if the cached state covers exactly that prefix.
-    pub fn take_hasher_at(&mut self, offset: u64) -> Option<Hasher> {
-        if offset == 0 {
-            return Some(Hasher::new(Algorithm::Sha256));
-        }
-        match self.hasher.take() {
-            Some(h) if self.hashed_len == offset => Some(h),
-            _ => None,
-        }
-    }
-}
+pub struct UploadState;
 
 #[derive(Default)]
 pub struct UploadLocks {
@@ -49,18 +31,17 @@ impl UploadLocks {
     }
 }
 
-/// Feeds every chunk of `body` to `hasher` as it passes; the hasher is read back through the
-/// returned handle once the stream has been consumed.
-pub fn hashing(body: ByteStream, hasher: Hasher) -> (ByteStream, Arc<Mutex<Hasher>>) {
-    let shared = Arc::new(Mutex::new(hasher));
+/// Feeds every chunk of `body` to `hasher` as it passes; the hasher, and how many bytes it
+/// saw, are read back through the returned handle once the stream has been consumed.
+pub fn hashing(body: ByteStream, hasher: Hasher) -> (ByteStream, Arc<Mutex<(Hasher, u64)>>) {
+    let shared = Arc::new(Mutex::new((hasher, 0u64)));
     let inner = shared.clone();
     let stream = body
         .map(move |item: std::io::Result<Bytes>| {
             if let Ok(chunk) = &item {
-                inner
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .update(chunk);
+                let mut seen = inner.lock().unwrap_or_else(|e| e.into_inner());
+                seen.0.update(chunk);
+                seen.1 += chunk.len() as u64;
             }
             item
         })

@@ -326,12 +326,14 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Records a session opened by `principal` on an existing repository, in one transaction
     /// with the checks that the repository exists and that `limits` leave room for it.
+    /// Opens a session at offset 0 with the blob backend's initial upload state, if it has one.
     async fn create_upload(
         &self,
         id: &str,
         repo: &str,
         principal: &str,
         limits: UploadLimits,
+        backend_state: Option<&str>,
     ) -> Result<CreateUpload>;
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>>;
     /// Marks the session active now; `false` when it no longer exists.

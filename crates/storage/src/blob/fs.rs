@@ -299,10 +299,11 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
-    async fn upload_len(&self, id: &str, _state: Option<&str>) -> Result<Option<u64>> {
+    async fn upload_len(&self, id: &str, state: Option<&str>) -> Result<Option<u64>> {
         let path = self.upload_file(id)?;
+        let recorded = staged_len(id, state)?;
         match tokio::fs::metadata(&path).await {
-            Ok(m) => Ok(Some(m.len())),
+            Ok(m) => Ok(Some(recorded.unwrap_or(m.len()).min(m.len()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path.display().to_string(), e)),
         }
@@ -312,10 +313,11 @@ impl BlobStore for FsBlobStore {
         &self,
         id: &str,
         offset: u64,
-        _state: Option<&str>,
+        state: Option<&str>,
         mut body: ByteStream,
     ) -> Result<Appended> {
         let path = self.upload_file(id)?;
+        let recorded = staged_len(id, state)?;
         let id_owned = id.to_owned();
         let fsync = self.fsync;
         let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
@@ -327,13 +329,19 @@ impl BlobStore for FsBlobStore {
                 }
                 Err(e) => return Err(Error::io(path.display().to_string(), e)),
             };
-            let actual = file.metadata().map_err(io_err(&path))?.len();
+            let on_disk = file.metadata().map_err(io_err(&path))?.len();
+            // The recorded length is the upload's; bytes past it were never acknowledged (a
+            // crash, or a body failure whose progress was not recorded) and are resent.
+            let actual = recorded.unwrap_or(on_disk).min(on_disk);
             if actual != offset {
                 return Err(Error::UploadOffset {
                     id: id_owned,
                     expected: offset,
                     actual,
                 });
+            }
+            if on_disk > offset {
+                file.set_len(offset).map_err(io_err(&path))?;
             }
             let mut writeback = None;
             let written = write_chunks(&mut file, &mut rx, offset, fsync, &mut writeback)
@@ -367,7 +375,7 @@ impl BlobStore for FsBlobStore {
             .map_err(|e| Error::io("upload writer", std::io::Error::other(e)))??;
         let appended = Appended {
             len: written,
-            state: None,
+            state: Some(written.to_string()),
         };
         match body_error {
             Some(source) => Err(Error::BodyAfter { appended, source }),
@@ -375,8 +383,9 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read_upload(&self, id: &str, _state: Option<&str>) -> Result<ByteStream> {
+    async fn read_upload(&self, id: &str, state: Option<&str>) -> Result<ByteStream> {
         let path = self.upload_file(id)?;
+        let recorded = staged_len(id, state)?;
         let id = id.to_owned();
         let buffers = self.read_buffers.clone();
         blocking(move || {
@@ -388,25 +397,42 @@ impl BlobStore for FsBlobStore {
                 Err(e) => return Err(Error::io(path.display().to_string(), e)),
             };
             let len = file.metadata().map_err(io_err(&path))?.len();
-            Ok(stream_file(file, len, buffers))
+            Ok(stream_file(file, recorded.unwrap_or(len).min(len), buffers))
         })
         .await
     }
 
-    async fn commit_upload(&self, id: &str, _state: Option<&str>, digest: &Digest) -> Result<u64> {
+    async fn commit_upload(&self, id: &str, state: Option<&str>, digest: &Digest) -> Result<u64> {
         let from = self.upload_file(id)?;
+        let recorded = staged_len(id, state)?;
         let to = blob_path(&self.root, digest);
         let fsync = self.fsync;
         let id = id.to_owned();
         blocking(move || {
-            let file = match File::open(&from) {
+            let file = match OpenOptions::new().write(true).open(&from) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(Error::UploadUnknown(id))
                 }
                 Err(e) => return Err(Error::io(from.display().to_string(), e)),
             };
-            let size = file.metadata().map_err(io_err(&from))?.len();
+            let mut size = file.metadata().map_err(io_err(&from))?.len();
+            // The blob is what was recorded, not what a failed append left after it: the
+            // digest was checked against the recorded bytes only.
+            match recorded {
+                Some(len) if len > size => {
+                    return Err(Error::UploadOffset {
+                        id,
+                        expected: len,
+                        actual: size,
+                    })
+                }
+                Some(len) if len < size => {
+                    file.set_len(len).map_err(io_err(&from))?;
+                    size = len;
+                }
+                _ => {}
+            }
             if fsync {
                 file.sync_data().map_err(io_err(&from))?;
             }
@@ -461,6 +487,19 @@ impl BlobStore for FsBlobStore {
         })
         .await
     }
+}
+
+/// The length an upload's state records. The filesystem's state is that length alone: the
+/// staging file may hold more after an append that failed or was never recorded.
+fn staged_len(id: &str, state: Option<&str>) -> Result<Option<u64>> {
+    state
+        .map(|s| {
+            s.parse::<u64>().map_err(|_| Error::UploadState {
+                id: id.to_owned(),
+                reason: "not a filesystem upload state (a length)".into(),
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -654,8 +654,9 @@ impl MetaStore for PgMetaStore {
         repo: &str,
         principal: &str,
         limits: UploadLimits,
+        backend_state: Option<&str>,
     ) -> Result<CreateUpload> {
-        retrying!(self.create_upload_once(id, repo, principal, limits))
+        retrying!(self.create_upload_once(id, repo, principal, limits, backend_state))
     }
 
     async fn upload(&self, id: &str) -> Result<Option<UploadRecord>> {
@@ -1177,6 +1178,7 @@ impl PgMetaStore {
         repo: &str,
         principal: &str,
         limits: UploadLimits,
+        backend_state: Option<&str>,
     ) -> Result<CreateUpload> {
         let mut tx = self.pool.begin().await?;
         if lock_repository(&mut tx, repo, Hold::Shared)
@@ -1206,13 +1208,14 @@ impl PgMetaStore {
         }
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO uploads (id, repository, principal, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO uploads (id, repository, principal, created_at, updated_at, backend_state)
+             VALUES ($1, $2, $3, $4, $4, $5)",
         )
         .bind(id)
         .bind(repo)
         .bind(principal)
         .bind(now)
+        .bind(backend_state)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -80,6 +80,16 @@ impl SqliteMetaStore {
         Ok(SqliteMetaStore { writer, reader })
     }
 
+    /// Releases every append claim, for the one node an embedded database serves, as it
+    /// starts: a claim left by a process that was killed mid-append would otherwise refuse
+    /// the session until its lease ran out. Returns how many were released.
+    pub async fn release_append_claims(&self) -> Result<u64> {
+        let done = sqlx::query("UPDATE uploads SET claimed_at = NULL WHERE claimed_at IS NOT NULL")
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Applies pending migrations; returns the ones applied (`0005 iam generation`).
     pub async fn migrate(&self) -> Result<Vec<String>> {
         let pending = pending_migrations(&self.writer).await?;
@@ -819,6 +829,7 @@ impl MetaStore for SqliteMetaStore {
         repo: &str,
         principal: &str,
         limits: UploadLimits,
+        backend_state: Option<&str>,
     ) -> Result<CreateUpload> {
         // One writer connection: no other session can be recorded between the counts and the
         // insert, so the limits hold exactly under concurrent starts.
@@ -841,14 +852,15 @@ impl MetaStore for SqliteMetaStore {
         }
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO uploads (id, repository, principal, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (id, repository, principal, created_at, updated_at, backend_state)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(repo)
         .bind(principal)
         .bind(now)
         .bind(now)
+        .bind(backend_state)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -1316,7 +1328,10 @@ mod tests {
         assert!(store.delete_template("team").await.unwrap().is_none());
 
         assert_eq!(
-            store.create_upload("u1", "r", "p", ROOMY).await.unwrap(),
+            store
+                .create_upload("u1", "r", "p", ROOMY, None)
+                .await
+                .unwrap(),
             CreateUpload::Created
         );
         let mib = 1024 * 1024;
@@ -1376,7 +1391,10 @@ mod tests {
             Err(PutManifestError::NameUnknown(n)) if n == "ghost"
         ));
         assert_eq!(
-            store.create_upload("u", "ghost", "p", ROOMY).await.unwrap(),
+            store
+                .create_upload("u", "ghost", "p", ROOMY, None)
+                .await
+                .unwrap(),
             CreateUpload::NameUnknown
         );
         assert!(!store.repository_exists("ghost").await.unwrap());
@@ -1390,7 +1408,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with(&dir, &["r", "other"]).await;
         for (id, repo) in [("u1", "r"), ("u2", "r"), ("u3", "other")] {
-            store.create_upload(id, repo, "p", ROOMY).await.unwrap();
+            store
+                .create_upload(id, repo, "p", ROOMY, None)
+                .await
+                .unwrap();
         }
         let outcome = store.delete_repository("r", true).await.unwrap();
         let DeleteRepository::Deleted { mut ended_uploads } = outcome else {
@@ -1432,7 +1453,12 @@ mod tests {
         };
         let create = |id: &'static str, who: &'static str| {
             let store = &store;
-            async move { store.create_upload(id, "r", who, limits).await.unwrap() }
+            async move {
+                store
+                    .create_upload(id, "r", who, limits, None)
+                    .await
+                    .unwrap()
+            }
         };
         assert_eq!(create("a1", "alice").await, CreateUpload::Created);
         assert_eq!(create("a2", "alice").await, CreateUpload::Created);

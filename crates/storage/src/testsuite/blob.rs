@@ -227,6 +227,26 @@ pub async fn an_append_at_the_wrong_offset_changes_nothing(store: Arc<dyn BlobSt
     }
 }
 
+/// A node that appended but died before recording the new state: the upload resumes from the
+/// recorded one, and the unrecorded bytes are in neither the upload nor the blob.
+pub async fn an_unrecorded_append_is_not_part_of_the_upload(store: Arc<dyn BlobStore>) {
+    let s = &*store;
+    let mut upload = Upload::create(s, "a4").await;
+    upload.append(s, body(&[b"abc"])).await;
+    let recorded = upload.state.clone();
+    upload.append(s, body(&[b"lost bytes"])).await;
+    upload.state = recorded;
+    upload.len = 3;
+    assert_eq!(upload.staged_len(s).await, Some(3));
+    upload.append(s, body(&[b"de"])).await;
+    if let Some(staged) = upload.staged(s).await {
+        assert_eq!(staged, b"abcde");
+    }
+    let digest = Digest::sha256_of(b"abcde");
+    assert_eq!(upload.commit(s, &digest).await, 5);
+    read_back(s, &digest, 5).await;
+}
+
 /// A body that yields `data` in chunks, then fails as a dropped connection does.
 fn failing_after(data: &[u8]) -> ByteStream {
     let mut items: Vec<std::io::Result<Bytes>> = data
@@ -560,6 +580,7 @@ macro_rules! blob_store_suite {
             an_upload_appends_commits_and_reads_back,
             ranges_read_inclusive_slices,
             an_append_at_the_wrong_offset_changes_nothing,
+            an_unrecorded_append_is_not_part_of_the_upload,
             a_failed_body_keeps_what_arrived,
             a_failed_body_past_a_part_keeps_every_byte,
             abort_discards_an_upload,

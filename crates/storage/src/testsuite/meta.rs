@@ -501,7 +501,7 @@ pub async fn upload_limits_count_per_principal_and_in_total<S: MetaStore + IamSt
         let store = &store;
         async move {
             store
-                .create_upload(id, "r", who, limits)
+                .create_upload(id, "r", who, limits, None)
                 .await
                 .expect("create")
         }
@@ -518,7 +518,7 @@ pub async fn upload_limits_count_per_principal_and_in_total<S: MetaStore + IamSt
     assert_eq!(b2.repository, "r");
     assert_eq!(
         store
-            .create_upload("g", "ghost", "bob", ROOMY)
+            .create_upload("g", "ghost", "bob", ROOMY, None)
             .await
             .expect("create"),
         CreateUpload::NameUnknown
@@ -532,7 +532,7 @@ pub async fn sessions_complete_touch_count_parts_and_go_stale<S: MetaStore + Iam
     let store = with_repos(&open, &["r"]).await;
     assert_eq!(
         store
-            .create_upload("u1", "r", "p", ROOMY)
+            .create_upload("u1", "r", "p", ROOMY, None)
             .await
             .expect("create"),
         CreateUpload::Created
@@ -612,7 +612,7 @@ pub async fn deleting_a_repository_ends_its_upload_sessions<S: MetaStore + IamSt
         .expect("put");
     for (id, repo) in [("u1", "r"), ("u2", "r"), ("u3", "other")] {
         store
-            .create_upload(id, repo, "p", ROOMY)
+            .create_upload(id, repo, "p", ROOMY, None)
             .await
             .expect("create");
     }
@@ -665,7 +665,7 @@ pub async fn deleting_a_repository_ends_its_upload_sessions<S: MetaStore + IamSt
 pub async fn appends_are_claimed_at_the_stored_offset<S: MetaStore + IamStore>(open: Open<S>) {
     let store = with_repos(&open, &["r"]).await;
     store
-        .create_upload("u", "r", "p", ROOMY)
+        .create_upload("u", "r", "p", ROOMY, None)
         .await
         .expect("create");
     assert_eq!(
@@ -764,7 +764,7 @@ pub async fn appends_are_claimed_at_the_stored_offset<S: MetaStore + IamStore>(o
 
     // Sessions opened later start over, and completing drops the progress with the row.
     store
-        .create_upload("v", "r", "p", ROOMY)
+        .create_upload("v", "r", "p", ROOMY, None)
         .await
         .expect("create");
     assert_eq!(
@@ -1105,7 +1105,7 @@ pub async fn concurrent_sessions_respect_the_limits<S: MetaStore + IamStore>(ope
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             store
-                .create_upload(&format!("u{i}"), "r", "p", limits)
+                .create_upload(&format!("u{i}"), "r", "p", limits, None)
                 .await
                 .expect("create")
         }));
@@ -1125,7 +1125,9 @@ pub async fn concurrent_sessions_respect_the_limits<S: MetaStore + IamStore>(ope
 pub async fn concurrent_claims_have_one_winner<S: MetaStore + IamStore>(open: Open<S>) {
     let a = with_repos(&open, &["r"]).await;
     let b = open().await;
-    a.create_upload("u", "r", "p", ROOMY).await.expect("create");
+    a.create_upload("u", "r", "p", ROOMY, None)
+        .await
+        .expect("create");
     let mut tasks = Vec::new();
     for i in 0..10 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
