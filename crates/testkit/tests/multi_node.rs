@@ -18,28 +18,11 @@ use portcullis_testkit::{
 
 /// `aws ecr create-repository` through one node, as the administrator.
 fn create_repository(url: &str, name: &str) -> Result<String, String> {
-    let out = std::process::Command::new("aws")
-        .args([
-            "ecr",
-            "create-repository",
-            "--repository-name",
-            name,
-            "--endpoint-url",
-            url,
-        ])
-        .env("AWS_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET_ACCESS_KEY)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .output()
-        .expect("the aws CLI");
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    portcullis_testkit::scenario::aws(
+        url,
+        (ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY),
+        &["ecr", "create-repository", "--repository-name", name],
+    )
 }
 
 /// Three nodes of one deployment, or `None` (with a note) on the embedded default.
@@ -48,8 +31,17 @@ fn deployment() -> Option<Vec<TestServer>> {
         println!("skipped: PORTCULLIS_TEST_BACKENDS unset (the embedded default has one node)");
         return None;
     }
-    let first = TestServer::start();
-    let shared = first.deployment_env();
+    // The region the aws CLI helpers sign for.
+    let region = (
+        "PORTCULLIS_AUTH__REGION".to_owned(),
+        portcullis_testkit::scenario::REGION.to_owned(),
+    );
+    let first = TestServer::start_with(ServerOptions {
+        env: vec![region.clone()],
+        ..ServerOptions::default()
+    });
+    let mut shared = first.deployment_env();
+    shared.push(region);
     assert!(
         shared.iter().any(|(k, _)| k == "PORTCULLIS_METADATA__URL"),
         "{shared:?}"
