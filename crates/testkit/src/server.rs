@@ -243,6 +243,14 @@ impl TestServer {
             .collect()
     }
 
+    /// The `portcullis` binary with this server's deployment (its shared metadata and blob
+    /// store, if any) in the environment, for the offline commands a test runs against it.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(portcullis_bin());
+        command.envs(self.deployment_env());
+        command
+    }
+
     /// The server's process id while it runs, for reading `/proc/<pid>/status`.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -353,10 +361,14 @@ fn shared_backends_env() -> Vec<(String, String)> {
     vec![
         ("PORTCULLIS_METADATA__URL".into(), format!("{base}/{id}")),
         // Every node of a deployment shares the key that seals secrets and signs tokens.
-        (
-            "PORTCULLIS_AUTH__MASTER_KEY".into(),
-            "cG9ydGN1bGxpcy10ZXN0LW1hc3Rlci1rZXktMzJieXQ=".into(),
-        ),
+        ("PORTCULLIS_AUTH__MASTER_KEY".into(), {
+            // Each deployment its own key: a token of one must not open another.
+            use base64::Engine as _;
+            let mut key = [0u8; 32];
+            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(key)
+        }),
         ("PORTCULLIS_STORAGE__BACKEND".into(), "s3".into()),
         (
             "PORTCULLIS_STORAGE__S3__ENDPOINT".into(),

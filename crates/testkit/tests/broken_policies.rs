@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use portcullis_testkit::clients::require;
 use portcullis_testkit::fixtures::*;
-use portcullis_testkit::{portcullis_bin, TestServer};
+use portcullis_testkit::TestServer;
 use serde_json::Value;
 
 /// A document the policy grammar refuses (`Effect` is `Allow` or `Deny`), holding a Deny that
@@ -38,7 +38,8 @@ fn sql(server: &TestServer, statement: &str, params: &[&str]) {
 }
 
 fn doctor(server: &TestServer, extra: &[&str]) -> Output {
-    Command::new(portcullis_bin())
+    server
+        .command()
         .arg("doctor")
         .args(extra)
         .arg("--data-dir")

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use portcullis_testkit::fixtures::*;
-use portcullis_testkit::{portcullis_bin, ServerOptions, TestServer};
+use portcullis_testkit::{ServerOptions, TestServer};
 
 /// Every path under `root`, and `root` itself, with its permission bits.
 fn modes(root: &Path) -> Vec<(PathBuf, u32, bool)> {
@@ -88,7 +88,8 @@ fn an_existing_data_dir_with_loose_modes_is_fixed_at_start_and_the_log_says_so()
         let loose = if dir { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).expect("chmod");
     }
-    let doctor = std::process::Command::new(portcullis_bin())
+    let doctor = server
+        .command()
         .args(["doctor", "--data-dir"])
         .arg(&root)
         .output()

@@ -2,10 +2,8 @@
 //! `portcullis admin reset-bootstrap-key`, documented as safe while the server runs) reaches
 //! the running server's caches at once, with no other change passing through its API.
 
-use std::process::Command;
-
 use portcullis_testkit::fixtures::*;
-use portcullis_testkit::{basic_auth, portcullis_bin, TestServer};
+use portcullis_testkit::{basic_auth, TestServer};
 
 fn catalog_status(server: &TestServer, password: &str) -> u16 {
     Registry::with_auth(&server.base_url, &basic_auth("AWS", password))
@@ -24,7 +22,8 @@ fn an_offline_key_reset_refuses_the_old_key_s_tokens_on_the_next_request() {
     assert_eq!(catalog_status(&server, &old), 200);
     assert_eq!(catalog_status(&server, &old), 200);
 
-    let out = Command::new(portcullis_bin())
+    let out = server
+        .command()
         .args(["admin", "reset-bootstrap-key", "--data-dir"])
         .arg(server.data_dir())
         .env_remove("PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID")

@@ -401,7 +401,8 @@ fn botocore_case(server: &TestServer, mode: &str) -> Value {
 fn bad_tokens_and_signatures_are_refused_and_audited() {
     let server = start("");
     let expired = {
-        let out = Command::new(portcullis_testkit::portcullis_bin())
+        let out = server
+            .command()
             .args([
                 "token",
                 "issue",
@@ -492,7 +493,8 @@ fn bad_tokens_and_signatures_are_refused_and_audited() {
     assert!(errors.len() >= 7, "every refusal is audited: {errors:?}");
 
     // `portcullis audit` filters the same log.
-    let filtered = Command::new(portcullis_testkit::portcullis_bin())
+    let filtered = server
+        .command()
         .args(["audit", "--decision", "error", "--file"])
         .arg(server.data_dir().join("audit.log"))
         .output()
@@ -510,7 +512,8 @@ fn bad_tokens_and_signatures_are_refused_and_audited() {
         &["ecr", "get-login-password"],
     )
     .expect("the admin gets a token");
-    let by_action = Command::new(portcullis_testkit::portcullis_bin())
+    let by_action = server
+        .command()
         .args([
             "audit",
             "--action",
@@ -600,7 +603,8 @@ fn admin_commands_list_users_and_reset_the_bootstrap_key() {
     admin(&server, &["iam", "create-user", "--user-name", "ops"]);
     server.terminate();
     let run = |args: &[&str]| {
-        let out = Command::new(portcullis_testkit::portcullis_bin())
+        let out = server
+            .command()
             .args(args)
             .arg("--data-dir")
             .arg(server.data_dir())

@@ -9,8 +9,7 @@ use base64::Engine as _;
 use portcullis_testkit::clients::require;
 use portcullis_testkit::fixtures::*;
 use portcullis_testkit::{
-    basic_auth, portcullis_bin, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID,
-    ADMIN_SECRET_ACCESS_KEY,
+    basic_auth, ServerOptions, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY,
 };
 use reqwest::blocking::Response;
 use serde_json::Value;
@@ -271,7 +270,8 @@ fn a_token_from_another_server_is_401() {
 #[test]
 fn an_expired_token_is_401() {
     let server = TestServer::start();
-    let out = Command::new(portcullis_bin())
+    let out = server
+        .command()
         .args([
             "token",
             "issue",
