@@ -63,6 +63,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             append_lease_ms: (config.limits.upload_request_timeout_secs.saturating_add(60))
                 .saturating_mul(1000)
                 .min(i64::MAX as u64) as i64,
+            redirect_ttl: config
+                .storage
+                .redirect
+                .then(|| Duration::from_secs(config.storage.redirect_ttl_secs)),
             ..RegistryOptions::default()
         },
     ));

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use portcullis_oci::manifest::{parse_manifest, ManifestError, MAX_MANIFEST_SIZE};
 use portcullis_oci::{ByteRange, ContentRange, Digest, Reference, RepoName, Tag};
 use portcullis_storage::meta::now_millis;
@@ -38,6 +39,10 @@ pub struct RegistryOptions {
     pub max_uploads: u64,
     /// Largest blob an upload may produce, in bytes.
     pub max_blob_bytes: u64,
+    /// Blob GETs are answered with a presigned URL of the object store valid this long,
+    /// where the blob store can make one (`[storage] redirect`); `None` streams every blob
+    /// through the node.
+    pub redirect_ttl: Option<std::time::Duration>,
     /// How long an append holds its upload session against appends through other nodes.
     /// At least the longest an upload request may take (`[limits]
     /// upload_request_timeout_secs`): a lease that ran out mid-append would let a second
@@ -56,6 +61,7 @@ impl Default for RegistryOptions {
             max_uploads: 10_000,
             max_blob_bytes: 10 * 1024 * 1024 * 1024,
             append_lease_ms: 3_660_000,
+            redirect_ttl: None,
         }
     }
 }
@@ -207,12 +213,42 @@ impl Registry {
             .read(digest, range)
             .await?
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
+        // Counted as they leave, so the figure is what was served, not what was asked for.
+        let stream = read
+            .stream
+            .inspect(|chunk| {
+                if let Ok(chunk) = chunk {
+                    metrics::counter!("portcullis_blob_bytes_served_total")
+                        .increment(chunk.len() as u64);
+                }
+            })
+            .boxed();
         Ok(BlobBody {
             size,
             range,
             len: read.len,
-            stream: read.stream,
+            stream,
         })
+    }
+
+    /// Where a client fetches a blob of the repository from the object store directly, when
+    /// redirects are on and the blob store can presign a URL; `None` means stream it. The
+    /// repository's link is checked first, so a URL is never made for a blob the repository
+    /// does not hold.
+    pub async fn blob_redirect(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<url::Url>> {
+        let Some(ttl) = self.options.redirect_ttl else {
+            return Ok(None);
+        };
+        self.stat_blob(repo, digest).await?;
+        let url = self.blobs.presigned_get(digest, ttl).await?;
+        if url.is_some() {
+            metrics::counter!("portcullis_blob_redirects_total").increment(1);
+        }
+        Ok(url)
     }
 
     /// Unlinks a blob from the repository; its bytes stay until garbage collection.

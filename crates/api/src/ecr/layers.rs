@@ -229,6 +229,16 @@ pub async fn download_url(
             format!("The layer '{digest}' is not associated with an image in the repository, and may be cleaned up at any time"),
         ));
     }
+    // With redirects on, the object store's presigned URL, as ECR hands out S3's: it leaves
+    // the registry's network conditions behind (docs/deployment.md says how to close that).
+    if let Some(url) = state
+        .registry
+        .blob_redirect(&repo, &digest)
+        .await
+        .map_err(|e| core_error(state, &repo, e))?
+    {
+        return Ok(json!({ "downloadUrl": url.to_string(), "layerDigest": digest.to_string() }));
+    }
     // The URL names the key that asked for it: every download is authorized again as that
     // key's principal, with the download request's own network facts.
     let Some(access_key_id) = ctx.caller.access_key_id() else {

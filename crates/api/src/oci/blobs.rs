@@ -24,6 +24,16 @@ pub async fn get(
         h.insert("Docker-Content-Digest", hv(digest.to_string()));
         return Ok(resp);
     }
+    if let Some(url) = registry.blob_redirect(name, digest).await? {
+        // Authorized above for this request; the URL then lets the client fetch the blob from
+        // the object store (a Range header goes along to it).
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::LOCATION, hv(url.to_string()));
+        h.insert("Docker-Content-Digest", hv(digest.to_string()));
+        h.insert(header::CACHE_CONTROL, hv("no-store"));
+        return Ok(resp);
+    }
     // RFC 9110: a Range header that cannot be parsed (or asks for several ranges) is ignored,
     // and the whole blob is served.
     let range = req

@@ -34,6 +34,8 @@ pub struct StorageConfig {
     /// of streaming the bytes through the node (s3 only). The object store's URL is outside
     /// the registry's network conditions: see docs/deployment.md before turning it on.
     pub redirect: bool,
+    /// How long a presigned redirect URL stays valid, in seconds (ECR's are minutes).
+    pub redirect_ttl_secs: u64,
     pub s3: S3Config,
 }
 
@@ -43,6 +45,7 @@ impl Default for StorageConfig {
             backend: StorageBackend::Filesystem,
             fsync: true,
             redirect: false,
+            redirect_ttl_secs: 300,
             s3: S3Config::default(),
         }
     }
@@ -203,6 +206,10 @@ impl S3Config {
 impl StorageConfig {
     /// Refuses combinations that cannot work, naming the key to change.
     pub fn check(&self) -> Result<(), String> {
+        if self.redirect && !(1..=604_800).contains(&self.redirect_ttl_secs) {
+            // SigV4 presigned URLs live at most 7 days.
+            return Err("[storage] redirect_ttl_secs must be between 1 and 604800".into());
+        }
         match self.backend {
             StorageBackend::Filesystem => {
                 if self.redirect {
