@@ -29,7 +29,7 @@ pub async fn get(
         // the object store (a Range header goes along to it).
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
         let h = resp.headers_mut();
-        h.insert(header::LOCATION, hv(url.to_string()));
+        h.insert(header::LOCATION, hv(url.as_str()));
         h.insert("Docker-Content-Digest", hv(digest.to_string()));
         h.insert(header::CACHE_CONTROL, hv("no-store"));
         return Ok(resp);
