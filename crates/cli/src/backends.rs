@@ -36,18 +36,19 @@ impl Metadata {
     }
 
     /// Readies the store for the node that serves from it. On the embedded database that
-    /// node is the only one, so append claims left by a killed predecessor are released; on
-    /// a shared database they may be another node's, and their lease ends them.
+    /// node is the only one, so append claims and worker leases left by a killed predecessor
+    /// are released; on a shared database they may be another node's, and their lease ends
+    /// them.
     pub async fn prepare_to_serve(&self) -> anyhow::Result<()> {
         if let Migrator::Sqlite(store) = &self.migrator {
             let released = store
-                .release_append_claims()
+                .release_claims()
                 .await
-                .context("releasing upload claims")?;
+                .context("releasing the claims of the previous run")?;
             if released > 0 {
                 tracing::info!(
-                    uploads = released,
-                    "released the upload claims of the previous run"
+                    released,
+                    "released the upload claims and worker leases of the previous run"
                 );
             }
         }

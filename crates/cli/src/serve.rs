@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use portcullis_api::{AppState, Limits};
 use portcullis_auth::TokenSigner;
+use portcullis_core::worker::{Round, UploadReaper, Worker, Workers};
 use portcullis_core::{Iam, IamOptions, Registry, RegistryOptions};
 use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
@@ -85,28 +86,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let tokens = Arc::new(TokenSigner::from_master(master.as_bytes()));
     let audit = Arc::new(crate::keys::audit_log(&config)?);
 
-    // Staged files without a session are what a crash between the two writes leaves behind.
-    let max_idle_ms = (config.uploads.max_idle_hours * 3_600_000) as i64;
-    let reaped = registry
-        .reap_uploads(max_idle_ms)
-        .await
-        .context("checking staged uploads")?;
-    if reaped > 0 {
-        tracing::info!(reaped, "discarded abandoned uploads");
-    }
-    let reaper = registry.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match reaper.reap_uploads(max_idle_ms).await {
-                Ok(n) if n > 0 => tracing::info!(reaped = n, "discarded abandoned uploads"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "upload reaper failed"),
-            }
-        }
+    // Background work runs on one node of a deployment at a time, under a lease in the
+    // metadata store; this process's name for holding it.
+    let workers = Arc::new(Workers::new(
+        metadata.meta.clone(),
+        format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+    ));
+    // Staged files without a session are what a crash between the two writes leaves behind:
+    // a round before serving clears them (unless another node holds the reaper's lease).
+    let reaper: Arc<dyn Worker> = Arc::new(UploadReaper {
+        registry: registry.clone(),
+        max_idle_ms: (config.uploads.max_idle_hours * 3_600_000) as i64,
+        interval: Duration::from_secs(3600),
     });
+    if let Round::Ran(Some(done)) = workers
+        .round(reaper.as_ref())
+        .await
+        .context("checking staged uploads")?
+    {
+        tracing::info!(worker = reaper.name(), "{done}");
+    }
+    let reaper_task = workers.spawn(reaper.clone());
 
     let limits = Limits {
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
@@ -132,6 +132,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })
     .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(crate::redact::span));
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
+    reaper_task.abort();
+    workers.release(&[reaper.name()]).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod registry;
 pub mod repository;
 pub mod uploads;
+pub mod worker;
 
 pub use audit::{AuditError, AuditEvent, AuditLog, AuditResource, UserIdentity};
 pub use error::{Error, Result};

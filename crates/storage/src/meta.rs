@@ -368,6 +368,14 @@ pub trait MetaStore: Send + Sync + 'static {
         progress: &UploadProgress,
     ) -> Result<bool>;
     async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>>;
+
+    /// Takes or renews the lease on background work `name` for `holder` until `ttl_ms` from
+    /// now: granted when no one holds it, its holder's lease has expired, or `holder` already
+    /// holds it. One statement, so two nodes asking at once cannot both be granted.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool>;
+    /// Gives the lease up if `holder` holds it (a node shutting down), so another node need not
+    /// wait for it to expire.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 }
 
 impl PutManifestError {

@@ -820,6 +820,33 @@ impl MetaStore for PgMetaStore {
         .await?;
         row.as_ref().map(progress_from_row).transpose()
     }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let now = now_millis();
+        // A single upsert: the row lock taken on conflict serializes two nodes asking at once,
+        // and the WHERE is evaluated against the row as the winner left it.
+        let granted = sqlx::query(
+            "INSERT INTO worker_leases (name, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+             WHERE worker_leases.holder = EXCLUDED.holder OR worker_leases.expires_at <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(granted.rows_affected() > 0)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM worker_leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Unix milliseconds on the database server's clock.
@@ -1403,7 +1430,7 @@ pub(crate) mod tests {
             .expect("as is");
         assert_eq!(
             fresh.pending_migrations().await.expect("pending"),
-            ["0001 registry"]
+            ["0001 registry", "0002 worker leases"]
         );
         let refused = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require).await;
         assert!(
@@ -1411,7 +1438,10 @@ pub(crate) mod tests {
             "{:?}",
             refused.err()
         );
-        assert_eq!(fresh.migrate().await.expect("migrate"), ["0001 registry"]);
+        assert_eq!(
+            fresh.migrate().await.expect("migrate"),
+            ["0001 registry", "0002 worker leases"]
+        );
         assert!(fresh.migrate().await.expect("again").is_empty());
         let store = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require)
             .await

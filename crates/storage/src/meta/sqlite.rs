@@ -80,14 +80,22 @@ impl SqliteMetaStore {
         Ok(SqliteMetaStore { writer, reader })
     }
 
-    /// Releases every append claim, for the one node an embedded database serves, as it
-    /// starts: a claim left by a process that was killed mid-append would otherwise refuse
-    /// the session until its lease ran out. Returns how many were released.
-    pub async fn release_append_claims(&self) -> Result<u64> {
-        let done = sqlx::query("UPDATE uploads SET claimed_at = NULL WHERE claimed_at IS NOT NULL")
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected())
+    /// Releases every append claim and worker lease, for the one node an embedded database
+    /// serves, as it starts: what a process killed mid-append (or holding the reaper's lease)
+    /// left would otherwise stand until its lease ran out. Returns how many were released.
+    pub async fn release_claims(&self) -> Result<u64> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let claims =
+            sqlx::query("UPDATE uploads SET claimed_at = NULL WHERE claimed_at IS NOT NULL")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let leases = sqlx::query("DELETE FROM worker_leases")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(claims + leases)
     }
 
     /// Applies pending migrations; returns the ones applied (`0005 iam generation`).
@@ -1034,6 +1042,31 @@ impl MetaStore for SqliteMetaStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(progress_from_row).transpose()
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool> {
+        let now = now_millis();
+        let granted = sqlx::query(
+            "INSERT INTO worker_leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE worker_leases.holder = excluded.holder OR worker_leases.expires_at <= ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(granted.rows_affected() > 0)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM worker_leases WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }
 

@@ -1145,6 +1145,57 @@ pub async fn concurrent_claims_have_one_winner<S: MetaStore + IamStore>(open: Op
     assert_eq!(claimed, 1);
 }
 
+/// A worker lease: one holder at a time, renewable by it, free once expired or released.
+pub async fn worker_leases_have_one_holder<S: MetaStore + IamStore>(open: Open<S>) {
+    let a = open().await;
+    let b = open().await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .acquire_lease("reaper", &format!("node-{i}"), 60_000)
+                .await
+                .expect("lease")
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(granted, 1, "exactly one node holds the lease");
+
+    assert!(a.acquire_lease("gc", "node-a", 60_000).await.expect("take"));
+    assert!(!b.acquire_lease("gc", "node-b", 60_000).await.expect("held"));
+    assert!(a
+        .acquire_lease("gc", "node-a", 60_000)
+        .await
+        .expect("renew"));
+    // Another name is another lease.
+    assert!(b
+        .acquire_lease("lifecycle", "node-b", 60_000)
+        .await
+        .expect("other"));
+    // Releasing someone else's lease does nothing; its holder's release frees it.
+    b.release_lease("gc", "node-b").await.expect("release");
+    assert!(!b
+        .acquire_lease("gc", "node-b", 60_000)
+        .await
+        .expect("still held"));
+    a.release_lease("gc", "node-a").await.expect("release");
+    assert!(b.acquire_lease("gc", "node-b", 1).await.expect("free"));
+    // An expired lease goes to whoever asks next.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(a
+        .acquire_lease("gc", "node-a", 60_000)
+        .await
+        .expect("expired"));
+    assert!(!b
+        .acquire_lease("gc", "node-b", 60_000)
+        .await
+        .expect("taken"));
+}
+
 /// Generates one `#[tokio::test]` per case of the metadata contract for a backend.
 ///
 /// `$make` is an async block evaluating to `Option<(Open<S>, guard)>`: `None` skips the case
@@ -1170,6 +1221,7 @@ macro_rules! meta_store_suite {
             concurrent_tag_moves_lose_no_update,
             concurrent_sessions_respect_the_limits,
             concurrent_claims_have_one_winner,
+            worker_leases_have_one_holder,
         );
     };
     (@cases $make:expr; $($case:ident,)*) => {
