@@ -7,7 +7,7 @@
 # The data directory (blobs, uploads, SQLite, audit log, master key) is a volume; with
 # [storage] backend = "s3" and [metadata] url set, the container holds no state at all.
 
-FROM docker.io/library/rust:1.85-bookworm AS build
+FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin portcullis \
