@@ -36,7 +36,7 @@ fn the_dockerfile_builds_in_stages_and_runs_as_a_non_root_user() {
     let user = text
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     assert!(
         !user.starts_with("0") && !user.starts_with("root"),
