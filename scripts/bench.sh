@@ -172,7 +172,9 @@ $dist_storage
 http:
   addr: 127.0.0.1:$dist_port
 EOF
-"$registry_bin" serve "$tmp/distribution/config.yml" > "$tmp/distribution/log" 2>&1 &
+# Distribution's AWS SDK refuses to start with AWS_CA_BUNDLE set (its custom transport cannot
+# take one); its S3 endpoint here is plain HTTP on loopback, so it needs none.
+env -u AWS_CA_BUNDLE "$registry_bin" serve "$tmp/distribution/config.yml" > "$tmp/distribution/log" 2>&1 &
 pids+=($!)
 dist_pid=$!
 dist_url="http://127.0.0.1:$dist_port"
