@@ -1009,6 +1009,13 @@ mod tests {
             .await
             .unwrap();
         let id = registry.start_upload(&repo, "p").await.unwrap();
+        // A first append that was never recorded.
+        let state = meta.upload_progress(&id).await.unwrap().unwrap().backend_state;
+        blobs
+            .append_upload(&id, 0, state.as_deref(), bytes_body(b"early"))
+            .await
+            .unwrap();
+        assert_eq!(registry.upload_status(&repo, &id, "p").await.unwrap(), 0);
         registry
             .patch_upload(&repo, &id, "p", None, None, bytes_body(b"abc"))
             .await

@@ -52,8 +52,7 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Creates an empty staging area for upload `id`. Returns the backend's initial state for
     /// it, which the caller persists with the session and passes to every later call on the
-    /// upload (`None`: none yet; the filesystem's state is only the recorded length, which
-    /// its appends return).
+    /// upload (`None`: the backend keeps none; the filesystem's is the recorded length).
     async fn create_upload(&self, id: &str) -> Result<Option<String>>;
 
     /// Bytes staged so far, `None` when the upload does not exist. `state` is the one last

@@ -95,9 +95,9 @@ impl Registry {
         }
     }
 
-    /// The recorded progress of a session. A session from before progress was recorded (or
-    /// one whose first append was never recorded) has offset 0 and no state at all; its
-    /// staged bytes, where the backend can tell them, are taken as they are.
+    /// The recorded progress of a session. A session opened before progress was recorded
+    /// (an upgrade mid-push) has offset 0 and no state at all, while its staged bytes are on
+    /// the filesystem: their length is recorded as its offset once, and it goes on from there.
     async fn progress(&self, id: &str) -> Result<UploadProgress> {
         let mut progress = self
             .meta
@@ -107,7 +107,14 @@ impl Registry {
         if progress.offset == 0 && progress.hash_state.is_none() && progress.backend_state.is_none()
         {
             if let Ok(Some(len)) = self.blobs.upload_len(id, None).await {
-                progress.offset = len;
+                let adopted = UploadProgress {
+                    offset: len,
+                    hash_state: None,
+                    backend_state: None,
+                };
+                if len > 0 && self.meta.finish_append(id, 0, &adopted).await? {
+                    progress.offset = len;
+                }
             }
         }
         Ok(progress)
@@ -183,10 +190,7 @@ impl Registry {
             return Err(Error::BlobTooLarge { max });
         }
         let claimed = self.claim(id, offset, start).await?;
-        let backend_state = claimed.backend_state.or_else(|| {
-            // A legacy filesystem session: its state is the length.
-            (offset > 0).then(|| offset.to_string())
-        });
+        let backend_state = claimed.backend_state;
         let hasher = resume_hash(offset, claimed.hash_state.as_deref());
         let (body, over_limit) = capped(body, max.saturating_sub(offset));
         let (result, hashed) = match hasher {
@@ -288,9 +292,7 @@ impl Registry {
         let serial = session.lock().await;
         let len = self.progress(id).await?.offset;
         let claimed = self.claim(id, len, len).await?;
-        let backend_state = claimed
-            .backend_state
-            .or_else(|| (len > 0).then(|| len.to_string()));
+        let backend_state = claimed.backend_state;
         let actual = match self
             .digest_of_staged(
                 id,

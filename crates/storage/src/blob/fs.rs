@@ -294,7 +294,9 @@ impl BlobStore for FsBlobStore {
                 .mode(FILE_MODE)
                 .open(&path)
                 .map_err(io_err(&path))?;
-            Ok(None)
+            // The state is the recorded length, from the start: bytes an unrecorded first
+            // append leaves are then cut like any others.
+            Ok(Some("0".to_owned()))
         })
         .await
     }
