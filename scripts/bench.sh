@@ -139,7 +139,9 @@ if [ "$backend" = s3 ]; then
     forcepathstyle: true
     secure: false
     v4auth: true"
-    p_env=(PORTCULLIS_METADATA__URL="${pg_url%/*}/$bench_db"
+    # Every node of the deployment (the node-count runs below start two more) shares the key.
+    p_env=(PORTCULLIS_AUTH__MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
+           PORTCULLIS_METADATA__URL="${pg_url%/*}/$bench_db"
            PORTCULLIS_STORAGE__BACKEND=s3
            PORTCULLIS_STORAGE__REDIRECT="${BENCH_REDIRECT:-false}"
            PORTCULLIS_STORAGE__S3__ENDPOINT="$PORTCULLIS_TEST_S3_ENDPOINT"
@@ -196,7 +198,9 @@ if [ "$with_portcullis" = 1 ]; then
     mkdir -p "$tmp/portcullis/data"
     key_id="AKIA$(random_alnum 16 | tr a-z A-Z)"
     key_secret=$(random_alnum 40)
+    # Anonymous callers may reach the policy check at all (the public repository below).
     env "${p_env[@]}" PORTCULLIS_BOOTSTRAP_ACCESS_KEY_ID=$key_id PORTCULLIS_BOOTSTRAP_SECRET_ACCESS_KEY=$key_secret \
+        PORTCULLIS_AUTH__ANONYMOUS_ACCESS=true \
         RUST_LOG=${RUST_LOG:-warn,portcullis=info} "$target_dir/release/portcullis" serve \
         --listen 127.0.0.1:0 --data-dir "$tmp/portcullis/data" > "$tmp/portcullis/log" 2>&1 &
     pids+=($!)
@@ -266,6 +270,37 @@ if [ "$backend" = s3 ]; then
     log "$garage_limit"
 fi
 
+# Requests per second with 1, 2 and 3 nodes of one deployment (PostgreSQL + Garage), each
+# run sending its requests to the nodes in turn. On one machine the nodes share its cores, so
+# this shows what a node costs, not how a deployment scales across machines.
+nodes_md=""
+if [ "$backend" = s3 ]; then
+    node_args=(--skip-matrix --single-blobs 0 --hammer-secs "${BENCH_NODE_SECS:-10}"
+               --hammer-concurrency 64 --repo-prefix nodes)
+    urls="$p_url"
+    for n in 1 2 3; do
+        if [ "$n" -gt 1 ]; then
+            mkdir -p "$tmp/node$n/data"
+            env "${p_env[@]}" RUST_LOG=warn,portcullis=info "$target_dir/release/portcullis" serve \
+                --listen 127.0.0.1:0 --data-dir "$tmp/node$n/data" > "$tmp/node$n/log" 2>&1 &
+            pids+=($!)
+            url=""
+            for _ in $(seq 1 300); do
+                url=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/node$n/log" | head -1 | sed 's/listening on //') || true
+                [ -n "$url" ] && break
+                sleep 0.1
+            done
+            [ -n "$url" ] || { log "node $n did not start:"; cat "$tmp/node$n/log" >&2; exit 1; }
+            urls="$urls,$url"
+        fi
+        log "portcullis: $n node(s)"
+        "$target_dir/release/portcullis-load" --target "portcullis=$urls" \
+            --basic-auth "portcullis=AWS:$password" "${node_args[@]}" > "$tmp/nodes$n.md"
+        nodes_md+=$'\n'"#### $n node(s)"$'\n\n'"$(cat "$tmp/nodes$n.md")"$'\n'
+    done
+    nodes_md="### Nodes of one deployment: 1, 2 and 3 on these cores"$'\n\n'"\`portcullis-load --target portcullis=URL[,URL...] ${node_args[*]}\`: every node on this one machine, sharing its $(nproc) cores with PostgreSQL, Garage and the client, so the figures show the cost of a node, not scaling across machines."$'\n'"$nodes_md"
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 flags=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w -e sha_ni -e avx2 -e avx512f | tr '\n' ' ' | sed 's/ $//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
@@ -300,6 +335,7 @@ dirty=${changed:+ (with local changes to: $changed)}
     echo
     if [ -n "$garage_limit" ]; then echo "$garage_limit"; echo; fi
     cat "$tmp/result.md"
+    if [ -n "$nodes_md" ]; then echo; echo "$nodes_md"; fi
 } > "$tmp/section.md"
 
 cat "$tmp/section.md"

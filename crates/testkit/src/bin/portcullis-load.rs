@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,8 @@ Only loopback addresses are accepted. Example:
 #[command(name = "portcullis-load", version, about = "OCI registry load tool: push/pull throughput and small-request rates, side by side", long_about = LONG_ABOUT)]
 struct Args {
     /// A registry to measure, as NAME=URL (loopback only). Give it once, or twice to compare;
-    /// ratios are first / second.
+    /// ratios are first / second. NAME=URL,URL,... sends requests to several nodes of one
+    /// deployment in turn.
     #[arg(long = "target", required = true, value_parser = parse_target)]
     targets: Vec<Target>,
 
@@ -209,26 +210,49 @@ impl Flow {
 #[derive(Clone, Debug)]
 struct Target {
     name: String,
-    base: Url,
+    /// One URL, or several nodes of one deployment that requests go to in turn.
+    bases: Vec<Url>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Target {
+    /// The node the next request goes to (round robin over the target's URLs).
+    fn base(&self) -> &Url {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len();
+        &self.bases[i]
+    }
+
+    fn shown(&self) -> String {
+        self.bases
+            .iter()
+            .map(Url::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 fn parse_target(s: &str) -> Result<Target, String> {
-    let (name, url) = s.split_once('=').ok_or("expected NAME=URL")?;
-    let base = Url::parse(url).map_err(|e| format!("bad URL `{url}`: {e}"))?;
-    let loopback = match base.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
-    if !loopback {
-        return Err(format!("`{url}` is not a loopback address"));
+    let (name, urls) = s.split_once('=').ok_or("expected NAME=URL[,URL...]")?;
+    let mut bases = Vec::new();
+    for url in urls.split(',') {
+        let base = Url::parse(url).map_err(|e| format!("bad URL `{url}`: {e}"))?;
+        let loopback = match base.host_str() {
+            Some("localhost") => true,
+            Some(h) => h
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        };
+        if !loopback {
+            return Err(format!("`{url}` is not a loopback address"));
+        }
+        bases.push(base);
     }
     Ok(Target {
         name: name.to_string(),
-        base,
+        bases,
+        next: Arc::new(AtomicUsize::new(0)),
     })
 }
 
@@ -423,7 +447,7 @@ struct Registry {
 
 impl Registry {
     fn url(&self, path: &str) -> anyhow::Result<Url> {
-        Ok(self.target.base.join(path)?)
+        Ok(self.target.base().join(path)?)
     }
 
     /// Resolves a Location header, relative (`/v2/...`) or absolute.
@@ -434,7 +458,7 @@ impl Registry {
             .context("response has no Location header")?
             .to_str()
             .context("Location is not ASCII")?;
-        Ok(self.target.base.join(loc)?)
+        Ok(self.target.base().join(loc)?)
     }
 
     async fn start_upload(&self, repo: &str) -> anyhow::Result<Url> {
@@ -1009,7 +1033,7 @@ async fn main() -> anyhow::Result<()> {
             .get(r.url("/v2/")?)
             .send()
             .await
-            .with_context(|| format!("{} is not reachable", r.target.base))?;
+            .with_context(|| format!("{} is not reachable", r.target.shown()))?;
         ensure!(
             resp.status() == StatusCode::OK,
             "{}: GET /v2/ answered {}",
@@ -1374,7 +1398,7 @@ fn render(
         "Targets: {}.",
         args.targets
             .iter()
-            .map(|t| format!("{} at {}", t.name, t.base))
+            .map(|t| format!("{} at {}", t.name, t.shown()))
             .collect::<Vec<_>>()
             .join(", ")
     );
