@@ -60,10 +60,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_uploads_per_principal: config.limits.max_uploads_per_principal,
             max_uploads: config.limits.max_uploads,
             max_blob_bytes: config.limits.max_blob_bytes,
-            // A minute past the request timeout, so a claim outlives the request holding it.
-            append_lease_ms: (config.limits.upload_request_timeout_secs.saturating_add(60))
-                .saturating_mul(1000)
-                .min(i64::MAX as u64) as i64,
             redirect_ttl: config
                 .storage
                 .redirect

@@ -43,10 +43,9 @@ pub struct RegistryOptions {
     /// where the blob store can make one (`[storage] redirect`); `None` streams every blob
     /// through the node.
     pub redirect_ttl: Option<std::time::Duration>,
-    /// How long an append holds its upload session against appends through other nodes.
-    /// At least the longest an upload request may take (`[limits]
-    /// upload_request_timeout_secs`): a lease that ran out mid-append would let a second
-    /// writer in. A node that dies mid-append leaves its session claimed for this long.
+    /// How long a claim on an upload session holds against requests through other nodes
+    /// without being renewed. A request renews its claim every third of this while it
+    /// streams, so this bounds how long a node that died mid-chunk keeps the session.
     pub append_lease_ms: i64,
 }
 
@@ -60,7 +59,7 @@ impl Default for RegistryOptions {
             max_uploads_per_principal: 100,
             max_uploads: 10_000,
             max_blob_bytes: 10 * 1024 * 1024 * 1024,
-            append_lease_ms: 3_660_000,
+            append_lease_ms: 30_000,
             redirect_ttl: None,
         }
     }
@@ -1010,7 +1009,12 @@ mod tests {
             .unwrap();
         let id = registry.start_upload(&repo, "p").await.unwrap();
         // A first append that was never recorded.
-        let state = meta.upload_progress(&id).await.unwrap().unwrap().backend_state;
+        let state = meta
+            .upload_progress(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .backend_state;
         blobs
             .append_upload(&id, 0, state.as_deref(), bytes_body(b"early"))
             .await
@@ -1042,5 +1046,54 @@ mod tests {
         );
         let read = blobs.read(&digest, None).await.unwrap().unwrap();
         assert_eq!(read.len, 3);
+    }
+
+    /// A chunk that streams for longer than a lease keeps its claim (it is renewed), and a
+    /// claim nobody renews (its node died) lets another node in after one lease.
+    #[tokio::test]
+    async fn claims_are_renewed_while_a_chunk_streams_and_expire_when_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RegistryOptions {
+            append_lease_ms: 90,
+            ..RegistryOptions::default()
+        };
+        let (a, blobs, meta) = registry_with(&dir, options.clone()).await;
+        let b = Registry::new(blobs, meta.clone(), options);
+        let repo: RepoName = "r".parse().unwrap();
+        meta.create_repository("r", &NewRepository::default())
+            .await
+            .unwrap();
+        let id = a.start_upload(&repo, "p").await.unwrap();
+        let slow: ByteStream = Box::pin(futures::stream::unfold(0, |i| async move {
+            if i == 3 {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+            Some((Ok(Bytes::from_static(b"ab")), i + 1))
+        }));
+        let streaming = a.patch_upload(&repo, &id, "p", None, None, slow);
+        let intruder = async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            b.patch_upload(&repo, &id, "p", None, None, bytes_body(b"x"))
+                .await
+        };
+        let (streamed, intruded) = tokio::join!(streaming, intruder);
+        assert_eq!(streamed.unwrap(), 6);
+        assert!(
+            matches!(intruded, Err(Error::UploadInvalid(_))),
+            "{intruded:?}"
+        );
+        // A claim left behind (a node killed mid-chunk) expires after one lease.
+        assert!(matches!(
+            meta.begin_append(&id, 6, 90).await.unwrap(),
+            BeginAppend::Claimed(_)
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        assert_eq!(
+            b.patch_upload(&repo, &id, "p", None, None, bytes_body(b"cd"))
+                .await
+                .unwrap(),
+            8
+        );
     }
 }

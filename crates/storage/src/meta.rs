@@ -367,6 +367,9 @@ pub trait MetaStore: Send + Sync + 'static {
         from_offset: u64,
         progress: &UploadProgress,
     ) -> Result<bool>;
+    /// Renews a claim taken by `begin_append` at `offset` (an append that streams for longer
+    /// than a lease); `false` when the session is gone, moved on or not claimed.
+    async fn renew_append(&self, id: &str, offset: u64) -> Result<bool>;
     async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>>;
 
     /// Takes or renews the lease on background work `name` for `holder` until `ttl_ms` from

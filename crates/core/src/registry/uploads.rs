@@ -136,6 +136,34 @@ impl Registry {
         }
     }
 
+    /// Runs `work` while renewing the claim at `offset` every third of a lease, so a claim
+    /// lasts as long as its request and a node that dies lets go within one lease.
+    async fn renewing<T>(
+        &self,
+        id: &str,
+        offset: u64,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = std::time::Duration::from_millis(
+            u64::try_from(self.options.append_lease_ms / 3)
+                .unwrap_or(1)
+                .max(1),
+        );
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => match self.meta.renew_append(id, offset).await {
+                    Ok(true) => {}
+                    // The session ended or moved on; the work finds out when it records.
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(upload = %id, error = %e, "renewing an upload claim failed"),
+                },
+            }
+        }
+    }
+
     /// Releases a claim without recording progress.
     async fn release(&self, id: &str, offset: u64) {
         let same = UploadProgress {
@@ -193,23 +221,21 @@ impl Registry {
         let backend_state = claimed.backend_state;
         let hasher = resume_hash(offset, claimed.hash_state.as_deref());
         let (body, over_limit) = capped(body, max.saturating_sub(offset));
-        let (result, hashed) = match hasher {
+        let (body, hashed) = match hasher {
             Some(hasher) => {
                 let (body, hashed) = hashing(body, hasher);
-                let result = self
-                    .blobs
-                    .append_upload(id, offset, backend_state.as_deref(), body)
-                    .await;
-                (result, Some(hashed))
+                (body, Some(hashed))
             }
-            None => {
-                let result = self
-                    .blobs
-                    .append_upload(id, offset, backend_state.as_deref(), body)
-                    .await;
-                (result, None)
-            }
+            None => (body, None),
         };
+        let result = self
+            .renewing(
+                id,
+                offset,
+                self.blobs
+                    .append_upload(id, offset, backend_state.as_deref(), body),
+            )
+            .await;
         // What to record: a success, or what a failed body staged before it failed.
         let (appended, failure) = match result {
             Ok(appended) => (appended, None),
@@ -293,16 +319,14 @@ impl Registry {
         let len = self.progress(id).await?.offset;
         let claimed = self.claim(id, len, len).await?;
         let backend_state = claimed.backend_state;
-        let actual = match self
-            .digest_of_staged(
-                id,
-                len,
-                digest.algorithm(),
-                &claimed.hash_state,
-                &backend_state,
-            )
-            .await
-        {
+        let staged = self.digest_of_staged(
+            id,
+            len,
+            digest.algorithm(),
+            &claimed.hash_state,
+            &backend_state,
+        );
+        let actual = match self.renewing(id, len, staged).await {
             Ok(actual) => actual,
             Err(e) => {
                 self.release(id, len).await;
@@ -317,8 +341,12 @@ impl Registry {
             });
         }
         let size = match self
-            .blobs
-            .commit_upload(id, backend_state.as_deref(), digest)
+            .renewing(
+                id,
+                len,
+                self.blobs
+                    .commit_upload(id, backend_state.as_deref(), digest),
+            )
             .await
         {
             Ok(size) => size,

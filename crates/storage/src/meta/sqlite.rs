@@ -1034,6 +1034,18 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn renew_append(&self, id: &str, offset: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET claimed_at = ?1, updated_at = ?1 WHERE id = ?2 AND upload_offset = ?3 AND claimed_at IS NOT NULL",
+        )
+        .bind(now_millis())
+        .bind(id)
+        .bind(offset as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>> {
         let row = sqlx::query(
             "SELECT upload_offset, hash_state, backend_state FROM uploads WHERE id = ?",

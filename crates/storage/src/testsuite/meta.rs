@@ -692,6 +692,16 @@ pub async fn appends_are_claimed_at_the_stored_offset<S: MetaStore + IamStore>(o
         store.begin_append("u", 0, 60_000).await.expect("claim"),
         BeginAppend::Busy
     );
+    // A renewed claim holds past its first lease; only a claim at the offset can be renewed.
+    assert!(!store.renew_append("u", 3).await.expect("renew"));
+    assert!(!store.renew_append("ghost", 0).await.expect("renew"));
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert!(store.renew_append("u", 0).await.expect("renew"));
+    assert_eq!(
+        store.begin_append("u", 0, 25).await.expect("claim"),
+        BeginAppend::Busy,
+        "renewed just now"
+    );
     let after = UploadProgress {
         offset: 10,
         hash_state: Some(vec![1, 2, 3]),
