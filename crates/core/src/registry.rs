@@ -869,11 +869,14 @@ mod tests {
             .delete_repository(repo.as_str(), true)
             .await
             .unwrap();
-        assert_eq!(
-            outcome,
-            DeleteRepository::Deleted {
-                ended_uploads: vec![id.clone()]
-            }
+        let DeleteRepository::Deleted { ended_uploads } = outcome else {
+            panic!("not deleted: {outcome:?}");
+        };
+        let ended: Vec<&str> = ended_uploads.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ended, [id.as_str()]);
+        assert!(
+            ended_uploads[0].backend_state.is_some(),
+            "the state goes to the backend's abort"
         );
         assert_eq!(blobs.upload_len(&id, None).await.unwrap(), None);
         assert!(matches!(

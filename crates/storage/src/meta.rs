@@ -184,12 +184,21 @@ pub enum CompleteUpload {
     NameUnknown,
 }
 
+/// An upload session a repository delete ended, with the blob backend's state for it, so the
+/// caller can discard what the backend staged (an S3 multipart upload can only be aborted by
+/// its id, which is in that state).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EndedUpload {
+    pub id: String,
+    pub backend_state: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteRepository {
     /// Deleted, with the upload sessions that were open on it (their rows are gone with the
     /// repository; the caller discards their staged bytes).
     Deleted {
-        ended_uploads: Vec<String>,
+        ended_uploads: Vec<EndedUpload>,
     },
     NotFound,
     /// The repository still holds images and `force` was not given.

@@ -462,11 +462,14 @@ impl Registry {
     pub async fn delete_repository(&self, repo: &str, force: bool) -> Result<DeleteRepository> {
         let outcome = self.meta.delete_repository(repo, force).await?;
         if let DeleteRepository::Deleted { ended_uploads } = &outcome {
-            for id in ended_uploads {
+            for ended in ended_uploads {
+                let id = &ended.id;
                 self.uploads.forget(id);
-                // The rows (and the backend states in them) are gone: the backend removes what
-                // it can find by id, and S3's lifecycle rule aborts the multipart upload.
-                if let Err(e) = self.blobs.abort_upload(id, None).await {
+                if let Err(e) = self
+                    .blobs
+                    .abort_upload(id, ended.backend_state.as_deref())
+                    .await
+                {
                     // The delete has happened; an orphan staged file is the reaper's.
                     tracing::warn!(upload = %id, error = %e, "removing a staged upload of a deleted repository failed");
                 }

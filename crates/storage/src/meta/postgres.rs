@@ -33,7 +33,7 @@ use super::{
     PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
     TemplateRecord, UploadLimits, UploadParts, UploadProgress, UploadRecord,
 };
-use crate::{Error, Result};
+use crate::{EndedUpload, Error, Result};
 
 /// A pool per node: enough for parallel pushes, small enough that a few nodes stay under the
 /// server's default `max_connections` (100).
@@ -975,11 +975,19 @@ impl PgMetaStore {
         if images > 0 && !force {
             return Ok(DeleteRepository::NotEmpty);
         }
-        let ended_uploads: Vec<String> =
-            sqlx::query_scalar("DELETE FROM uploads WHERE repository = $1 RETURNING id")
+        let ended_uploads =
+            sqlx::query("DELETE FROM uploads WHERE repository = $1 RETURNING id, backend_state")
                 .bind(repo)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await?
+                .iter()
+                .map(|row| -> Result<EndedUpload> {
+                    Ok(EndedUpload {
+                        id: row.try_get("id")?,
+                        backend_state: row.try_get("backend_state")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
         for sql in [
             "DELETE FROM tags WHERE repository_id = $1",
             "DELETE FROM manifest_references WHERE repository_id = $1",

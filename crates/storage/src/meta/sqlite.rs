@@ -20,7 +20,7 @@ use super::{
     PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
     TemplateRecord, UploadLimits, UploadParts, UploadProgress, UploadRecord,
 };
-use crate::{Error, Result};
+use crate::{EndedUpload, Error, Result};
 
 pub struct SqliteMetaStore {
     writer: SqlitePool,
@@ -440,11 +440,19 @@ impl MetaStore for SqliteMetaStore {
         if images > 0 && !force {
             return Ok(DeleteRepository::NotEmpty);
         }
-        let ended_uploads: Vec<String> =
-            sqlx::query_scalar("DELETE FROM uploads WHERE repository = ? RETURNING id")
+        let ended_uploads =
+            sqlx::query("DELETE FROM uploads WHERE repository = ? RETURNING id, backend_state")
                 .bind(repo)
                 .fetch_all(&mut *tx)
-                .await?;
+                .await?
+                .iter()
+                .map(|row| -> Result<EndedUpload> {
+                    Ok(EndedUpload {
+                        id: row.try_get("id")?,
+                        backend_state: row.try_get("backend_state")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
         for sql in [
             "DELETE FROM tags WHERE repository_id = ?",
             "DELETE FROM manifest_references WHERE repository_id = ?",
@@ -1459,11 +1467,12 @@ mod tests {
                 .unwrap();
         }
         let outcome = store.delete_repository("r", true).await.unwrap();
-        let DeleteRepository::Deleted { mut ended_uploads } = outcome else {
+        let DeleteRepository::Deleted { ended_uploads } = outcome else {
             panic!("not deleted: {outcome:?}");
         };
-        ended_uploads.sort();
-        assert_eq!(ended_uploads, ["u1", "u2"]);
+        let mut ended: Vec<String> = ended_uploads.into_iter().map(|u| u.id).collect();
+        ended.sort();
+        assert_eq!(ended, ["u1", "u2"]);
         assert_eq!(store.upload("u1").await.unwrap(), None);
         assert!(!store.touch_upload("u1").await.unwrap());
         assert!(store.touch_upload("u3").await.unwrap());

@@ -14,9 +14,9 @@ use portcullis_oci::Digest;
 
 use crate::iam::{GroupRecord, ManagedPolicyRecord, PrincipalKind};
 use crate::{
-    AccessKeyRecord, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, IamStore,
-    ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError, TagRepository,
-    TagWrite, UploadLimits, UploadProgress, UserRecord,
+    AccessKeyRecord, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload,
+    IamStore, ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError,
+    TagRepository, TagWrite, UploadLimits, UploadProgress, UserRecord,
 };
 
 /// Opens another handle to the case's database.
@@ -625,7 +625,8 @@ pub async fn deleting_a_repository_ends_its_upload_sessions<S: MetaStore + IamSt
         panic!("not deleted: {outcome:?}");
     };
     ended_uploads.sort();
-    assert_eq!(ended_uploads, ["u1", "u2"]);
+    let ended: Vec<&str> = ended_uploads.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ended, ["u1", "u2"]);
     assert_eq!(
         store.delete_repository("r", true).await.expect("again"),
         DeleteRepository::NotFound
@@ -657,7 +658,10 @@ pub async fn deleting_a_repository_ends_its_upload_sessions<S: MetaStore + IamSt
             .await
             .expect("empty"),
         DeleteRepository::Deleted {
-            ended_uploads: vec!["u3".to_owned()]
+            ended_uploads: vec![EndedUpload {
+                id: "u3".to_owned(),
+                backend_state: None,
+            }]
         }
     );
 }
