@@ -1001,6 +1001,28 @@ mod tests {
         assert_eq!(meta.blob_link("r", &digest).await.unwrap(), Some(7));
     }
 
+    /// Appends straight to the blob store from the recorded state, without recording the
+    /// result: what a node killed between the two leaves.
+    async fn append_unrecorded(
+        meta: &dyn MetaStore,
+        blobs: &dyn BlobStore,
+        id: &str,
+        offset: u64,
+        data: &'static [u8],
+    ) {
+        let progress = meta.upload_progress(id).await.unwrap().unwrap();
+        assert_eq!(progress.offset, offset);
+        blobs
+            .append_upload(
+                id,
+                offset,
+                progress.backend_state.as_deref(),
+                bytes_body(data),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Bytes a failed append left past the recorded offset are not part of the blob.
     #[tokio::test]
     async fn unrecorded_bytes_never_reach_the_blob() {
@@ -1012,32 +1034,14 @@ mod tests {
             .unwrap();
         let id = registry.start_upload(&repo, "p").await.unwrap();
         // A first append that was never recorded.
-        let state = meta
-            .upload_progress(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .backend_state;
-        blobs
-            .append_upload(&id, 0, state.as_deref(), bytes_body(b"early"))
-            .await
-            .unwrap();
+        append_unrecorded(&*meta, &*blobs, &id, 0, b"early").await;
         assert_eq!(registry.upload_status(&repo, &id, "p").await.unwrap(), 0);
         registry
             .patch_upload(&repo, &id, "p", None, None, bytes_body(b"abc"))
             .await
             .unwrap();
         // What a node killed after writing, before recording, leaves.
-        let state = meta
-            .upload_progress(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .backend_state;
-        blobs
-            .append_upload(&id, 3, state.as_deref(), bytes_body(b"junk"))
-            .await
-            .unwrap();
+        append_unrecorded(&*meta, &*blobs, &id, 3, b"junk").await;
         assert_eq!(registry.upload_status(&repo, &id, "p").await.unwrap(), 3);
         let digest = Digest::sha256_of(b"abc");
         assert_eq!(

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use portcullis_testkit::clients::{require, ClientEnv, MediaTypes, OciLayout};
 use portcullis_testkit::fixtures::Registry;
-use portcullis_testkit::scenario::{aws, user_with_policy, REGION};
+use portcullis_testkit::scenario::{audit_lines, aws, user_with_policy, REGION};
 use portcullis_testkit::{ServerOptions, TestServer};
 use serde_json::Value;
 
@@ -132,6 +132,16 @@ fn a_blob_get_redirects_to_the_bucket_and_no_byte_passes_the_node() {
         "blob bytes went through the node"
     );
     assert!(counter(&metrics, "portcullis_blob_redirects_total") >= 2);
+    // Every redirect was an audited decision, as a streamed pull is.
+    let events = audit_lines(server.data_dir());
+    assert!(
+        events
+            .iter()
+            .any(|e| e["eventName"] == "GetDownloadUrlForLayer"
+                && e["decision"] == "allow"
+                && e["userIdentity"]["userName"] == "admin"),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -180,6 +190,19 @@ fn redirects_happen_only_after_authorization() {
     )
     .expect_err("denied");
     assert!(err.contains("AccessDenied"), "{err}");
+    let events = audit_lines(server.data_dir());
+    let denied = events
+        .iter()
+        .filter(|e| {
+            e["eventName"] == "GetDownloadUrlForLayer"
+                && e["decision"] == "deny"
+                && e["userIdentity"]["userName"] == "no-pull"
+        })
+        .count();
+    assert!(
+        denied >= 2,
+        "the blob GET and the API call are audited as denied: {events:?}"
+    );
     // An unknown blob is 404, with no URL made for it.
     let missing = format!("/v2/redir/private/blobs/sha256:{}", "0".repeat(64));
     assert_eq!(
