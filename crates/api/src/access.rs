@@ -368,7 +368,16 @@ pub async fn check(
     reference: Option<String>,
     extra: &[(String, Vec<Value>)],
 ) -> Result<Outcome, portcullis_core::Error> {
-    let outcome = authorize(&state.iam, caller, action, target, facts, extra).await?;
+    let outcome = authorize(
+        &state.iam,
+        &state.repositories,
+        caller,
+        action,
+        target,
+        facts,
+        extra,
+    )
+    .await?;
     let mut e = event(
         facts,
         source,
@@ -378,7 +387,7 @@ pub async fn check(
     match target {
         Target::Repository(r) => {
             e.repository = Some(r.clone());
-            e.resources = vec![AuditResource::from_arn(&state.iam.repository_arn(r))];
+            e.resources = vec![AuditResource::from_arn(&state.repositories.arn(r))];
         }
         Target::Iam(arn) if arn != "*" => e.resources = vec![AuditResource::from_arn(arn)],
         Target::Iam(_) | Target::Registry => {}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use futures::StreamExt;
-use portcullis_storage::ByteStream;
+use portcullis_core::ByteStream;
 use tokio::time::Instant;
 
 /// The body as a stream that fails after `idle` without data, or once `deadline` has passed

@@ -30,7 +30,7 @@ use axum::routing::any;
 use axum::Router;
 use portcullis_auth::sigv4::{self, Protocol, SignedRequestParts};
 use portcullis_auth::TokenSigner;
-use portcullis_core::{AuditLog, Iam, Registry};
+use portcullis_core::{AuditLog, Iam, Registry, Repositories};
 
 /// Connection and request limits.
 #[derive(Debug, Clone)]
@@ -60,6 +60,7 @@ impl Default for Limits {
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub iam: Arc<Iam>,
+    pub repositories: Arc<Repositories>,
     pub tokens: Arc<TokenSigner>,
     pub audit: Arc<AuditLog>,
     pub limits: Limits,

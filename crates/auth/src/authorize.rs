@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use portcullis_core::{BrokenPolicy, Iam, PrincipalSnapshot, ResourcePolicy};
+use portcullis_core::{BrokenPolicy, Iam, PrincipalSnapshot, Repositories, ResourcePolicy};
 use portcullis_policy::{
     evaluate, Decision, MatchedStatement, PolicySet, PolicyType, Principal, Reason, Request,
     Response, Value,
@@ -114,26 +114,46 @@ impl Outcome {
 /// (`aws:RequestTag/...`, `aws:TagKeys`).
 pub async fn authorize(
     iam: &Iam,
+    repositories: &Repositories,
     caller: &Caller,
     action: &str,
     target: &Target,
     facts: &Facts,
     extra: &[(String, Vec<Value>)],
 ) -> Result<Outcome, portcullis_core::Error> {
-    authorize_with(iam, caller, action, target, facts, extra, None).await
+    authorize_with(
+        Services { iam, repositories },
+        caller,
+        action,
+        target,
+        facts,
+        extra,
+        None,
+    )
+    .await
 }
 
 /// The decision [`authorize`] would make if the repository's policy were `candidate` (`None`
 /// inside: no policy) instead of the stored one: SetRepositoryPolicy's lock-out check.
 pub async fn authorize_with_repository_policy(
     iam: &Iam,
+    repositories: &Repositories,
     caller: &Caller,
     action: &str,
     target: &Target,
     facts: &Facts,
     candidate: Option<&Policy>,
 ) -> Result<Outcome, portcullis_core::Error> {
-    authorize_with(iam, caller, action, target, facts, &[], Some(candidate)).await
+    authorize_with(
+        Services { iam, repositories },
+        caller,
+        action,
+        target,
+        facts,
+        &[],
+        Some(candidate),
+    )
+    .await
 }
 
 /// The denial for a request that a policy which does not parse bears on.
@@ -156,8 +176,14 @@ fn fail_closed(request: Request, broken: Arc<BrokenPolicy>, policy_type: PolicyT
     }
 }
 
+/// Where a decision's policies come from.
+struct Services<'a> {
+    iam: &'a Iam,
+    repositories: &'a Repositories,
+}
+
 async fn authorize_with(
-    iam: &Iam,
+    Services { iam, repositories }: Services<'_>,
     caller: &Caller,
     action: &str,
     target: &Target,
@@ -183,7 +209,7 @@ async fn authorize_with(
     };
     let resource = match target {
         Target::Registry => "*".to_owned(),
-        Target::Repository(name) => iam.repository_arn(name),
+        Target::Repository(name) => repositories.arn(name),
         Target::Iam(arn) => arn.clone(),
     };
     let mut request = Request::new(principal, action, &resource);
@@ -220,8 +246,8 @@ async fn authorize_with(
         return Ok(fail_closed(request, broken, PolicyType::Identity));
     }
     if let Target::Repository(name) = target {
-        if let Some(repo) = iam.repository(name).await? {
-            for (k, v) in &repo.record.tags {
+        if let Some(repo) = repositories.get(name).await? {
+            for (k, v) in &repo.tags {
                 ctx.insert(&format!("ecr:ResourceTag/{k}"), Value::string(v.clone()));
                 ctx.insert(&format!("aws:ResourceTag/{k}"), Value::string(v.clone()));
             }
@@ -252,7 +278,7 @@ async fn authorize_with(
     }
     // The registry policy governs ECR actions; IAM resources answer to identity policies only.
     if !matches!(target, Target::Iam(_)) {
-        match iam.registry_policy().await? {
+        match repositories.registry_policy().await? {
             ResourcePolicy::Absent => {}
             ResourcePolicy::Parsed(policy) => {
                 set.set_registry("registry", policy);
@@ -278,7 +304,6 @@ mod tests {
     use super::*;
     use portcullis_core::{IamOptions, MasterKey};
     use portcullis_storage::meta::sqlite::SqliteMetaStore;
-    use portcullis_storage::MetaStore;
 
     fn facts(ip: &str, endpoint: Option<&str>) -> Facts {
         Facts {
@@ -303,7 +328,15 @@ mod tests {
             account_id: "111122223333".into(),
             region: "ap-northeast-1".into(),
         };
-        let iam = Iam::new(store.clone(), store.clone(), MasterKey::generate(), options);
+        let generation = portcullis_core::Generation::new(store.clone());
+        let registry = Arc::new(portcullis_core::Registry::new(
+            Arc::new(portcullis_storage::blob::fs::FsBlobStore::open(dir.path(), false).unwrap()),
+            store.clone(),
+            Default::default(),
+        ));
+        let repositories =
+            Repositories::new(store.clone(), registry, generation.clone(), options.clone());
+        let iam = Iam::new(store.clone(), generation, MasterKey::generate(), options);
         iam.create_user("ci", "/").await.unwrap();
         iam.put_user_policy(
             "ci",
@@ -326,11 +359,13 @@ mod tests {
         let app = Target::Repository("app".into());
         let other = Target::Repository("other".into());
         let here = facts("127.0.0.2", None);
-        assert!(authorize(&iam, &ci, "ecr:PutImage", &app, &here, &[])
-            .await
-            .unwrap()
-            .allowed());
-        let denied = authorize(&iam, &ci, "ecr:PutImage", &other, &here, &[])
+        assert!(
+            authorize(&iam, &repositories, &ci, "ecr:PutImage", &app, &here, &[])
+                .await
+                .unwrap()
+                .allowed()
+        );
+        let denied = authorize(&iam, &repositories, &ci, "ecr:PutImage", &other, &here, &[])
             .await
             .unwrap();
         assert!(!denied.allowed());
@@ -342,12 +377,12 @@ mod tests {
         );
 
         // A public repository: anonymous pull only, and only through the endpoint.
-        store
-            .create_repository("pub", &portcullis_storage::NewRepository::default())
+        repositories
+            .create("pub", &Default::default())
             .await
             .unwrap();
-        store
-            .set_repository_policy(
+        repositories
+            .set_policy(
                 "pub",
                 Some(
                     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",
@@ -357,26 +392,45 @@ mod tests {
             )
             .await
             .unwrap();
-        iam.repositories_changed();
         let public = Target::Repository("pub".into());
         let via = facts("127.0.0.3", Some("vpce-0a1b2c3d"));
         let anon = Caller::Anonymous;
-        assert!(
-            authorize(&iam, &anon, "ecr:BatchGetImage", &public, &via, &[])
-                .await
-                .unwrap()
-                .allowed()
-        );
-        assert!(
-            !authorize(&iam, &anon, "ecr:BatchGetImage", &public, &here, &[])
-                .await
-                .unwrap()
-                .allowed()
-        );
-        assert!(!authorize(&iam, &anon, "ecr:PutImage", &public, &via, &[])
-            .await
-            .unwrap()
-            .allowed());
+        assert!(authorize(
+            &iam,
+            &repositories,
+            &anon,
+            "ecr:BatchGetImage",
+            &public,
+            &via,
+            &[]
+        )
+        .await
+        .unwrap()
+        .allowed());
+        assert!(!authorize(
+            &iam,
+            &repositories,
+            &anon,
+            "ecr:BatchGetImage",
+            &public,
+            &here,
+            &[]
+        )
+        .await
+        .unwrap()
+        .allowed());
+        assert!(!authorize(
+            &iam,
+            &repositories,
+            &anon,
+            "ecr:PutImage",
+            &public,
+            &via,
+            &[]
+        )
+        .await
+        .unwrap()
+        .allowed());
 
         // Revocation takes effect at once.
         iam.set_access_key_active(&key.access_key_id, false)

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use portcullis_core::{BrokenPolicy, Iam};
+use portcullis_core::{BrokenPolicy, Iam, Repositories};
 use portcullis_storage::iam::PolicyOrigin;
 use portcullis_storage::layout::{self, FILE_MODE, META_DB};
 use portcullis_storage::PrincipalKind;
@@ -93,13 +93,18 @@ pub struct DoctorArgs {
 }
 
 /// Deletes one broken policy; `false` when it is of a kind only reported.
-async fn remove(iam: &Iam, origin: &PolicyOrigin, b: &BrokenPolicy) -> anyhow::Result<bool> {
+async fn remove(
+    iam: &Iam,
+    repositories: &Repositories,
+    origin: &PolicyOrigin,
+    b: &BrokenPolicy,
+) -> anyhow::Result<bool> {
     match origin {
         PolicyOrigin::Repository(repo) => {
-            iam.set_repository_policy(repo, None).await?;
+            repositories.set_policy(repo, None).await?;
         }
         PolicyOrigin::Registry => {
-            iam.set_registry_policy(None).await?;
+            repositories.set_registry_policy(None).await?;
         }
         PolicyOrigin::Identity => {
             // Inline policies are `<kind>/<owner>/<name>`; IAM names hold no `/`.
@@ -123,7 +128,7 @@ async fn remove(iam: &Iam, origin: &PolicyOrigin, b: &BrokenPolicy) -> anyhow::R
 /// Checks the data dir; returns the exit code (1 when a problem was found).
 pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
     let data = args.data;
-    let (config, iam) = crate::offline::open(&data).await?;
+    let (config, iam, repositories) = crate::offline::open_with_repositories(&data).await?;
     let mut problems = Vec::new();
 
     for l in layout::loose_modes(&config.data_dir).context("reading file modes")? {
@@ -134,7 +139,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
         ));
     }
     for (origin, b) in iam.broken_policies().await? {
-        if args.remove_broken && remove(&iam, &origin, &b).await? {
+        if args.remove_broken && remove(&iam, &repositories, &origin, &b).await? {
             println!("removed: {}", describe(&b));
         } else {
             problems.push(describe(&b));

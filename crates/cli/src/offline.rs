@@ -3,12 +3,13 @@
 //! key. SQLite in WAL mode lets them run while the server is up.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use portcullis_auth::TokenSigner;
-use portcullis_core::{Iam, IamOptions};
-use portcullis_storage::SchemaMode;
+use portcullis_core::{Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories};
+use portcullis_storage::{MetaStore, SchemaMode};
 
 use crate::config::{self, Config};
 
@@ -60,6 +61,35 @@ pub enum AdminCommand {
 }
 
 pub(crate) async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
+    let (config, iam, _) = open_metadata(data).await?;
+    Ok((config, iam))
+}
+
+/// [`open`], with the repository service (for commands that change repository or registry
+/// policies): it opens the blob store too, without touching it.
+pub(crate) async fn open_with_repositories(
+    data: &DataArgs,
+) -> anyhow::Result<(Config, Iam, Repositories)> {
+    let (config, iam, meta) = open_metadata(data).await?;
+    let blobs = crate::backends::open_blobs(&config).await?;
+    let registry = Arc::new(Registry::new(
+        blobs,
+        meta.clone(),
+        RegistryOptions {
+            max_repositories: config.quotas.repositories,
+            ..RegistryOptions::default()
+        },
+    ));
+    let repositories = Repositories::new(
+        meta,
+        registry,
+        iam.generation().clone(),
+        iam.options().clone(),
+    );
+    Ok((config, iam, repositories))
+}
+
+async fn open_metadata(data: &DataArgs) -> anyhow::Result<(Config, Iam, Arc<dyn MetaStore>)> {
     let overrides = config::Overrides {
         data_dir: data.data_dir.clone(),
         ..Default::default()
@@ -72,10 +102,9 @@ pub(crate) async fn open(data: &DataArgs) -> anyhow::Result<(Config, Iam)> {
         account_id: config.auth.account_id.clone(),
         region: config.auth.region.clone(),
     };
-    Ok((
-        config,
-        Iam::new(metadata.iam, metadata.meta, master, options),
-    ))
+    let generation = Generation::new(metadata.iam.clone());
+    let iam = Iam::new(metadata.iam, generation, master, options);
+    Ok((config, iam, metadata.meta))
 }
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<i32> {

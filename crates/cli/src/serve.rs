@@ -7,7 +7,7 @@ use anyhow::Context;
 use portcullis_api::{AppState, Limits};
 use portcullis_auth::TokenSigner;
 use portcullis_core::worker::{Round, UploadReaper, Worker, Workers};
-use portcullis_core::{Iam, IamOptions, Registry, RegistryOptions};
+use portcullis_core::{Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories};
 use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
 
@@ -68,9 +68,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
     ));
     let master = crate::keys::master_key(&config)?;
+    let generation = Generation::new(metadata.iam.clone());
+    let repositories = Arc::new(Repositories::new(
+        metadata.meta.clone(),
+        registry.clone(),
+        generation.clone(),
+        IamOptions {
+            account_id: config.auth.account_id.clone(),
+            region: config.auth.region.clone(),
+        },
+    ));
     let iam = Arc::new(Iam::new(
         metadata.iam.clone(),
-        metadata.meta.clone(),
+        generation,
         master.clone(),
         IamOptions {
             account_id: config.auth.account_id.clone(),
@@ -120,6 +130,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = portcullis_api::router(AppState {
         registry,
         iam,
+        repositories,
         tokens,
         audit,
         limits: limits.clone(),

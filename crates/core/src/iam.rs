@@ -1,21 +1,16 @@
-//! Identities: users and their access keys, the policies that apply to them, repository and
-//! registry policies, and the sealing of secrets at rest.
+//! Identities: users, groups, roles and their access keys, the identity policies that apply
+//! to them, and the sealing of secrets at rest. Repositories and the registry policy are
+//! [`crate::Repositories`]'.
 //!
-//! Authorization runs on every request, so the parsed policies are cached. The caches are
-//! keyed by the IAM generation, a counter the metadata store bumps with every change to what
-//! authorization reads, whoever makes it (this process, an offline command such as
-//! `portcullis admin reset-bootstrap-key`, another node). Every cache lookup reads it first (one
-//! indexed row), which is what makes revoking a key or detaching a policy take effect on the
-//! very next request.
+//! Principals are cached parsed, keyed by the shared [`Generation`] (see there), which is what
+//! makes revoking a key or detaching a policy take effect on the very next request.
 //!
 //! A stored policy that no longer parses (stored by an older version, edited by hand) is not
 //! dropped: it is kept as [`ResourcePolicy::Broken`] or in [`PrincipalSnapshot::broken`], and
 //! authorization denies everything it could have denied.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -24,15 +19,11 @@ use portcullis_storage::iam::{
     GroupRecord, ManagedPolicyRecord, NamedPolicy, PolicyOrigin, PolicyVersionRecord, RoleRecord,
 };
 use portcullis_storage::meta::now_millis;
-use portcullis_storage::{
-    AccessKeyRecord, IamStore, MetaStore, PrincipalKind, RepositoryRecord, UserRecord,
-};
+use portcullis_storage::{AccessKeyRecord, IamStore, PrincipalKind, UserRecord};
 use rand::Rng;
 
+use crate::generation::{Generation, GenerationCache};
 use crate::{Error, Result};
-
-/// The registry-setting name under which the registry policy is stored.
-pub const REGISTRY_POLICY: &str = "registry_policy";
 
 /// Where this registry lives in ARNs.
 #[derive(Debug, Clone)]
@@ -164,7 +155,7 @@ pub enum ResourcePolicy {
 }
 
 impl ResourcePolicy {
-    fn parse(id: String, text: Option<&str>, kind: PolicyKind) -> ResourcePolicy {
+    pub(crate) fn parse(id: String, text: Option<&str>, kind: PolicyKind) -> ResourcePolicy {
         let Some(text) = text else {
             return ResourcePolicy::Absent;
         };
@@ -194,38 +185,20 @@ pub struct NewAccessKey {
     pub user_name: String,
 }
 
-/// Parsed IAM state, valid for one IAM generation.
+/// Parsed principals, valid for one generation.
 #[derive(Default)]
 struct Caches {
-    generation: u64,
     principals: HashMap<String, Arc<PrincipalSnapshot>>,
-    repositories: HashMap<String, Option<Arc<RepositoryView>>>,
-    registry_policy: Option<ResourcePolicy>,
-}
-
-/// A repository as authorization sees it.
-#[derive(Debug)]
-pub struct RepositoryView {
-    pub record: RepositoryRecord,
-    pub policy: ResourcePolicy,
 }
 
 pub struct Iam {
     store: Arc<dyn IamStore>,
-    meta: Arc<dyn MetaStore>,
     cipher: Aes256Gcm,
     master: MasterKey,
     options: IamOptions,
-    /// Bumped by every change made through this service, beside the stored generation, so a
-    /// change made here is seen here even before the store has been read again.
-    local_generation: AtomicU64,
-    /// When the last read of the stored generation began, and what it found.
-    stored_generation_read: Mutex<Option<(Instant, u64)>>,
-    caches: Mutex<Caches>,
+    generation: Arc<Generation>,
+    caches: GenerationCache<Caches>,
 }
-
-/// How long one read of the stored IAM generation is trusted (see [`Iam::generation`]).
-const GENERATION_MAX_AGE: Duration = Duration::from_millis(5);
 
 fn random_id(prefix: &str, len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -246,22 +219,21 @@ fn random_secret() -> String {
 }
 
 impl Iam {
+    /// `generation` is shared with the [`crate::Repositories`] of the same deployment.
     pub fn new(
         store: Arc<dyn IamStore>,
-        meta: Arc<dyn MetaStore>,
+        generation: Arc<Generation>,
         master: MasterKey,
         options: IamOptions,
     ) -> Self {
         let cipher = Aes256Gcm::new(master.as_bytes().into());
         Iam {
             store,
-            meta,
             cipher,
             master,
             options,
-            local_generation: AtomicU64::new(0),
-            stored_generation_read: Mutex::new(None),
-            caches: Mutex::new(Caches::default()),
+            generation,
+            caches: GenerationCache::default(),
         }
     }
 
@@ -273,59 +245,8 @@ impl Iam {
         &self.master
     }
 
-    /// Forgets every cached decision input; called after each change.
     fn changed(&self) {
-        self.local_generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The generation that cached entries must carry to be trusted now: the stored IAM
-    /// generation (changes from anywhere) plus the local one. Both only grow, so the sum
-    /// grows whenever either does.
-    ///
-    /// The stored value is read again once a read that began [`GENERATION_MAX_AGE`] ago is
-    /// all there is. One read costs a round trip to a SQLite reader thread (80–90 µs measured
-    /// in a debug build on the 2-core dev machine, as much as a cached principal lookup), and
-    /// a request makes three or more lookups (principal, repository, registry policy) within a
-    /// fraction of a millisecond: the window makes that one read per request, or fewer under
-    /// load, while a change made elsewhere binds every request that starts 5 ms after it
-    /// committed. Changes made through this process bump the local generation and bind the
-    /// next lookup with no window at all.
-    async fn generation(&self) -> Result<u64> {
-        let local = self.local_generation.load(Ordering::SeqCst);
-        let recent = *self
-            .stored_generation_read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let stored = match recent {
-            Some((began, value)) if began.elapsed() < GENERATION_MAX_AGE => value,
-            _ => {
-                let began = Instant::now();
-                let value = self.store.iam_generation().await?;
-                let mut last = self
-                    .stored_generation_read
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if last.is_none_or(|(b, _)| b < began) {
-                    *last = Some((began, value));
-                }
-                value
-            }
-        };
-        Ok(stored.wrapping_add(local))
-    }
-
-    /// The caches when they hold entries of `generation` (emptying them first when they are
-    /// older); `None` when a newer generation has been seen meanwhile, so that a lookup that
-    /// read an older generation neither trusts nor fills them.
-    fn caches_at(&self, generation: u64) -> Option<std::sync::MutexGuard<'_, Caches>> {
-        let mut c = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        if c.generation < generation {
-            *c = Caches {
-                generation,
-                ..Caches::default()
-            };
-        }
-        (c.generation == generation).then_some(c)
+        self.generation.bump();
     }
 
     // ---- ARNs ----
@@ -334,13 +255,6 @@ impl Iam {
         format!(
             "arn:aws:iam::{}:user{}{}",
             self.options.account_id, user.path, user.name
-        )
-    }
-
-    pub fn repository_arn(&self, repo: &str) -> String {
-        format!(
-            "arn:aws:ecr:{}:{}:repository/{repo}",
-            self.options.region, self.options.account_id
         )
     }
 
@@ -529,10 +443,11 @@ impl Iam {
         &self,
         access_key_id: &str,
     ) -> Result<Option<Arc<PrincipalSnapshot>>> {
-        let generation = self.generation().await?;
+        let generation = self.generation.current().await?;
         let cached = self
-            .caches_at(generation)
-            .and_then(|c| c.principals.get(access_key_id).cloned());
+            .caches
+            .at(generation, |c| c.principals.get(access_key_id).cloned())
+            .flatten();
         if let Some(p) = cached {
             return Ok(Some(p));
         }
@@ -576,11 +491,10 @@ impl Iam {
             policies,
             broken,
         });
-        if let Some(mut caches) = self.caches_at(generation) {
-            caches
-                .principals
-                .insert(access_key_id.to_owned(), snapshot.clone());
-        }
+        self.caches.at(generation, |c| {
+            c.principals
+                .insert(access_key_id.to_owned(), snapshot.clone())
+        });
         Ok(Some(snapshot))
     }
 
@@ -611,51 +525,7 @@ impl Iam {
         Ok(())
     }
 
-    // ---- repository and registry policies ----
-
-    /// The repository and its parsed policy; `None` when the repository does not exist.
-    pub async fn repository(&self, repo: &str) -> Result<Option<Arc<RepositoryView>>> {
-        let generation = self.generation().await?;
-        let cached = self
-            .caches_at(generation)
-            .and_then(|c| c.repositories.get(repo).cloned());
-        if let Some(r) = cached {
-            return Ok(r);
-        }
-        let view = self.meta.repository(repo).await?.map(|record| {
-            let policy = ResourcePolicy::parse(
-                format!("repository/{repo}"),
-                record.policy.as_deref(),
-                PolicyKind::Repository,
-            );
-            Arc::new(RepositoryView { record, policy })
-        });
-        // Only repositories that exist are cached: a cached absence would outlive a creation
-        // that raced with this lookup.
-        if view.is_some() {
-            if let Some(mut caches) = self.caches_at(generation) {
-                caches.repositories.insert(repo.to_owned(), view.clone());
-            }
-        }
-        Ok(view)
-    }
-
-    pub async fn registry_policy(&self) -> Result<ResourcePolicy> {
-        let generation = self.generation().await?;
-        let cached = self
-            .caches_at(generation)
-            .and_then(|c| c.registry_policy.clone());
-        if let Some(p) = cached {
-            return Ok(p);
-        }
-        let text = self.meta.registry_setting(REGISTRY_POLICY).await?;
-        let policy =
-            ResourcePolicy::parse("registry".to_owned(), text.as_deref(), PolicyKind::Registry);
-        if let Some(mut caches) = self.caches_at(generation) {
-            caches.registry_policy = Some(policy.clone());
-        }
-        Ok(policy)
-    }
+    // ---- diagnostics ----
 
     /// Every stored policy that no longer parses, with why: what `portcullis doctor` and the
     /// start-up log report. Role trust policies are checked too, though no decision uses them
@@ -683,108 +553,13 @@ impl Iam {
 
     /// The stored IAM generation, for tests and diagnostics.
     pub async fn stored_generation(&self) -> Result<u64> {
-        Ok(self.store.iam_generation().await?)
+        self.generation.stored().await
     }
 
-    /// Creates a repository explicitly (CreateRepository); `false` when it exists. A policy
-    /// given here is validated first.
-    pub async fn create_repository(
-        &self,
-        repo: &str,
-        new: &portcullis_storage::NewRepository,
-    ) -> Result<bool> {
-        if let Some(d) = &new.policy {
-            parse_policy(d, PolicyKind::Repository)?;
-        }
-        let created = self.meta.create_repository(repo, new).await?;
-        self.changed();
-        Ok(created)
-    }
-
-    /// Replaces a repository's settings document; `false` when the repository does not exist.
-    pub async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool> {
-        let done = self.meta.set_repository_settings(repo, settings).await?;
-        self.changed();
-        Ok(done)
-    }
-
-    /// Sets or clears the lifecycle policy (validated by the caller); `false` when the
-    /// repository does not exist.
-    pub async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool> {
-        let done = self.meta.set_lifecycle_policy(repo, policy).await?;
-        self.changed();
-        Ok(done)
-    }
-
-    /// Adds or overwrites resource tags, at most `max` in all.
-    pub async fn tag_repository(
-        &self,
-        repo: &str,
-        tags: &[(String, String)],
-        max: usize,
-    ) -> Result<portcullis_storage::TagRepository> {
-        let outcome = self.meta.tag_repository(repo, tags, max).await?;
-        self.changed();
-        Ok(outcome)
-    }
-
-    /// Removes resource tags; `false` when the repository does not exist.
-    pub async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool> {
-        let done = self.meta.untag_repository(repo, keys).await?;
-        self.changed();
-        Ok(done)
-    }
-
-    /// A registry-wide setting by name (account settings).
-    pub async fn registry_setting(&self, name: &str) -> Result<Option<String>> {
-        Ok(self.meta.registry_setting(name).await?)
-    }
-
-    pub async fn set_registry_setting(&self, name: &str, value: &str) -> Result<()> {
-        self.meta.set_registry_setting(name, Some(value)).await?;
-        Ok(())
-    }
-
-    pub async fn repository_records(
-        &self,
-        last: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<RepositoryRecord>> {
-        Ok(self.meta.repository_records(last, limit).await?)
-    }
-
-    /// Sets (after validating it) or clears a repository policy; `false` when the repository
-    /// does not exist.
-    pub async fn set_repository_policy(&self, repo: &str, document: Option<&str>) -> Result<bool> {
-        if let Some(d) = document {
-            parse_policy(d, PolicyKind::Repository)?;
-        }
-        let done = self.meta.set_repository_policy(repo, document).await?;
-        self.changed();
-        Ok(done)
-    }
-
-    /// Sets (after validating it) or clears the registry policy; returns whether one was set.
-    pub async fn set_registry_policy(&self, document: Option<&str>) -> Result<bool> {
-        if let Some(d) = document {
-            parse_policy(d, PolicyKind::Registry)?;
-        }
-        let existed = self
-            .meta
-            .set_registry_setting(REGISTRY_POLICY, document)
-            .await?;
-        self.changed();
-        Ok(existed)
-    }
-
-    pub async fn registry_policy_text(&self) -> Result<Option<String>> {
-        Ok(self.meta.registry_setting(REGISTRY_POLICY).await?)
-    }
-
-    /// Call after anything that changes what [`Iam::repository`] or
-    /// [`Iam::registry_policy`] returns (repository creation, deletion, policies, tags).
-    pub fn repositories_changed(&self) {
-        self.changed();
+    /// The change counter this service's caches are keyed by, to share with
+    /// [`crate::Repositories`].
+    pub fn generation(&self) -> &Arc<Generation> {
+        &self.generation
     }
 
     // ---- the IAM admin API: identities, policies, tags ----
@@ -1357,7 +1132,9 @@ pub fn parse_policy(document: &str, kind: PolicyKind) -> Result<Policy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generation::GENERATION_MAX_AGE;
     use portcullis_storage::meta::sqlite::SqliteMetaStore;
+    use portcullis_storage::MetaStore;
 
     async fn iam() -> (tempfile::TempDir, Iam) {
         let dir = tempfile::tempdir().unwrap();
@@ -1372,7 +1149,12 @@ mod tests {
         };
         (
             dir,
-            Iam::new(store.clone(), store, MasterKey::generate(), options),
+            Iam::new(
+                store.clone(),
+                Generation::new(store),
+                MasterKey::generate(),
+                options,
+            ),
         )
     }
 
@@ -1547,7 +1329,7 @@ mod tests {
         let before = iam.stored_generation().await.unwrap();
         let other = Iam::new(
             other_store.clone(),
-            other_store,
+            Generation::new(other_store),
             iam.master_key().clone(),
             iam.options().clone(),
         );
@@ -1566,15 +1348,16 @@ mod tests {
 
     #[tokio::test]
     async fn stored_policies_that_do_not_parse_fail_closed_and_are_listed() {
-        let (_dir, iam) = iam().await;
+        let (dir, iam) = iam().await;
         let key = iam.bootstrap(None).await.unwrap().unwrap();
-        iam.meta
-            .create_repository("app", &portcullis_storage::NewRepository::default())
+        let meta = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
+        meta.create_repository("app", &portcullis_storage::NewRepository::default())
             .await
             .unwrap();
         // What an older version could have stored: no longer valid JSON policy grammar.
-        iam.meta
-            .set_repository_policy("app", Some(r#"{"Statement":[{"Effect":"Maybe"}]}"#))
+        meta.set_repository_policy("app", Some(r#"{"Statement":[{"Effect":"Maybe"}]}"#))
             .await
             .unwrap();
         iam.store
@@ -1582,12 +1365,6 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(GENERATION_MAX_AGE * 2).await;
-        let repo = iam.repository("app").await.unwrap().unwrap();
-        assert!(
-            matches!(&repo.policy, ResourcePolicy::Broken(b) if b.id == "repository/app"),
-            "{:?}",
-            repo.policy
-        );
         let p = iam
             .principal_for_key(&key.access_key_id)
             .await

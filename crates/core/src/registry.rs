@@ -8,11 +8,11 @@ use portcullis_oci::manifest::{parse_manifest, ManifestError, MAX_MANIFEST_SIZE}
 use portcullis_oci::{ByteRange, ContentRange, Digest, Reference, RepoName, Tag};
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
-    BlobStore, ByteStream, ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
-    PutManifestError, TagWrite, TemplateRecord,
+    BlobStore, ByteStream, ImageRecord, ManifestRecord, ManifestRef, MetaStore, PutManifestError,
+    TagWrite,
 };
 
-use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
+use crate::repository::RepositorySettings;
 
 use crate::uploads::UploadLocks;
 
@@ -171,6 +171,10 @@ impl Registry {
             pulls: Default::default(),
             pull_keys: Default::default(),
         }
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
     }
 
     /// Readiness: the metadata store answers and the blob store takes writes. The error names
@@ -417,17 +421,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Refuses to create a repository beyond the registry's repository quota.
-    pub async fn check_repository_quota(&self) -> Result<()> {
-        if self.meta.repository_count().await? >= self.options.max_repositories {
-            return Err(Error::QuotaExceeded(format!(
-                "the registry holds {} repositories, its quota",
-                self.options.max_repositories
-            )));
-        }
-        Ok(())
-    }
-
     /// Notes a pull of an image for `lastRecordedPullTime`, at most once a minute per image
     /// and without making the pull wait for the write.
     pub fn record_pull(&self, repo: &RepoName, digest: &Digest) {
@@ -556,78 +549,6 @@ impl Registry {
     /// Tags of one image.
     pub async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
         Ok(self.meta.tags_of(repo.as_str(), digest).await?)
-    }
-
-    // ---- repositories created on push ----
-
-    /// Creates a missing repository from the creation template that covers its name and
-    /// applies to pushes. `Ok(false)` when it existed; `NameUnknown` when no template covers it.
-    pub async fn create_on_push(&self, repo: &RepoName) -> Result<bool> {
-        if self.meta.repository_exists(repo.as_str()).await? {
-            return Ok(false);
-        }
-        let templates = self.templates().await?;
-        let Some((prefix, template)) =
-            choose_template(&templates, repo.as_str(), CreationTemplate::CREATE_ON_PUSH)
-        else {
-            return Err(Error::NameUnknown(repo.to_string()));
-        };
-        self.check_repository_quota().await?;
-        let new = NewRepository {
-            tags: template
-                .resource_tags
-                .iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect(),
-            settings: Some(template.settings().to_stored()),
-            policy: template.repository_policy.clone(),
-            lifecycle_policy: template.lifecycle_policy.clone(),
-        };
-        let created = self.meta.create_repository(repo.as_str(), &new).await?;
-        if created {
-            tracing::info!(repository = %repo, template = %prefix, "repository created on push");
-        }
-        Ok(created)
-    }
-
-    /// Every creation template with its prefix, ordered by prefix.
-    pub async fn templates(&self) -> Result<Vec<(String, CreationTemplate)>> {
-        Ok(self
-            .meta
-            .templates()
-            .await?
-            .into_iter()
-            .filter_map(|r| CreationTemplate::from_stored(&r.document).map(|t| (r.prefix, t)))
-            .collect())
-    }
-
-    /// Template records as stored (with their timestamps).
-    pub async fn template_records(&self) -> Result<Vec<TemplateRecord>> {
-        Ok(self.meta.templates().await?)
-    }
-
-    pub async fn template_record(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        Ok(self.meta.template(prefix).await?)
-    }
-
-    /// `false` when a template with this prefix exists already.
-    pub async fn create_template(&self, prefix: &str, template: &CreationTemplate) -> Result<bool> {
-        Ok(self
-            .meta
-            .create_template(prefix, &template.to_stored())
-            .await?)
-    }
-
-    /// `false` when there is no template with this prefix.
-    pub async fn update_template(&self, prefix: &str, template: &CreationTemplate) -> Result<bool> {
-        Ok(self
-            .meta
-            .update_template(prefix, &template.to_stored())
-            .await?)
-    }
-
-    pub async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        Ok(self.meta.delete_template(prefix).await?)
     }
 
     // ---- layers through the ECR API ----
@@ -787,7 +708,7 @@ fn image_own_size(record: &ImageRecord) -> u64 {
 mod tests {
     use super::*;
     use portcullis_oci::Hasher;
-    use portcullis_storage::{BeginAppend, DeleteRepository, UploadProgress};
+    use portcullis_storage::{BeginAppend, DeleteRepository, NewRepository, UploadProgress};
 
     #[test]
     fn accept_rules() {

@@ -3,11 +3,10 @@
 
 use portcullis_auth::Target;
 use portcullis_core::lifecycle;
-use portcullis_core::repository::{
-    CreationTemplate, ExclusionFilter, RepositorySettings, ResourceTag, TagMutability,
-};
+use portcullis_core::repositories::{MAX_RESOURCE_TAGS, MAX_TEMPLATES};
+use portcullis_core::repository::{CreationTemplate, ExclusionFilter, ResourceTag, TagMutability};
+use portcullis_core::{AccountSetting, Tagging, Template, TemplateCreation};
 use portcullis_policy::PolicyKind;
-use portcullis_storage::{TagRepository, TemplateRecord};
 use serde_json::{json, Value};
 
 use super::images::page;
@@ -19,11 +18,6 @@ use super::ops::{
 use super::{EcrContext, EcrError};
 use crate::access;
 use crate::AppState;
-
-/// Tags one repository may carry (ECR's TooManyTagsException limit).
-const MAX_RESOURCE_TAGS: usize = 50;
-/// Creation templates one registry may hold.
-const MAX_TEMPLATES: usize = 1000;
 
 fn account(state: &AppState) -> &str {
     &state.iam.options().account_id
@@ -49,17 +43,14 @@ pub async fn put_image_tag_mutability(
         )
     })?;
     allow(state, ctx, &repo_target(name), &[]).await?;
-    let record = existing(state, name).await?;
-    let mut settings = RepositorySettings::from_stored(record.settings.as_deref());
-    settings.image_tag_mutability = mutability;
-    settings.mutability_exclusions = filters;
-    if !state
-        .iam
-        .set_repository_settings(name, &settings.to_stored())
+    let settings = state
+        .repositories
+        .update_settings(name, |s| {
+            s.image_tag_mutability = mutability;
+            s.mutability_exclusions = filters;
+        })
         .await?
-    {
-        return Err(not_found(state, name));
-    }
+        .ok_or_else(|| not_found(state, name))?;
     let mut out = json!({
         "registryId": account(state),
         "repositoryName": name,
@@ -105,7 +96,11 @@ pub async fn put_lifecycle_policy(
     let text = lifecycle_text(input, "lifecyclePolicyText")?;
     allow(state, ctx, &repo_target(name), &[]).await?;
     existing(state, name).await?;
-    if !state.iam.set_lifecycle_policy(name, Some(text)).await? {
+    if !state
+        .repositories
+        .set_lifecycle_policy(name, Some(text))
+        .await?
+    {
         return Err(not_found(state, name));
     }
     Ok(json!({
@@ -156,7 +151,7 @@ pub async fn delete_lifecycle_policy(
     let Some(text) = &record.lifecycle_policy else {
         return Err(no_lifecycle_policy(state, name));
     };
-    state.iam.set_lifecycle_policy(name, None).await?;
+    state.repositories.set_lifecycle_policy(name, None).await?;
     Ok(lifecycle_json(
         state,
         name,
@@ -191,14 +186,10 @@ pub async fn tag_resource(
     let tags = input::tags(input, "tags", "InvalidTagParameterException")?;
     let extra = access::request_tag_context(&tags);
     allow(state, ctx, &repo_target(name), &extra).await?;
-    match state
-        .iam
-        .tag_repository(name, &tags, MAX_RESOURCE_TAGS)
-        .await?
-    {
-        TagRepository::Done => Ok(json!({})),
-        TagRepository::NotFound => Err(not_found(state, name)),
-        TagRepository::TooMany => Err(EcrError::new(
+    match state.repositories.tag(name, &tags).await? {
+        Tagging::Done => Ok(json!({})),
+        Tagging::NotFound => Err(not_found(state, name)),
+        Tagging::TooMany => Err(EcrError::new(
             "TooManyTagsException",
             format!("a repository can have at most {MAX_RESOURCE_TAGS} tags"),
         )),
@@ -217,7 +208,7 @@ pub async fn untag_resource(
         .collect();
     let extra = access::tag_keys_context(keys.iter().map(String::as_str));
     allow(state, ctx, &repo_target(name), &extra).await?;
-    if !state.iam.untag_repository(name, &keys).await? {
+    if !state.repositories.untag(name, &keys).await? {
         return Err(not_found(state, name));
     }
     Ok(json!({}))
@@ -342,9 +333,8 @@ fn template_input(input: &Value, t: &mut CreationTemplate, creating: bool) -> Re
     Ok(())
 }
 
-fn template_json(record: &TemplateRecord) -> Value {
-    let template = CreationTemplate::from_stored(&record.document).unwrap_or_default();
-    let mut v = serde_json::to_value(&template).unwrap_or_else(|_| json!({}));
+fn template_json(record: &Template) -> Value {
+    let mut v = serde_json::to_value(&record.template).unwrap_or_else(|_| json!({}));
     v["prefix"] = json!(record.prefix);
     v["createdAt"] = json!(record.created_at as f64 / 1000.0);
     v["updatedAt"] = json!(record.updated_at as f64 / 1000.0);
@@ -358,7 +348,7 @@ fn template_json(record: &TemplateRecord) -> Value {
 }
 
 /// What Create, Update and DeleteRepositoryCreationTemplate answer.
-fn template_response(state: &AppState, record: &TemplateRecord) -> Value {
+fn template_response(state: &AppState, record: &Template) -> Value {
     json!({ "registryId": account(state), "repositoryCreationTemplate": template_json(record) })
 }
 
@@ -369,10 +359,10 @@ fn template_not_found(prefix: &str) -> EcrError {
     )
 }
 
-async fn stored_template(state: &AppState, prefix: &str) -> Result<TemplateRecord, EcrError> {
+async fn stored_template(state: &AppState, prefix: &str) -> Result<Template, EcrError> {
     state
-        .registry
-        .template_record(prefix)
+        .repositories
+        .template(prefix)
         .await?
         .ok_or_else(|| template_not_found(prefix))
 }
@@ -386,20 +376,21 @@ pub async fn create_template(
     let mut template = CreationTemplate::default();
     template_input(input, &mut template, true)?;
     allow(state, ctx, &Target::Registry, &[]).await?;
-    if state.registry.template_records().await?.len() >= MAX_TEMPLATES {
-        return Err(EcrError::new(
+    match state
+        .repositories
+        .create_template(prefix, &template)
+        .await?
+    {
+        TemplateCreation::Created(record) => Ok(template_response(state, &record)),
+        TemplateCreation::TooMany => Err(EcrError::new(
             "LimitExceededException",
             format!("a registry can have at most {MAX_TEMPLATES} repository creation templates"),
-        ));
-    }
-    if !state.registry.create_template(prefix, &template).await? {
-        return Err(EcrError::new(
+        )),
+        TemplateCreation::Exists => Err(EcrError::new(
             "TemplateAlreadyExistsException",
             format!("A repository creation template with prefix '{prefix}' already exists"),
-        ));
+        )),
     }
-    let record = stored_template(state, prefix).await?;
-    Ok(template_response(state, &record))
 }
 
 pub async fn describe_templates(
@@ -420,9 +411,9 @@ pub async fn describe_templates(
             ),
         };
     allow(state, ctx, &Target::Registry, &[]).await?;
-    let records: Vec<TemplateRecord> = state
-        .registry
-        .template_records()
+    let records: Vec<Template> = state
+        .repositories
+        .templates()
         .await?
         .into_iter()
         .filter(|r| wanted.as_ref().is_none_or(|w| w.contains(&r.prefix)))
@@ -445,13 +436,13 @@ pub async fn update_template(
 ) -> Result<Value, EcrError> {
     let prefix = prefix(input)?;
     allow(state, ctx, &Target::Registry, &[]).await?;
-    let record = stored_template(state, prefix).await?;
-    let mut template = CreationTemplate::from_stored(&record.document).unwrap_or_default();
+    let mut template = stored_template(state, prefix).await?.template;
     template_input(input, &mut template, false)?;
-    if !state.registry.update_template(prefix, &template).await? {
-        return Err(template_not_found(prefix));
-    }
-    let record = stored_template(state, prefix).await?;
+    let record = state
+        .repositories
+        .update_template(prefix, &template)
+        .await?
+        .ok_or_else(|| template_not_found(prefix))?;
     Ok(template_response(state, &record))
 }
 
@@ -463,7 +454,7 @@ pub async fn delete_template(
     let prefix = prefix(input)?;
     allow(state, ctx, &Target::Registry, &[]).await?;
     let record = state
-        .registry
+        .repositories
         .delete_template(prefix)
         .await?
         .ok_or_else(|| template_not_found(prefix))?;
@@ -472,50 +463,18 @@ pub async fn delete_template(
 
 // ---- account settings ----
 
-/// The settings the model lists, each with its default and the values it takes.
-const ACCOUNT_SETTINGS: [(&str, &str, &[&str]); 3] = [
-    ("BASIC_SCAN_TYPE_VERSION", "AWS_NATIVE", &["AWS_NATIVE"]),
-    ("REGISTRY_POLICY_SCOPE", "V2", &["V2"]),
-    // Portcullis has always mounted blobs across repositories (docker manifest push needs it).
-    ("BLOB_MOUNTING", "ENABLED", &["ENABLED", "DISABLED"]),
-];
-
-/// The registry-settings key an account setting is stored under.
-pub fn account_setting_key(name: &str) -> String {
-    format!("account_setting/{name}")
-}
-
-fn setting_name(
-    input: &Value,
-) -> Result<&'static (&'static str, &'static str, &'static [&'static str]), EcrError> {
+fn setting_name(input: &Value) -> Result<AccountSetting, EcrError> {
     let name = input::req_str(input, "name")?;
     input::check_len(name, "name", 1, 64)?;
-    ACCOUNT_SETTINGS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .ok_or_else(|| {
-            EcrError::new(
-                "ValidationException",
-                format!(
-                    "'{name}' is not an account setting; the settings are {}",
-                    ACCOUNT_SETTINGS.map(|(n, _, _)| n).join(", ")
-                ),
-            )
-        })
-}
-
-/// The current value of an account setting (its default when never set).
-pub async fn account_setting(state: &AppState, name: &str) -> Result<String, EcrError> {
-    let default = ACCOUNT_SETTINGS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, d, _)| *d)
-        .unwrap_or_default();
-    Ok(state
-        .iam
-        .registry_setting(&account_setting_key(name))
-        .await?
-        .unwrap_or_else(|| default.to_owned()))
+    AccountSetting::parse(name).ok_or_else(|| {
+        EcrError::new(
+            "ValidationException",
+            format!(
+                "'{name}' is not an account setting; the settings are {}",
+                AccountSetting::ALL.map(AccountSetting::name).join(", ")
+            ),
+        )
+    })
 }
 
 pub async fn get_account_setting(
@@ -523,10 +482,10 @@ pub async fn get_account_setting(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let (name, _, _) = setting_name(input)?;
+    let setting = setting_name(input)?;
     allow(state, ctx, &Target::Registry, &[]).await?;
-    let value = account_setting(state, name).await?;
-    Ok(json!({ "name": name, "value": value }))
+    let value = state.repositories.account_setting(setting).await?;
+    Ok(json!({ "name": setting.name(), "value": value }))
 }
 
 pub async fn put_account_setting(
@@ -534,7 +493,8 @@ pub async fn put_account_setting(
     ctx: &EcrContext,
     input: &Value,
 ) -> Result<Value, EcrError> {
-    let (name, _, allowed) = setting_name(input)?;
+    let setting = setting_name(input)?;
+    let (name, allowed) = (setting.name(), setting.values());
     let value = input::req_str(input, "value")?;
     if !allowed.contains(&value) {
         return Err(EcrError::new(
@@ -547,8 +507,8 @@ pub async fn put_account_setting(
     }
     allow(state, ctx, &Target::Registry, &[]).await?;
     state
-        .iam
-        .set_registry_setting(&account_setting_key(name), value)
+        .repositories
+        .set_account_setting(setting, value)
         .await?;
     Ok(json!({ "name": name, "value": value }))
 }

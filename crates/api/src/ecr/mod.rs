@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts};
 
-pub use admin::account_setting;
 pub use error::EcrError;
 pub use ops::{EcrOperation, NOT_YET};
 

@@ -3,9 +3,9 @@
 
 use portcullis_auth::Target;
 use portcullis_core::repository::{Encryption, RepositorySettings, TagMutability};
+use portcullis_core::{Deletion, Repository, RepositorySpec};
 use portcullis_oci::RepoName;
 use portcullis_policy::Value as CtxValue;
-use portcullis_storage::{DeleteRepository, NewRepository, RepositoryRecord};
 use serde_json::{json, Value};
 
 use super::input::{self, check_registry_id, policy_text, repository_name};
@@ -263,10 +263,10 @@ pub(super) fn encryption_json(e: &Encryption) -> Value {
     v
 }
 
-fn repository_json(state: &AppState, ctx: &EcrContext, r: &RepositoryRecord) -> Value {
-    let settings = RepositorySettings::from_stored(r.settings.as_deref());
+fn repository_json(state: &AppState, ctx: &EcrContext, r: &Repository) -> Value {
+    let settings = &r.settings;
     let mut v = json!({
-        "repositoryArn": state.iam.repository_arn(&r.name),
+        "repositoryArn": r.arn,
         "registryId": state.iam.options().account_id,
         "repositoryName": r.name,
         "repositoryUri": format!("{}/{}", ctx.host, r.name),
@@ -275,7 +275,7 @@ fn repository_json(state: &AppState, ctx: &EcrContext, r: &RepositoryRecord) -> 
         "imageScanningConfiguration": { "scanOnPush": settings.scan_on_push },
         "encryptionConfiguration": encryption_json(&settings.encryption),
     });
-    if let Some(f) = mutability_filters_json(&settings) {
+    if let Some(f) = mutability_filters_json(settings) {
         v["imageTagMutabilityExclusionFilters"] = f;
     }
     v
@@ -345,11 +345,15 @@ pub(super) fn not_found(state: &AppState, name: &str) -> EcrError {
     )
 }
 
-pub(super) async fn existing(state: &AppState, name: &str) -> Result<RepositoryRecord, EcrError> {
-    match state.iam.repository(name).await? {
-        Some(view) => Ok(view.record.clone()),
-        None => Err(not_found(state, name)),
-    }
+pub(super) async fn existing(
+    state: &AppState,
+    name: &str,
+) -> Result<std::sync::Arc<Repository>, EcrError> {
+    state
+        .repositories
+        .get(name)
+        .await?
+        .ok_or_else(|| not_found(state, name))
 }
 
 async fn get_authorization_token(
@@ -425,13 +429,12 @@ async fn create_repository(
         )
         .await?;
     }
-    state.registry.check_repository_quota().await?;
-    let new = NewRepository {
+    let spec = RepositorySpec {
         tags,
-        settings: Some(settings.to_stored()),
+        settings,
         ..Default::default()
     };
-    if !state.iam.create_repository(name, &new).await? {
+    let Some(created) = state.repositories.create(name, &spec).await? else {
         return Err(EcrError::new(
             "RepositoryAlreadyExistsException",
             format!(
@@ -439,9 +442,8 @@ async fn create_repository(
                 state.iam.options().account_id
             ),
         ));
-    }
-    let record = existing(state, name).await?;
-    Ok(json!({ "repository": repository_json(state, ctx, &record) }))
+    };
+    Ok(json!({ "repository": repository_json(state, ctx, &created) }))
 }
 
 async fn describe_repositories(
@@ -495,10 +497,7 @@ async fn describe_repositories(
     let mut out = Vec::new();
     let mut more = None;
     'pages: loop {
-        let page = state
-            .iam
-            .repository_records(cursor.as_deref(), 1000)
-            .await?;
+        let page = state.repositories.list(cursor.as_deref(), 1000).await?;
         let exhausted = page.len() < 1000;
         for record in page {
             cursor = Some(record.name.clone());
@@ -544,14 +543,10 @@ async fn delete_repository(
     let name = repository_name(input, "repositoryName")?;
     let force = input::opt_bool(input, "force")?.unwrap_or(false);
     allow(state, ctx, &repo_target(name), &[]).await?;
-    let record = existing(state, name).await?;
-    // Through the registry, which also ends the repository's upload sessions.
-    let outcome = state.registry.delete_repository(name, force).await?;
-    state.iam.repositories_changed();
-    match outcome {
-        DeleteRepository::Deleted { .. } => Ok(json!({ "repository": repository_json(state, ctx, &record) })),
-        DeleteRepository::NotFound => Err(not_found(state, name)),
-        DeleteRepository::NotEmpty => Err(EcrError::new(
+    match state.repositories.delete(name, force).await? {
+        Deletion::Deleted(record) => Ok(json!({ "repository": repository_json(state, ctx, &record) })),
+        Deletion::NotFound => Err(not_found(state, name)),
+        Deletion::NotEmpty => Err(EcrError::new(
             "RepositoryNotEmptyException",
             format!(
                 "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
@@ -616,6 +611,7 @@ async fn set_repository_policy(
     if !force {
         let after = portcullis_auth::authorize::authorize_with_repository_policy(
             &state.iam,
+            &state.repositories,
             &ctx.caller,
             "ecr:SetRepositoryPolicy",
             &repo_target(name),
@@ -630,7 +626,7 @@ async fn set_repository_policy(
             )));
         }
     }
-    if !state.iam.set_repository_policy(name, Some(text)).await? {
+    if !state.repositories.set_policy(name, Some(text)).await? {
         return Err(not_found(state, name));
     }
     Ok(policy_json(state, name, text))
@@ -644,8 +640,8 @@ async fn get_repository_policy(
     let name = repository_name(input, "repositoryName")?;
     allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
-    match record.policy {
-        Some(text) => Ok(policy_json(state, name, &text)),
+    match &record.policy_text {
+        Some(text) => Ok(policy_json(state, name, text)),
         None => Err(EcrError::new(
             "RepositoryPolicyNotFoundException",
             format!(
@@ -664,7 +660,7 @@ async fn delete_repository_policy(
     let name = repository_name(input, "repositoryName")?;
     allow(state, ctx, &repo_target(name), &[]).await?;
     let record = existing(state, name).await?;
-    let Some(text) = record.policy else {
+    let Some(text) = &record.policy_text else {
         return Err(EcrError::new(
             "RepositoryPolicyNotFoundException",
             format!(
@@ -673,8 +669,8 @@ async fn delete_repository_policy(
             ),
         ));
     };
-    state.iam.set_repository_policy(name, None).await?;
-    Ok(policy_json(state, name, &text))
+    state.repositories.set_policy(name, None).await?;
+    Ok(policy_json(state, name, text))
 }
 
 fn registry_policy_json(state: &AppState, text: &str) -> Value {
@@ -698,13 +694,13 @@ async fn put_registry_policy(
 ) -> Result<Value, EcrError> {
     let text = policy_text(input, "policyText")?;
     allow(state, ctx, &Target::Registry, &[]).await?;
-    state.iam.set_registry_policy(Some(text)).await?;
+    state.repositories.set_registry_policy(Some(text)).await?;
     Ok(registry_policy_json(state, text))
 }
 
 async fn get_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
     allow(state, ctx, &Target::Registry, &[]).await?;
-    match state.iam.registry_policy_text().await? {
+    match state.repositories.registry_policy_text().await? {
         Some(text) => Ok(registry_policy_json(state, &text)),
         None => Err(no_registry_policy(state)),
     }
@@ -712,10 +708,10 @@ async fn get_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value
 
 async fn delete_registry_policy(state: &AppState, ctx: &EcrContext) -> Result<Value, EcrError> {
     allow(state, ctx, &Target::Registry, &[]).await?;
-    let Some(text) = state.iam.registry_policy_text().await? else {
+    let Some(text) = state.repositories.registry_policy_text().await? else {
         return Err(no_registry_policy(state));
     };
-    state.iam.set_registry_policy(None).await?;
+    state.repositories.set_registry_policy(None).await?;
     Ok(registry_policy_json(state, &text))
 }
 

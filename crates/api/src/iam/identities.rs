@@ -1,6 +1,6 @@
 //! Users, groups, roles, access keys and principal tags.
 
-use portcullis_storage::PrincipalKind;
+use portcullis_core::identity::PrincipalKind;
 
 use super::input::page;
 use super::xml::{self, Xml};

@@ -222,7 +222,7 @@ operations! {
 }
 
 async fn run(state: &AppState, ctx: &IamContext) -> Output {
-    use portcullis_storage::PrincipalKind::{Group, Role, User};
+    use portcullis_core::identity::PrincipalKind::{Group, Role, User};
     use IamOperation as Op;
     match ctx.operation {
         Op::CreateUser => identities::create_user(state, ctx).await,

@@ -1,7 +1,7 @@
 //! Inline policies of users, groups and roles; customer managed policies and their
 //! attachments; the account authorization details.
 
-use portcullis_storage::PrincipalKind;
+use portcullis_core::identity::PrincipalKind;
 
 use super::identities::{owner_member, principal_arn};
 use super::input::page;
@@ -234,10 +234,10 @@ pub async fn account_authorization_details(state: &AppState, ctx: &IamContext) -
 
     // One ordered list of entries so that Marker and MaxItems page across all four lists.
     enum Entry {
-        User(portcullis_storage::UserRecord),
-        Group(portcullis_storage::iam::GroupRecord),
-        Role(portcullis_storage::iam::RoleRecord),
-        Policy(portcullis_storage::iam::ManagedPolicyRecord),
+        User(portcullis_core::identity::UserRecord),
+        Group(portcullis_core::identity::GroupRecord),
+        Role(portcullis_core::identity::RoleRecord),
+        Policy(portcullis_core::identity::ManagedPolicyRecord),
     }
     let mut entries: Vec<(String, Entry)> = Vec::new();
     if wants("User") {

@@ -4,8 +4,9 @@
 //! as IAM sends them.
 
 use portcullis_core::iam::{ManagedPolicyDetail, PrincipalDetail};
-use portcullis_storage::iam::{GroupRecord, ManagedPolicyRecord, PolicyVersionRecord, RoleRecord};
-use portcullis_storage::{AccessKeyRecord, UserRecord};
+use portcullis_core::identity::{
+    AccessKeyRecord, GroupRecord, ManagedPolicyRecord, PolicyVersionRecord, RoleRecord, UserRecord,
+};
 
 pub const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 

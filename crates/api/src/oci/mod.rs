@@ -354,7 +354,7 @@ async fn ensure_push_repository(
     caller: &Caller,
     facts: &Facts,
 ) -> Result<(), OciError> {
-    if state.iam.repository(name.as_str()).await?.is_some() {
+    if state.repositories.get(name.as_str()).await?.is_some() {
         return Ok(());
     }
     let outcome = access::check(
@@ -374,9 +374,7 @@ async fn ensure_push_repository(
             Caller::User { .. } => OciError::new(OciCode::Denied, outcome.denial_message()),
         });
     }
-    if state.registry.create_on_push(name).await? {
-        state.iam.repositories_changed();
-    }
+    state.repositories.create_on_push(name).await?;
     Ok(())
 }
 

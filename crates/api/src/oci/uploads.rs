@@ -60,9 +60,7 @@ fn content_range(req: &OciRequest) -> Result<Option<ContentRange>, OciError> {
 /// Who an upload session is counted against: the caller's ARN, or the one bucket all
 /// anonymous callers share.
 pub(crate) fn upload_principal(caller: &Caller) -> &str {
-    caller
-        .arn()
-        .unwrap_or(portcullis_storage::ANONYMOUS_PRINCIPAL)
+    caller.arn().unwrap_or(portcullis_core::ANONYMOUS_PRINCIPAL)
 }
 
 fn content_length(req: &OciRequest) -> Option<u64> {
@@ -71,7 +69,7 @@ fn content_length(req: &OciRequest) -> Option<u64> {
 }
 
 /// The request body, failing when it pauses too long or outlives the upload deadline.
-fn upload_body(state: &AppState, body: Body) -> portcullis_storage::ByteStream {
+fn upload_body(state: &AppState, body: Body) -> portcullis_core::ByteStream {
     body_stream(
         body,
         state.limits.body_idle_timeout,
@@ -114,9 +112,11 @@ pub async fn start(
             .map_err(|e| OciError::new(OciCode::NameInvalid, e.to_string()))?;
         // With BLOB_MOUNTING disabled (an ECR account setting) every mount becomes an upload.
         if from.is_some()
-            && crate::ecr::account_setting(state, "BLOB_MOUNTING")
+            && !state
+                .repositories
+                .blob_mounting_enabled()
                 .await
-                .is_ok_and(|v| v == "DISABLED")
+                .unwrap_or(true)
         {
             from = None;
         }
