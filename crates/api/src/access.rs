@@ -20,15 +20,7 @@ pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+use portcullis_core::audit::rfc3339;
 
 /// The network facts of a request: peer address (or the trusted-proxy client address), TLS,
 /// and the endpoint tags of the listener it came through.

@@ -74,6 +74,10 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         .metadata
         .check()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    config
+        .gc
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     Ok(())
 }
 

@@ -40,6 +40,7 @@ pub struct Config {
     pub quotas: QuotasConfig,
     pub limits: LimitsConfig,
     pub uploads: UploadsConfig,
+    pub gc: GcConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
@@ -197,6 +198,50 @@ pub struct UploadsConfig {
     pub max_idle_hours: u64,
 }
 
+/// Online garbage collection of blobs no manifest references (see docs/gc.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Run a collection round every `interval_minutes` on one node of the deployment.
+    pub enabled: bool,
+    pub interval_minutes: u64,
+    /// A blob is deleted only after no manifest has referenced it for this long; it covers a
+    /// push between its layers and its manifest, so keep it above the longest push.
+    pub grace_minutes: u64,
+    /// The most blobs one round deletes (the rest wait for the next round).
+    pub max_blobs_per_round: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            enabled: true,
+            interval_minutes: 60,
+            grace_minutes: 60,
+            max_blobs_per_round: 100_000,
+        }
+    }
+}
+
+impl GcConfig {
+    pub fn check(&self) -> Result<(), String> {
+        if self.interval_minutes == 0 {
+            return Err("[gc] interval_minutes must be at least 1".into());
+        }
+        if self.max_blobs_per_round == 0 {
+            return Err("[gc] max_blobs_per_round must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn options(&self) -> portcullis_core::registry::gc::GcOptions {
+        portcullis_core::registry::gc::GcOptions {
+            grace: std::time::Duration::from_secs(self.grace_minutes.saturating_mul(60)),
+            max_blobs_per_round: self.max_blobs_per_round,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -232,6 +277,7 @@ impl Default for Config {
             quotas: QuotasConfig::default(),
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
+            gc: GcConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),

@@ -5,6 +5,7 @@ mod audit_cmd;
 mod backends;
 mod config;
 mod doctor;
+mod gc_cmd;
 mod keys;
 mod offline;
 mod policy_cmd;
@@ -73,6 +74,15 @@ enum Command {
     ///
     /// Example: portcullis migrate --config /etc/portcullis/portcullis.toml
     Migrate(offline::DataArgs),
+    /// Run one garbage collection round now and report what it deleted (blobs, bytes), or
+    /// with --dry-run what it would delete. A blob is deleted only when no manifest in any
+    /// repository references it and it has been unreferenced for longer than [gc]
+    /// grace_minutes (default 60); pushes running meanwhile are safe. Servers run the same
+    /// round every [gc] interval_minutes on one node; this command waits for no one and
+    /// exits 1 if a server's collector is running now. Every deletion is audited.
+    ///
+    /// Example: portcullis gc --dry-run --config /etc/portcullis/portcullis.toml
+    Gc(gc_cmd::GcArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +127,7 @@ fn main() -> anyhow::Result<()> {
         Command::Audit(args) => audit_cmd::run(args)?,
         Command::Doctor(args) => offline_runtime()?.block_on(doctor::run(args))?,
         Command::Migrate(args) => offline_runtime()?.block_on(offline::migrate(args))?,
+        Command::Gc(args) => offline_runtime()?.block_on(gc_cmd::run(args))?,
     };
     std::process::exit(code);
 }

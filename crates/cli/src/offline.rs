@@ -89,12 +89,17 @@ pub(crate) async fn open_with_repositories(
     Ok((config, iam, repositories))
 }
 
-async fn open_metadata(data: &DataArgs) -> anyhow::Result<(Config, Iam, Arc<dyn MetaStore>)> {
+/// The configuration an offline command works on: the file, the environment, `--data-dir`.
+pub(crate) fn load_config(data: &DataArgs) -> anyhow::Result<Config> {
     let overrides = config::Overrides {
         data_dir: data.data_dir.clone(),
         ..Default::default()
     };
-    let config = config::load(data.config.as_deref(), &overrides)?;
+    Ok(config::load(data.config.as_deref(), &overrides)?)
+}
+
+async fn open_metadata(data: &DataArgs) -> anyhow::Result<(Config, Iam, Arc<dyn MetaStore>)> {
+    let config = load_config(data)?;
     // Offline commands never upgrade a schema behind the server's back.
     let metadata = crate::backends::open_metadata(&config, false, SchemaMode::Require).await?;
     let master = crate::keys::master_key(&config)?;

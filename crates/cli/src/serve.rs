@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use portcullis_api::{AppState, Limits};
 use portcullis_auth::TokenSigner;
-use portcullis_core::worker::{Round, UploadReaper, Worker, Workers};
+use portcullis_core::worker::{GarbageCollector, Round, UploadReaper, Worker, Workers};
 use portcullis_core::{Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories};
 use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
@@ -113,6 +113,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(worker = reaper.name(), "{done}");
     }
     let reaper_task = workers.spawn(reaper.clone());
+    let collector: Option<Arc<dyn Worker>> = config.gc.enabled.then(|| {
+        Arc::new(GarbageCollector {
+            registry: registry.clone(),
+            options: config.gc.options(),
+            audit: audit.clone(),
+            interval: Duration::from_secs(config.gc.interval_minutes * 60),
+        }) as Arc<dyn Worker>
+    });
+    let collector_task = collector.clone().map(|c| workers.spawn(c));
+    if collector.is_none() {
+        tracing::warn!("[gc] enabled = false: blobs no manifest references are kept forever");
+    }
 
     let limits = Limits {
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
@@ -140,7 +152,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(crate::redact::span));
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
     reaper_task.abort();
-    workers.release(&[reaper.name()]).await;
+    let mut leases = vec![reaper.name()];
+    if let (Some(task), Some(c)) = (collector_task, &collector) {
+        task.abort();
+        leases.push(c.name());
+    }
+    workers.release(&leases).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -88,6 +88,27 @@ pub struct AuditEvent {
 }
 
 /// An audit event that could not be written.
+/// A unix time as the audit log writes it (`eventTime`).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Who the registry's own work (garbage collection, lifecycle expiry) is recorded as.
+pub fn registry_identity() -> UserIdentity {
+    UserIdentity {
+        kind: "AWSService".into(),
+        arn: None,
+        user_name: Some("portcullis".into()),
+        access_key_id: None,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the audit log cannot be written: {0}")]
 pub struct AuditError(#[source] std::io::Error);

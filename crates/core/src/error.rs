@@ -44,6 +44,10 @@ pub enum Error {
     /// The blob would pass `[limits] max_blob_bytes`; its session is discarded.
     #[error("the blob is larger than the {max} bytes this registry accepts (`[limits] max_blob_bytes`); its upload was discarded")]
     BlobTooLarge { max: u64 },
+    /// Garbage collection is deleting the blob this upload would commit; its bytes must not be
+    /// written until it is done (seconds). Retryable.
+    #[error("blob `{0}` is being garbage-collected: upload it again in a moment")]
+    BlobCollecting(Digest),
     #[error("layer `{0}` already exists in the repository")]
     LayerAlreadyExists(Digest),
     #[error("{0}")]

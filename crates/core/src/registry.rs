@@ -16,6 +16,7 @@ use crate::repository::RepositorySettings;
 
 use crate::uploads::UploadLocks;
 
+pub mod gc;
 mod uploads;
 use crate::{Error, Result};
 
@@ -749,7 +750,7 @@ mod tests {
         assert_eq!(blobs.list_uploads(later).await.unwrap(), vec![ID]);
     }
 
-    async fn registry_with(
+    pub(super) async fn registry_with(
         dir: &tempfile::TempDir,
         options: RegistryOptions,
     ) -> (Registry, Arc<dyn BlobStore>, Arc<dyn MetaStore>) {
@@ -765,7 +766,7 @@ mod tests {
         (registry, blobs, meta)
     }
 
-    fn bytes_body(data: &'static [u8]) -> ByteStream {
+    pub(super) fn bytes_body(data: &'static [u8]) -> ByteStream {
         Box::pin(futures::stream::once(async move {
             Ok(Bytes::from_static(data))
         }))

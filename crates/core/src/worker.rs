@@ -55,13 +55,17 @@ impl Workers {
         i64::try_from(worker.interval().as_millis().saturating_mul(2)).unwrap_or(i64::MAX)
     }
 
-    /// One round now: takes or renews the lease, then runs the work if it holds it.
-    pub async fn round(&self, worker: &dyn Worker) -> Result<Round> {
-        if !self
+    /// Takes or renews the lease on `worker`'s work; `false` when another holder has it.
+    pub async fn acquire(&self, worker: &dyn Worker) -> Result<bool> {
+        Ok(self
             .meta
             .acquire_lease(worker.name(), &self.holder, Self::lease_ms(worker))
-            .await?
-        {
+            .await?)
+    }
+
+    /// One round now: takes or renews the lease, then runs the work if it holds it.
+    pub async fn round(&self, worker: &dyn Worker) -> Result<Round> {
+        if !self.acquire(worker).await? {
             return Ok(Round::Skipped);
         }
         Ok(Round::Ran(worker.run_once().await?))
@@ -124,6 +128,34 @@ impl Worker for UploadReaper {
     async fn run_once(&self) -> Result<Option<String>> {
         let reaped = self.registry.reap_uploads(self.max_idle_ms).await?;
         Ok((reaped > 0).then(|| format!("discarded {reaped} abandoned uploads")))
+    }
+}
+
+/// Garbage collection as a worker: one round every interval on the lease holder.
+pub struct GarbageCollector {
+    pub registry: Arc<crate::Registry>,
+    pub options: crate::registry::gc::GcOptions,
+    pub audit: Arc<crate::AuditLog>,
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl Worker for GarbageCollector {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    async fn run_once(&self) -> Result<Option<String>> {
+        let report = self
+            .registry
+            .collect_garbage(&self.options, false, &self.audit)
+            .await?;
+        let busy = !report.blobs.is_empty() || report.adopted > 0 || report.failed > 0;
+        Ok(busy.then(|| report.summary()))
     }
 }
 

@@ -95,6 +95,28 @@ pub trait BlobStore: Send + Sync + 'static {
     /// staging object before its session row, so a young file without a row may be in flight.
     async fn list_uploads(&self, modified_before_ms: i64) -> Result<Vec<String>>;
 
+    /// Every committed blob with its size, in no particular order: what garbage collection's
+    /// consistency sweep compares with the blob table (bytes a crash left without a row).
+    /// Streamed, so a store of millions of blobs is never listed into memory at once.
+    fn list_blobs(&self) -> BoxStream<'_, Result<(Digest, u64)>> {
+        Box::pin(futures::stream::once(async {
+            Err(crate::Error::Unsupported {
+                backend: self.backend(),
+                what: "listing committed blobs",
+            })
+        }))
+    }
+
+    /// Removes committed blobs, as many per request as the backend allows (S3's DeleteObjects
+    /// takes a thousand): one result per digest, in order; an absent blob is a success.
+    async fn delete_many(&self, digests: &[Digest]) -> Vec<Result<()>> {
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.delete(d).await.map(|_| ()));
+        }
+        out
+    }
+
     /// A presigned GET URL for the committed blob `digest`, valid for `expires`, when the
     /// backend has them: the API can then redirect pulls to the storage instead of streaming
     /// them itself. `None` when the backend has no such URLs.

@@ -23,8 +23,9 @@ pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload, ImageRecord,
-    ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError, PutManifestOutcome,
-    ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord,
-    UploadLimits, UploadParts, UploadProgress, UploadRecord, ANONYMOUS_PRINCIPAL,
+    BeginAppend, BlobRow, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload, GcBlob,
+    ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob, NewRepository,
+    PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode,
+    TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
+    UploadRecord, ANONYMOUS_PRINCIPAL,
 };

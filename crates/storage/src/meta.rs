@@ -6,9 +6,13 @@
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "postgres")]
+mod postgres_blobs;
+#[cfg(feature = "postgres")]
 mod postgres_iam;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_blobs;
 #[cfg(feature = "sqlite")]
 mod sqlite_iam;
 
@@ -182,6 +186,40 @@ pub enum CompleteUpload {
     UploadUnknown,
     /// The repository does not exist.
     NameUnknown,
+    /// The claim on the blob is gone: a collector deleted the blob after the claim was taken
+    /// (possible only with a grace delay shorter than the upload took). Nothing was linked and
+    /// the session is kept; committing again claims anew.
+    ClaimLost,
+}
+
+/// A blob as garbage collection sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcBlob {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// A blob's row in the blob table, for diagnostics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRow {
+    pub size: u64,
+    pub created_at: i64,
+    /// `None` while a manifest references the blob.
+    pub unreferenced_since: Option<i64>,
+    /// Set once a collector has begun deleting it.
+    pub deleting_since: Option<i64>,
+}
+
+/// What mounting a blob from another repository did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountBlob {
+    Mounted {
+        size: u64,
+    },
+    /// The source repository does not hold the blob (or no longer: a collector took it).
+    SourceMissing,
+    /// The target repository does not exist.
+    NameUnknown,
 }
 
 /// An upload session a repository delete ended, with the blob backend's state for it, so the
@@ -298,8 +336,42 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn set_registry_setting(&self, name: &str, value: Option<&str>) -> Result<bool>;
 
     /// Makes a committed blob visible in a repository; `false` (and nothing written) when the
-    /// repository does not exist: no write creates a repository implicitly.
+    /// repository does not exist: no write creates a repository implicitly. The blob's row is
+    /// created (unreferenced from now) when there is none. For blobs whose bytes are known to
+    /// be in the store; uploads go through [`Self::claim_blob`] and [`Self::complete_upload`],
+    /// mounts through [`Self::mount_blob`].
     async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<bool>;
+    /// Links a blob that `from` holds into `repo`, in one transaction with the check that
+    /// `from` still links it, and restarts its grace delay if no manifest references it.
+    async fn mount_blob(&self, from: &str, repo: &str, digest: &Digest) -> Result<MountBlob>;
+
+    /// Claims the blob row of `digest` before its bytes are written: created when absent,
+    /// its grace delay restarted when unreferenced. The claim (the row's id) is what
+    /// [`Self::complete_upload`] needs. `None` while a collector is deleting the blob: its
+    /// bytes may still go, so they must not be written now (retry shortly).
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> Result<Option<i64>>;
+    /// The blob's row, if any.
+    async fn blob_row(&self, digest: &Digest) -> Result<Option<BlobRow>>;
+    /// Up to `limit` blobs unreferenced since before `before` (unix ms) and not being deleted,
+    /// by digest after `after`: what a collection round may delete.
+    async fn gc_candidates(
+        &self,
+        before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> Result<Vec<GcBlob>>;
+    /// Marks the blobs among `digests` that are still unreferenced since before `before` as
+    /// being deleted and removes their repository links, in one transaction; returns the ones
+    /// marked. A manifest put that references one of them either committed first (then the
+    /// blob is referenced and skipped) or fails with a missing blob.
+    async fn begin_blob_deletes(&self, digests: &[Digest], before: i64) -> Result<Vec<GcBlob>>;
+    /// Drops the rows of blobs whose bytes are gone (marked by [`Self::begin_blob_deletes`]).
+    async fn finish_blob_deletes(&self, digests: &[Digest]) -> Result<()>;
+    /// Blobs marked for deletion before `before` whose collector did not finish (it died).
+    async fn unfinished_blob_deletes(&self, before: i64, limit: u32) -> Result<Vec<GcBlob>>;
+    /// Records rows, unreferenced from now, for blobs found in the store that no row knows
+    /// (bytes left by a crash, or stored before the blob table existed); returns how many.
+    async fn adopt_blobs(&self, found: &[GcBlob]) -> Result<u64>;
     /// Size of a blob linked into the repository.
     async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
     async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
@@ -315,7 +387,9 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<PutManifestOutcome, PutManifestError>;
     async fn manifest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>>;
     async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRecord>>;
-    /// Deletes a manifest and every tag pointing at it.
+    /// Deletes a manifest, every tag pointing at it and its referrers (manifests whose subject
+    /// it is, recursively), and unlinks from the repository the blobs no remaining manifest of
+    /// it references; a blob no manifest anywhere references becomes unreferenced from now.
     async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool>;
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool>;
     /// Every image of the repository with its tags, oldest push first.
@@ -348,13 +422,15 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Marks the session active now; `false` when it no longer exists.
     async fn touch_upload(&self, id: &str) -> Result<bool>;
     /// Links the committed blob into the session's repository and ends the session, in one
-    /// transaction that first checks both still exist.
+    /// transaction that first checks that both still exist and that `claim` (from
+    /// [`Self::claim_blob`], taken before the bytes were written) still holds.
     async fn complete_upload(
         &self,
         id: &str,
         repo: &str,
         digest: &Digest,
         size: u64,
+        claim: i64,
     ) -> Result<CompleteUpload>;
     /// Records a part of `size` bytes; a previous part under `min_part` marks the upload.
     async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts>;

@@ -162,7 +162,9 @@ impl From<CoreError> for OciError {
             CoreError::QuotaExceeded(_) => OciError::new(OciCode::Denied, message),
             // 429: the condition passes once sessions are finished, cancelled or reaped, and
             // clients back off and retry on it, where DENIED reads as missing permissions.
-            CoreError::TooManyUploads(_) => OciError::new(OciCode::TooManyRequests, message),
+            CoreError::TooManyUploads(_) | CoreError::BlobCollecting(_) => {
+                OciError::new(OciCode::TooManyRequests, message)
+            }
             CoreError::BlobTooLarge { .. } => OciError::new(OciCode::SizeInvalid, message)
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             CoreError::UploadEmpty

@@ -13,8 +13,8 @@ use portcullis_oci::{Algorithm, ContentRange, Digest, Hasher, RepoName};
 use portcullis_storage::blob::Appended;
 use portcullis_storage::meta::now_millis;
 use portcullis_storage::{
-    BeginAppend, ByteStream, CompleteUpload, CreateUpload, DeleteRepository, UploadLimits,
-    UploadProgress,
+    BeginAppend, ByteStream, CompleteUpload, CreateUpload, DeleteRepository, MountBlob,
+    UploadLimits, UploadProgress,
 };
 
 use super::{Registry, ORPHAN_MIN_AGE_MS};
@@ -61,12 +61,21 @@ impl Registry {
         principal: &str,
     ) -> Result<super::MountOutcome> {
         if let Some(from) = from {
-            if let Some(size) = self.meta.blob_link(from.as_str(), digest).await? {
-                if self.blobs.stat(digest).await?.is_some() {
-                    if !self.meta.link_blob(repo.as_str(), digest, size).await? {
-                        return Err(Error::NameUnknown(repo.to_string()));
+            // The bytes are checked first; the link in `from` is checked again in the linking
+            // transaction, which a collector's removal of it cannot interleave with.
+            if self.meta.blob_link(from.as_str(), digest).await?.is_some()
+                && self.blobs.stat(digest).await?.is_some()
+            {
+                match self
+                    .meta
+                    .mount_blob(from.as_str(), repo.as_str(), digest)
+                    .await?
+                {
+                    MountBlob::Mounted { size } => {
+                        return Ok(super::MountOutcome::Mounted { size })
                     }
-                    return Ok(super::MountOutcome::Mounted { size });
+                    MountBlob::NameUnknown => return Err(Error::NameUnknown(repo.to_string())),
+                    MountBlob::SourceMissing => {}
                 }
             }
         }
@@ -340,6 +349,15 @@ impl Registry {
                 actual,
             });
         }
+        // The blob's row is claimed before its bytes are written, so a collector cannot be
+        // deleting the bytes this commit writes (see `claim_blob`).
+        let blob_claim = match self.claim_blob(digest, len).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.release(id, len).await;
+                return Err(e);
+            }
+        };
         let size = match self
             .renewing(
                 id,
@@ -364,7 +382,7 @@ impl Registry {
         // invisible, until garbage collection.
         let outcome = self
             .meta
-            .complete_upload(id, repo.as_str(), digest, size)
+            .complete_upload(id, repo.as_str(), digest, size, blob_claim)
             .await?;
         drop(serial);
         self.uploads.forget(id);
@@ -375,7 +393,30 @@ impl Registry {
                 self.meta.delete_upload(id).await?;
                 Err(Error::NameUnknown(repo.to_string()))
             }
+            // The upload outlasted the grace delay and a collector took the blob meanwhile:
+            // its staged bytes are committed (and being deleted), so the session cannot be
+            // finished again. The client uploads anew.
+            CompleteUpload::ClaimLost => {
+                self.meta.delete_upload(id).await?;
+                Err(Error::BlobCollecting(digest.clone()))
+            }
         }
+    }
+
+    /// Claims the blob row of `digest` for a commit, waiting out a collector that is deleting
+    /// it (its deletes take moments); a claim still refused after that is
+    /// [`Error::BlobCollecting`], which clients retry.
+    pub(crate) async fn claim_blob(&self, digest: &Digest, size: u64) -> Result<i64> {
+        for attempt in 0..40 {
+            if let Some(claim) = self.meta.claim_blob(digest, size).await? {
+                return Ok(claim);
+            }
+            if attempt == 0 {
+                tracing::debug!(%digest, "waiting for the collector deleting this blob");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(Error::BlobCollecting(digest.clone()))
     }
 
     /// The digest of the `len` staged bytes: from the saved hash when it is of the digest's

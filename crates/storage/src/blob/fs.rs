@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use portcullis_oci::Digest;
+use portcullis_oci::{Algorithm, Digest};
 use tokio::sync::mpsc;
 
 use self::pool::BufferPool;
@@ -208,6 +209,116 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
+}
+
+/// A directory of the blob tree still to be listed by [`FsBlobStore::list_blobs`].
+enum BlobDir {
+    /// `blobs/`, holding one directory per algorithm.
+    Root(PathBuf),
+    /// `blobs/<alg>/`, holding the `<hex[0..2]>` directories.
+    Algorithm(PathBuf, Algorithm),
+    /// `blobs/<alg>/<xx>/`, holding the blobs whose hex starts with `xx`.
+    Prefix(PathBuf, Algorithm, String),
+}
+
+/// What listing one [`BlobDir`] found.
+enum Listed {
+    Dirs(Vec<BlobDir>),
+    Blobs(Vec<(Digest, u64)>),
+}
+
+/// Algorithms a directory under `blobs/` may be named after. One missing here is not lost
+/// silently: the walk warns about its directory.
+const ALGORITHMS: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
+
+/// The entries of `dir`, with each one's metadata (following symbolic links, as `stat` and
+/// `read` do). A directory that does not exist is empty: `blobs/` may have been removed by
+/// hand, and an entry removed between the listing and its `stat` is simply gone.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, std::fs::Metadata)>> {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(dir.display().to_string(), e)),
+    };
+    let mut out = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            tracing::warn!(path = %path.display(), "skipping a name in the blob tree that is not UTF-8");
+            continue;
+        };
+        let meta = match entry.metadata() {
+            Ok(m) if m.file_type().is_symlink() => std::fs::metadata(&path),
+            other => other,
+        };
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(path.display().to_string(), e)),
+        };
+        out.push((name, path, meta));
+    }
+    Ok(out)
+}
+
+impl BlobDir {
+    /// Lists the directory on the calling (blocking) thread. Names the layout cannot have
+    /// written are skipped with a warning: they are no blob `stat` or `delete` could reach, so
+    /// garbage collection must not count them.
+    fn list(self) -> Result<Listed> {
+        match self {
+            BlobDir::Root(dir) => {
+                let mut dirs = Vec::new();
+                for (name, path, meta) in entries(&dir)? {
+                    match ALGORITHMS.into_iter().find(|a| a.name() == name) {
+                        Some(alg) if meta.is_dir() => dirs.push(BlobDir::Algorithm(path, alg)),
+                        _ => {
+                            tracing::warn!(path = %path.display(), "skipping what is not a digest algorithm's directory in the blob tree");
+                        }
+                    }
+                }
+                Ok(Listed::Dirs(dirs))
+            }
+            BlobDir::Algorithm(dir, alg) => {
+                let mut dirs = Vec::new();
+                for (name, path, meta) in entries(&dir)? {
+                    let prefix = name.len() == 2
+                        && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                    if prefix && meta.is_dir() {
+                        dirs.push(BlobDir::Prefix(path, alg, name));
+                    } else {
+                        tracing::warn!(path = %path.display(), "skipping what is not a digest prefix directory in the blob tree");
+                    }
+                }
+                Ok(Listed::Dirs(dirs))
+            }
+            BlobDir::Prefix(dir, alg, prefix) => {
+                let mut blobs = Vec::new();
+                for (name, path, meta) in entries(&dir)? {
+                    // Commits rename finished files in from `uploads/`, so nothing here is
+                    // half-written; the digest must also sit under its own prefix, or
+                    // `blob_path` would never find it.
+                    match format!("{}:{name}", alg.name()).parse::<Digest>() {
+                        Ok(digest) if meta.is_file() && digest.hex().starts_with(&prefix) => {
+                            blobs.push((digest, meta.len()));
+                        }
+                        _ => {
+                            tracing::warn!(path = %path.display(), "skipping what is not a blob in the blob tree");
+                        }
+                    }
+                }
+                Ok(Listed::Blobs(blobs))
+            }
+        }
+    }
+}
+
+/// The walk behind [`FsBlobStore::list_blobs`]: directories still to list, and the blobs of
+/// the last one listed, still to yield.
+struct BlobWalk {
+    pending: Vec<BlobDir>,
+    ready: std::vec::IntoIter<(Digest, u64)>,
 }
 
 #[async_trait]
@@ -489,6 +600,31 @@ impl BlobStore for FsBlobStore {
         })
         .await
     }
+
+    /// Walks `blobs/` one directory per blocking task, yielding each prefix directory's blobs
+    /// as its listing completes: memory holds one directory's names, not the whole tree. The
+    /// stream ends after its first error.
+    fn list_blobs(&self) -> BoxStream<'_, Result<(Digest, u64)>> {
+        let walk = BlobWalk {
+            pending: vec![BlobDir::Root(self.root.join(BLOBS_DIR))],
+            ready: Vec::new().into_iter(),
+        };
+        futures::stream::unfold(Some(walk), |walk| async move {
+            let mut walk = walk?;
+            loop {
+                if let Some(blob) = walk.ready.next() {
+                    return Some((Ok(blob), Some(walk)));
+                }
+                let dir = walk.pending.pop()?;
+                match blocking(move || dir.list()).await {
+                    Ok(Listed::Dirs(dirs)) => walk.pending.extend(dirs),
+                    Ok(Listed::Blobs(blobs)) => walk.ready = blobs.into_iter(),
+                    Err(e) => return Some((Err(e), None)),
+                }
+            }
+        })
+        .boxed()
+    }
 }
 
 /// The length an upload's state records. The filesystem's state is that length alone: the
@@ -530,6 +666,55 @@ mod tests {
                 dir,
             ))
         });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn names_the_layout_never_writes_are_not_listed() {
+        use crate::testsuite::blob::{listed, put};
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), false).unwrap();
+        let kept = put(&store, "f1", b"kept").await;
+        let hex = Digest::sha256_of(b"stray").hex().to_owned();
+        let (prefix, other) = (&hex[..2], if hex.starts_with("00") { "01" } else { "00" });
+        let blobs = dir.path().join(BLOBS_DIR);
+        let strays = [
+            format!("sha256/{other}/{hex}"),
+            format!("sha256/{prefix}/{}", hex.to_uppercase()),
+            format!("sha256/{prefix}/not-a-digest"),
+            format!("sha256/{prefix}/.{hex}.tmp"),
+            format!("sha256/{hex}"),
+            format!("sha256/zz/{hex}"),
+            format!("sha512/{prefix}/{hex}"),
+            format!("md5/{prefix}/{hex}"),
+            "stray".to_owned(),
+        ];
+        for stray in &strays {
+            let path = blobs.join(stray);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"stray").unwrap();
+        }
+        // A directory under a blob's own name is no blob either.
+        std::fs::create_dir_all(blobs.join(format!("sha256/{prefix}/{hex}"))).unwrap();
+        assert_eq!(listed(&store).await, [(kept, 4)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_blob_tree_lists_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), false).unwrap();
+        std::fs::remove_dir(dir.path().join(BLOBS_DIR)).unwrap();
+        assert!(crate::testsuite::blob::listed(&store).await.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unlistable_blob_tree_ends_the_listing_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path(), false).unwrap();
+        let blobs = dir.path().join(BLOBS_DIR);
+        std::fs::remove_dir(&blobs).unwrap();
+        std::fs::write(&blobs, b"not a directory").unwrap();
+        let got: Vec<_> = store.list_blobs().collect().await;
+        assert!(matches!(got.as_slice(), [Err(Error::Io { .. })]), "{got:?}");
     }
 
     #[tokio::test]

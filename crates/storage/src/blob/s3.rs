@@ -36,10 +36,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
@@ -65,6 +67,10 @@ pub const MAX_TAIL_PIECES: usize = 32;
 /// Bounds every request but streamed reads; a part of [`PART_SIZE`] fits easily.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys per DeleteObjects request: S3's limit.
+const DELETE_BATCH: usize = 1000;
+/// DeleteObjects requests [`BlobStore::delete_many`] keeps in flight.
+const DELETE_BATCHES_IN_FLIGHT: usize = 4;
 const MARKER: &str = "created";
 const STAGED: &str = "data";
 const BACKEND: &str = "s3";
@@ -211,6 +217,65 @@ impl S3BlobStore {
         } else {
             Err(Error::UploadUnknown(id.to_owned()))
         }
+    }
+
+    /// The digest whose blob [`blob_key`](Self::blob_key) puts at `key`, `None` for a key it
+    /// never gives. `blobs` is `blob_key`'s folder, `<prefix>blobs`.
+    fn digest_at(blobs: &Path, key: &Path) -> Option<Digest> {
+        let mut parts = key.prefix_match(blobs)?;
+        let (alg, hex) = (parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        // Parsing refuses what blob_key cannot have written: an unknown algorithm, hex of the
+        // wrong length or case (and so any percent-encoded part).
+        format!("{}:{}", alg.as_ref(), hex.as_ref()).parse().ok()
+    }
+
+    /// Deletes the blobs `digests` (at most [`DELETE_BATCH`]) with one DeleteObjects request.
+    async fn delete_batch(&self, digests: &[Digest]) -> Vec<Result<()>> {
+        let keys: Vec<Path> = digests.iter().map(|d| self.blob_key(d)).collect();
+        let sent = futures::stream::iter(keys.clone().into_iter().map(Ok)).boxed();
+        let answers: Vec<object_store::Result<Path>> =
+            self.store.delete_stream(sent).collect().await;
+        // DeleteObjects deletes absent keys without complaint, so a NotFound can only come
+        // from elsewhere (an S3-compatible store, or a missing bucket); either way the blob
+        // is not there, which is what the caller asked for.
+        if answers.len() == keys.len() {
+            // One answer per key, in the order sent (object_store keeps it).
+            return keys
+                .iter()
+                .zip(answers)
+                .map(|(key, answer)| match answer {
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(os_error("DeleteObjects", key, e)),
+                })
+                .collect();
+        }
+        // The request itself failed (refused, timed out): object_store then yields one error
+        // for the whole batch, which every key of it shares.
+        let failure = answers.into_iter().find_map(Result::err);
+        if let Some(object_store::Error::NotFound { .. }) = failure {
+            return keys.iter().map(|_| Ok(())).collect();
+        }
+        let failure = Arc::new(failure.unwrap_or_else(|| {
+            object_store::Error::Generic {
+                store: BACKEND,
+                source: format!(
+                    "DeleteObjects answered for fewer than the {} keys sent",
+                    keys.len()
+                )
+                .into(),
+            }
+        }));
+        keys.iter()
+            .map(|key| {
+                Err(Error::ObjectStore {
+                    what: format!("DeleteObjects `{key}`"),
+                    source: Box::new(Arc::clone(&failure)),
+                })
+            })
+            .collect()
     }
 
     async fn size_of(&self, key: &Path) -> Result<Option<u64>> {
@@ -830,6 +895,42 @@ impl BlobStore for S3BlobStore {
             .collect())
     }
 
+    fn list_blobs(&self) -> BoxStream<'_, Result<(Digest, u64)>> {
+        // Only whole blobs are ever written under blobs/ (staging lives under uploads/), so
+        // every key there that parses is a committed blob.
+        let blobs = self.key(&["blobs"]);
+        self.store
+            .list(Some(&blobs))
+            .filter_map(move |item| {
+                let blob = match item {
+                    Err(e) => Some(Err(os_error("LIST", &blobs, e))),
+                    Ok(meta) => match Self::digest_at(&blobs, &meta.location) {
+                        Some(digest) => Some(Ok((digest, meta.size))),
+                        None => {
+                            tracing::warn!(key = %meta.location, "skipping an object under blobs/ that is no blob's key");
+                            None
+                        }
+                    },
+                };
+                futures::future::ready(blob)
+            })
+            .boxed()
+    }
+
+    async fn delete_many(&self, digests: &[Digest]) -> Vec<Result<()>> {
+        // Collected first: with a lazy `map` over the chunks, the compiler cannot prove the
+        // trait's future Send ("implementation of `FnOnce` is not general enough").
+        let requests: Vec<_> = digests
+            .chunks(DELETE_BATCH)
+            .map(|batch| self.delete_batch(batch))
+            .collect();
+        let batches: Vec<Vec<Result<()>>> = futures::stream::iter(requests)
+            .buffered(DELETE_BATCHES_IN_FLIGHT)
+            .collect()
+            .await;
+        batches.into_iter().flatten().collect()
+    }
+
     async fn presigned_get(&self, digest: &Digest, expires: Duration) -> Result<Option<url::Url>> {
         let key = self.blob_key(digest);
         let url = self
@@ -846,7 +947,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::testsuite::blob::{body, pattern, Upload};
+    use crate::testsuite::blob::{body, listed, pattern, put, Upload};
 
     /// The Garage (or other S3) service of the test command, from `PORTCULLIS_TEST_S3_*`;
     /// `None` when it is not configured, and the S3 cases then pass without running.
@@ -1037,6 +1138,65 @@ mod tests {
         pending.push_front(Bytes::from_static(b"XY"));
         assert_eq!(pending.take(100).concat(), b"XYefghij");
         assert_eq!(pending.len, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_blob_key_never_gives_are_not_listed() {
+        let Some(cfg) = test_config() else { return };
+        let store = S3BlobStore::open(&cfg).expect("open");
+        let _scratch = Scratch {
+            store: store.store.clone(),
+            prefix: store.base.clone(),
+        };
+        let kept = put(&store, "f1", b"kept").await;
+        let hex = Digest::sha256_of(b"stray").hex().to_owned();
+        let upper = hex.to_uppercase();
+        let strays: [&[&str]; 7] = [
+            &["blobs", "sha256", &hex, "extra"],
+            &["blobs", "sha256"],
+            &["blobs", &hex],
+            &["blobs", "sha512", &hex],
+            &["blobs", "md5", &hex],
+            &["blobs", "sha256", "not-a-digest"],
+            &["blobs", "sha256", &upper],
+        ];
+        for stray in strays {
+            let key = store.key(stray);
+            store
+                .store
+                .put(&key, PutPayload::from_static(b"stray"))
+                .await
+                .expect("put a stray object");
+        }
+        assert_eq!(listed(&store).await, [(kept, 4)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_batch_fails_every_digest_in_it() {
+        let Some(cfg) = test_config() else { return };
+        // A wrong secret is refused at once; an unreachable endpoint would be retried for
+        // seconds first.
+        let cfg = S3Config {
+            secret_access_key: Some("not-the-secret".into()),
+            ..cfg
+        };
+        let store = S3BlobStore::open(&cfg).expect("open");
+        let digests: Vec<Digest> = (0..1500u32)
+            .map(|i| Digest::sha256_of(&i.to_be_bytes()))
+            .collect();
+        let results = store.delete_many(&digests).await;
+        assert_eq!(results.len(), digests.len());
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(Error::ObjectStore { .. }))),
+            "{:?}",
+            results.iter().find(|r| r.is_ok())
+        );
+        assert!(matches!(
+            store.list_blobs().collect::<Vec<_>>().await.as_slice(),
+            [Err(Error::ObjectStore { .. })]
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

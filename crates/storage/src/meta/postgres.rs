@@ -11,12 +11,15 @@
 //!   former;
 //! - creations are `INSERT ... ON CONFLICT DO NOTHING`, so exactly one node wins a race;
 //! - opening an upload session takes a transaction advisory lock, because its limits count
-//!   sessions across the whole registry.
+//!   sessions across the whole registry;
+//! - what references or links a blob and what garbage collection marks meet on the blob's
+//!   `blobs` row (see `postgres_blobs`).
 //!
-//! Lock order, to keep deadlocks rare: the repository row, then upload rows, then the
-//! `iam_generation` row (bumped by triggers). Deadlocks and serialization failures that still
-//! happen (IAM writes meet on the generation row) are retried here a few times before
-//! [`Error::Retryable`] reaches the caller.
+//! Lock order, to keep deadlocks rare: the repository row, then upload rows, then `blobs`
+//! rows, then the `iam_generation` row (bumped by triggers). Deadlocks and serialization
+//! failures that still happen (IAM writes meet on the generation row; puts and collections
+//! lock several `blobs` rows in the order their manifests list them) are retried here a few
+//! times before [`Error::Retryable`] reaches the caller.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,10 +31,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
-    now_millis, refused_append, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository,
-    ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError,
-    PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
-    TemplateRecord, UploadLimits, UploadParts, UploadProgress, UploadRecord,
+    now_millis, postgres_blobs, refused_append, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
+    DeleteRepository, GcBlob, ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
+    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
+    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
+    UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -191,17 +195,17 @@ async fn pending_migrations(pool: &PgPool) -> Result<Vec<String>> {
         .collect())
 }
 
-fn digest_col(s: String) -> Result<Digest> {
+pub(super) fn digest_col(s: String) -> Result<Digest> {
     Digest::from_str(&s).map_err(|e| Error::Corrupt(format!("stored digest: {e}")))
 }
 
 /// Sizes and counters are BIGINT; a negative one can only come from outside the registry.
-fn unsigned(n: i64, what: &str) -> Result<u64> {
+pub(super) fn unsigned(n: i64, what: &str) -> Result<u64> {
     u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative {what}: {n}")))
 }
 
 /// Sizes and offsets the registry hands in; none reaches 2^63 bytes.
-fn signed(n: u64) -> i64 {
+pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -223,7 +227,7 @@ const MANIFEST_COLUMNS: &str =
 
 /// How a transaction holds its repository row until it ends.
 #[derive(Clone, Copy)]
-enum Hold {
+pub(super) enum Hold {
     /// Excludes every other writer of the repository (content changes, deletion).
     Exclusive,
     /// Keeps the repository from being deleted or its content changed, alongside other
@@ -231,7 +235,11 @@ enum Hold {
     Shared,
 }
 
-async fn lock_repository(tx: &mut PgConnection, repo: &str, hold: Hold) -> Result<Option<i64>> {
+pub(super) async fn lock_repository(
+    tx: &mut PgConnection,
+    repo: &str,
+    hold: Hold,
+) -> Result<Option<i64>> {
     let sql = match hold {
         Hold::Exclusive => "SELECT id FROM repositories WHERE name = $1 FOR UPDATE",
         Hold::Shared => "SELECT id FROM repositories WHERE name = $1 FOR SHARE",
@@ -242,7 +250,7 @@ async fn lock_repository(tx: &mut PgConnection, repo: &str, hold: Hold) -> Resul
         .await?)
 }
 
-async fn insert_blob_link(
+pub(super) async fn insert_blob_link(
     tx: &mut PgConnection,
     repository_id: i64,
     digest: &Digest,
@@ -250,7 +258,8 @@ async fn insert_blob_link(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO repository_blobs (repository_id, digest, size, created_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (repository_id, digest) DO NOTHING",
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (repository_id, digest) DO UPDATE SET orphaned_at = NULL",
     )
     .bind(repository_id)
     .bind(digest.to_string())
@@ -476,10 +485,47 @@ impl MetaStore for PgMetaStore {
         retrying!(self.link_blob_once(repo, digest, size))
     }
 
+    async fn mount_blob(&self, from: &str, repo: &str, digest: &Digest) -> Result<MountBlob> {
+        retrying!(self.mount_blob_once(from, repo, digest))
+    }
+
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> Result<Option<i64>> {
+        retrying!(self.claim_blob_once(digest, size))
+    }
+
+    async fn blob_row(&self, digest: &Digest) -> Result<Option<BlobRow>> {
+        self.blob_row_impl(digest).await
+    }
+
+    async fn gc_candidates(
+        &self,
+        before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> Result<Vec<GcBlob>> {
+        self.gc_candidates_impl(before, after, limit).await
+    }
+
+    async fn begin_blob_deletes(&self, digests: &[Digest], before: i64) -> Result<Vec<GcBlob>> {
+        retrying!(self.begin_blob_deletes_once(digests, before))
+    }
+
+    async fn finish_blob_deletes(&self, digests: &[Digest]) -> Result<()> {
+        retrying!(self.finish_blob_deletes_once(digests))
+    }
+
+    async fn unfinished_blob_deletes(&self, before: i64, limit: u32) -> Result<Vec<GcBlob>> {
+        self.unfinished_blob_deletes_impl(before, limit).await
+    }
+
+    async fn adopt_blobs(&self, found: &[GcBlob]) -> Result<u64> {
+        retrying!(self.adopt_blobs_once(found))
+    }
+
     async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
-             WHERE r.name = $1 AND b.digest = $2",
+             WHERE r.name = $1 AND b.digest = $2 AND b.orphaned_at IS NULL",
         )
         .bind(repo)
         .bind(digest.to_string())
@@ -684,8 +730,9 @@ impl MetaStore for PgMetaStore {
         repo: &str,
         digest: &Digest,
         size: u64,
+        claim: i64,
     ) -> Result<CompleteUpload> {
-        retrying!(self.complete_upload_once(id, repo, digest, size))
+        retrying!(self.complete_upload_once(id, repo, digest, size, claim))
     }
 
     async fn record_upload_part(&self, id: &str, size: u64, min_part: u64) -> Result<UploadParts> {
@@ -988,6 +1035,13 @@ impl PgMetaStore {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+        let referenced: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT child_digest FROM manifest_references
+             WHERE repository_id = $1 AND child_kind = 'blob'",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         for sql in [
             "DELETE FROM tags WHERE repository_id = $1",
             "DELETE FROM manifest_references WHERE repository_id = $1",
@@ -998,6 +1052,7 @@ impl PgMetaStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
+        postgres_blobs::dereference(&mut tx, &referenced).await?;
         tx.commit().await?;
         Ok(DeleteRepository::Deleted { ended_uploads })
     }
@@ -1042,6 +1097,7 @@ impl PgMetaStore {
             return Ok(false);
         };
         insert_blob_link(&mut tx, id, digest, size).await?;
+        postgres_blobs::ensure_row(&mut tx, digest, size).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -1078,7 +1134,13 @@ impl PgMetaStore {
             return Err(PutManifestError::NameUnknown(repo.to_owned()));
         };
         let digest = m.digest.to_string();
-        for r in refs {
+        // Blob rows are locked in digest order, as deletes lock them, so two transactions
+        // never wait for each other in a cycle.
+        let mut refs: Vec<&ManifestRef> = refs.iter().collect();
+        refs.sort_by_key(|r| match r {
+            ManifestRef::Blob(d) | ManifestRef::Manifest(d) => d.to_string(),
+        });
+        for &r in &refs {
             let (sql, d) = match r {
                 ManifestRef::Blob(d) => (
                     "SELECT EXISTS (SELECT 1 FROM repository_blobs
@@ -1098,6 +1160,24 @@ impl PgMetaStore {
                 .map_err(Error::from)?;
             if !found {
                 return Err(PutManifestError::Missing(d.clone()));
+            }
+            // A blob a collector has begun to delete is missing already; the update also takes
+            // the row lock a collector's mark needs, so the two are ordered (see
+            // postgres_blobs). A link orphaned by a manifest delete is the repository's again
+            // once a manifest lists it.
+            if let ManifestRef::Blob(d) = r {
+                if !postgres_blobs::reference(&mut tx, d).await? {
+                    return Err(PutManifestError::Missing(d.clone()));
+                }
+                sqlx::query(
+                    "UPDATE repository_blobs SET orphaned_at = NULL
+                     WHERE repository_id = $1 AND digest = $2 AND orphaned_at IS NOT NULL",
+                )
+                .bind(id)
+                .bind(d.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::from)?;
             }
         }
         let previous_tag_target = match tag {
@@ -1187,20 +1267,65 @@ impl PgMetaStore {
         let Some(id) = lock_repository(&mut tx, repo, Hold::Exclusive).await? else {
             return Ok(false);
         };
-        let d = digest.to_string();
-        for sql in [
-            "DELETE FROM tags WHERE repository_id = $1 AND manifest_digest = $2",
-            "DELETE FROM manifest_references WHERE repository_id = $1 AND manifest_digest = $2",
-        ] {
-            sqlx::query(sql).bind(id).bind(&d).execute(&mut *tx).await?;
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2)",
+        )
+        .bind(id)
+        .bind(digest.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if !exists {
+            return Ok(false);
         }
-        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+        // The manifest, then its referrers (signatures, SBOMs), theirs, and so on.
+        let mut doomed = vec![digest.to_string()];
+        let mut blobs: Vec<String> = Vec::new();
+        while let Some(d) = doomed.pop() {
+            let referrers: Vec<String> = sqlx::query_scalar(
+                "SELECT digest FROM manifests WHERE repository_id = $1 AND subject = $2",
+            )
             .bind(id)
             .bind(&d)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
+            doomed.extend(referrers.into_iter().filter(|r| r != &d));
+            blobs.extend(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT child_digest FROM manifest_references
+                     WHERE repository_id = $1 AND manifest_digest = $2 AND child_kind = 'blob'",
+                )
+                .bind(id)
+                .bind(&d)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+            for sql in [
+                "DELETE FROM tags WHERE repository_id = $1 AND manifest_digest = $2",
+                "DELETE FROM manifest_references WHERE repository_id = $1 AND manifest_digest = $2",
+                "DELETE FROM manifests WHERE repository_id = $1 AND digest = $2",
+            ] {
+                sqlx::query(sql).bind(id).bind(&d).execute(&mut *tx).await?;
+            }
+        }
+        blobs.sort();
+        blobs.dedup();
+        // The repository no longer reaches what only the deleted manifests referenced. Under
+        // the exclusive repository lock, no push into it can be referencing them meanwhile.
+        sqlx::query(
+            "UPDATE repository_blobs b SET orphaned_at = $1
+             WHERE b.repository_id = $2 AND b.digest = ANY($3) AND b.orphaned_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM manifest_references x
+                             WHERE x.repository_id = $2 AND x.child_kind = 'blob'
+                               AND x.child_digest = b.digest)",
+        )
+        .bind(now_millis())
+        .bind(id)
+        .bind(&blobs)
+        .execute(&mut *tx)
+        .await?;
+        postgres_blobs::dereference(&mut tx, &blobs).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn delete_tag_once(&self, repo: &str, tag: &str) -> Result<bool> {
@@ -1275,16 +1400,23 @@ impl PgMetaStore {
         repo: &str,
         digest: &Digest,
         size: u64,
+        claim: i64,
     ) -> Result<CompleteUpload> {
         let mut tx = self.pool.begin().await?;
         // The repository row before the session row, in the order delete_repository takes
-        // them, so the two never wait on each other in a cycle.
+        // them, so the two never wait on each other in a cycle; the blob row last, as
+        // delete_repository takes it too.
         let repository_id = lock_repository(&mut tx, repo, Hold::Shared).await?;
         let ended = sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
             .bind(id)
             .bind(repo)
             .execute(&mut *tx)
             .await?;
+        // A lost claim is answered first, whatever else is wrong, as SQLite answers it; the
+        // session delete above is rolled back with the transaction.
+        if !postgres_blobs::claim_holds(&mut tx, digest, claim).await? {
+            return Ok(CompleteUpload::ClaimLost);
+        }
         if ended.rows_affected() == 0 {
             return Ok(CompleteUpload::UploadUnknown);
         }
@@ -1450,7 +1582,7 @@ pub(crate) mod tests {
             .expect("as is");
         assert_eq!(
             fresh.pending_migrations().await.expect("pending"),
-            ["0001 registry", "0002 worker leases"]
+            ["0001 registry", "0002 worker leases", "0003 blobs"]
         );
         let refused = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require).await;
         assert!(
@@ -1460,7 +1592,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             fresh.migrate().await.expect("migrate"),
-            ["0001 registry", "0002 worker leases"]
+            ["0001 registry", "0002 worker leases", "0003 blobs"]
         );
         assert!(fresh.migrate().await.expect("again").is_empty());
         let store = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require)

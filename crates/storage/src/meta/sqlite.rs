@@ -15,10 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    now_millis, refused_append, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository,
-    ImageRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError,
-    PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
-    TemplateRecord, UploadLimits, UploadParts, UploadProgress, UploadRecord,
+    now_millis, refused_append, sqlite_blobs, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
+    DeleteRepository, GcBlob, ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
+    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
+    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
+    UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -171,7 +172,7 @@ async fn insert_blob_link_tx(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO repository_blobs (repository_id, digest, size, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(repository_id, digest) DO NOTHING",
+         ON CONFLICT(repository_id, digest) DO UPDATE SET orphaned_at = NULL",
     )
     .bind(repository_id)
     .bind(digest.to_string())
@@ -453,6 +454,13 @@ impl MetaStore for SqliteMetaStore {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
+        let referenced: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT child_digest FROM manifest_references
+             WHERE repository_id = ? AND child_kind = 'blob'",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         for sql in [
             "DELETE FROM tags WHERE repository_id = ?",
             "DELETE FROM manifest_references WHERE repository_id = ?",
@@ -463,6 +471,7 @@ impl MetaStore for SqliteMetaStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
+        sqlite_blobs::dereference(&mut tx, &referenced).await?;
         tx.commit().await?;
         Ok(DeleteRepository::Deleted { ended_uploads })
     }
@@ -515,14 +524,52 @@ impl MetaStore for SqliteMetaStore {
             return Ok(false);
         };
         insert_blob_link_tx(&mut tx, id, digest, size).await?;
+        sqlite_blobs::ensure_row(&mut tx, digest, size).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn mount_blob(&self, from: &str, repo: &str, digest: &Digest) -> Result<MountBlob> {
+        self.mount_blob_impl(from, repo, digest).await
+    }
+
+    async fn claim_blob(&self, digest: &Digest, size: u64) -> Result<Option<i64>> {
+        self.claim_blob_impl(digest, size).await
+    }
+
+    async fn blob_row(&self, digest: &Digest) -> Result<Option<BlobRow>> {
+        self.blob_row_impl(digest).await
+    }
+
+    async fn gc_candidates(
+        &self,
+        before: i64,
+        after: Option<&Digest>,
+        limit: u32,
+    ) -> Result<Vec<GcBlob>> {
+        self.gc_candidates_impl(before, after, limit).await
+    }
+
+    async fn begin_blob_deletes(&self, digests: &[Digest], before: i64) -> Result<Vec<GcBlob>> {
+        self.begin_blob_deletes_impl(digests, before).await
+    }
+
+    async fn finish_blob_deletes(&self, digests: &[Digest]) -> Result<()> {
+        self.finish_blob_deletes_impl(digests).await
+    }
+
+    async fn unfinished_blob_deletes(&self, before: i64, limit: u32) -> Result<Vec<GcBlob>> {
+        self.unfinished_blob_deletes_impl(before, limit).await
+    }
+
+    async fn adopt_blobs(&self, found: &[GcBlob]) -> Result<u64> {
+        self.adopt_blobs_impl(found).await
     }
 
     async fn blob_link(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs b JOIN repositories r ON r.id = b.repository_id
-             WHERE r.name = ? AND b.digest = ?",
+             WHERE r.name = ? AND b.digest = ? AND b.orphaned_at IS NULL",
         )
         .bind(repo)
         .bind(digest.to_string())
@@ -578,6 +625,22 @@ impl MetaStore for SqliteMetaStore {
                 .map_err(Error::from)?;
             if found.is_none() {
                 return Err(PutManifestError::Missing(d.clone()));
+            }
+            // A blob a collector has begun to delete is missing already. A link orphaned by
+            // a manifest delete is the repository's again once a manifest lists it.
+            if let ManifestRef::Blob(d) = r {
+                if !sqlite_blobs::reference(&mut tx, d).await? {
+                    return Err(PutManifestError::Missing(d.clone()));
+                }
+                sqlx::query(
+                    "UPDATE repository_blobs SET orphaned_at = NULL
+                     WHERE repository_id = ? AND digest = ? AND orphaned_at IS NOT NULL",
+                )
+                .bind(id)
+                .bind(d.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::from)?;
             }
         }
         let previous_tag_target = match tag {
@@ -695,26 +758,71 @@ impl MetaStore for SqliteMetaStore {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(id) = id else { return Ok(false) };
-        let d = digest.to_string();
-        sqlx::query("DELETE FROM tags WHERE repository_id = ? AND manifest_digest = ?")
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?")
+                .bind(id)
+                .bind(digest.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        // The manifest, then its referrers (signatures, SBOMs), theirs, and so on.
+        let mut doomed = vec![digest.to_string()];
+        let mut blobs: Vec<String> = Vec::new();
+        while let Some(d) = doomed.pop() {
+            let referrers: Vec<String> = sqlx::query_scalar(
+                "SELECT digest FROM manifests WHERE repository_id = ? AND subject = ?",
+            )
             .bind(id)
             .bind(&d)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        sqlx::query(
-            "DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?",
-        )
-        .bind(id)
-        .bind(&d)
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+            doomed.extend(referrers.into_iter().filter(|r| r != &d));
+            blobs.extend(
+                sqlx::query_scalar::<_, String>(
+                    "SELECT child_digest FROM manifest_references
+                     WHERE repository_id = ? AND manifest_digest = ? AND child_kind = 'blob'",
+                )
+                .bind(id)
+                .bind(&d)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+            for sql in [
+                "DELETE FROM tags WHERE repository_id = ? AND manifest_digest = ?",
+                "DELETE FROM manifest_references WHERE repository_id = ? AND manifest_digest = ?",
+            ] {
+                sqlx::query(sql).bind(id).bind(&d).execute(&mut *tx).await?;
+            }
+            sqlx::query("DELETE FROM manifests WHERE repository_id = ? AND digest = ?")
+                .bind(id)
+                .bind(&d)
+                .execute(&mut *tx)
+                .await?;
+        }
+        blobs.sort();
+        blobs.dedup();
+        // The repository no longer reaches what only the deleted manifests referenced.
+        let now = now_millis();
+        for b in &blobs {
+            sqlx::query(
+                "UPDATE repository_blobs SET orphaned_at = ?
+                 WHERE repository_id = ? AND digest = ? AND orphaned_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM manifest_references
+                                 WHERE repository_id = ? AND child_kind = 'blob' AND child_digest = ?)",
+            )
+            .bind(now)
             .bind(id)
-            .bind(&d)
+            .bind(b)
+            .bind(id)
+            .bind(b)
             .execute(&mut *tx)
             .await?;
+        }
+        sqlite_blobs::dereference(&mut tx, &blobs).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
@@ -908,8 +1016,12 @@ impl MetaStore for SqliteMetaStore {
         repo: &str,
         digest: &Digest,
         size: u64,
+        claim: i64,
     ) -> Result<CompleteUpload> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        if !sqlite_blobs::claim_holds(&mut tx, digest, claim).await? {
+            return Ok(CompleteUpload::ClaimLost);
+        }
         let ended = sqlx::query("DELETE FROM uploads WHERE id = ? AND repository = ?")
             .bind(id)
             .bind(repo)
@@ -1481,14 +1593,18 @@ mod tests {
             .await
             .unwrap();
         let layer = Digest::sha256_of(b"layer");
+        let claim = store.claim_blob(&layer, 5).await.unwrap().unwrap();
         assert_eq!(
-            store.complete_upload("u1", "r", &layer, 5).await.unwrap(),
+            store
+                .complete_upload("u1", "r", &layer, 5, claim)
+                .await
+                .unwrap(),
             CompleteUpload::UploadUnknown
         );
         assert_eq!(store.blob_link("r", &layer).await.unwrap(), None);
         assert_eq!(
             store
-                .complete_upload("u3", "other", &layer, 5)
+                .complete_upload("u3", "other", &layer, 5, claim)
                 .await
                 .unwrap(),
             CompleteUpload::Linked

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use portcullis_oci::Digest;
+use portcullis_oci::{Algorithm, Digest};
 
 use crate::{BlobStore, ByteStream, Error};
 
@@ -120,6 +120,30 @@ pub async fn put(store: &dyn BlobStore, id: &str, data: &[u8]) -> Digest {
     upload.append(store, body(&[data])).await;
     assert_eq!(upload.commit(store, &digest).await, data.len() as u64);
     digest
+}
+
+/// Commits `count` distinct small blobs, several at a time; returns each digest and size.
+async fn put_many(store: &dyn BlobStore, count: usize) -> Vec<(Digest, u64)> {
+    futures::stream::iter(0..count)
+        .map(|i| async move {
+            let data = format!("small blob number {i}");
+            let digest = put(store, &format!("b0-{i:04x}"), data.as_bytes()).await;
+            (digest, data.len() as u64)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+/// Everything [`BlobStore::list_blobs`] yields, sorted; panics on a listing error.
+pub async fn listed(store: &dyn BlobStore) -> Vec<(Digest, u64)> {
+    let mut blobs: Vec<(Digest, u64)> = store
+        .list_blobs()
+        .map(|blob| blob.expect("list blobs"))
+        .collect()
+        .await;
+    blobs.sort();
+    blobs
 }
 
 /// Reads the blob `digest` whole and checks its digest and size.
@@ -363,6 +387,86 @@ pub async fn delete_removes_a_blob(store: Arc<dyn BlobStore>) {
     assert!(!store.delete(&digest).await.expect("second delete"));
 }
 
+/// Each committed blob is listed once, with its size, whatever its algorithm; uploads in
+/// progress are not blobs yet.
+pub async fn committed_blobs_are_listed_with_their_sizes(store: Arc<dyn BlobStore>) {
+    let s = &*store;
+    assert!(listed(s).await.is_empty(), "a fresh store lists nothing");
+    let large = pattern(300_000, 19);
+    let mut expected = Vec::new();
+    for (id, data) in [("11-1", &b""[..]), ("11-2", b"small"), ("11-3", &large)] {
+        expected.push((put(s, id, data).await, data.len() as u64));
+    }
+    // The same content again is still one blob.
+    put(s, "11-4", b"small").await;
+    let sha512 = Digest::of(Algorithm::Sha512, b"hashed with sha512");
+    let mut upload = Upload::create(s, "11-5").await;
+    upload.append(s, body(&[b"hashed with sha512"])).await;
+    assert_eq!(upload.commit(s, &sha512).await, 18);
+    expected.push((sha512, 18));
+    let mut staged = Upload::create(s, "11-6").await;
+    staged.append(s, body(&[b"not committed yet"])).await;
+    Upload::create(s, "11-7").await;
+    expected.sort();
+    assert_eq!(listed(s).await, expected);
+}
+
+/// `delete_many` answers for each digest in order, present or absent, and removes exactly the
+/// blobs it names.
+pub async fn blobs_are_deleted_in_batches(store: Arc<dyn BlobStore>) {
+    let s = &*store;
+    assert!(s.delete_many(&[]).await.is_empty());
+    let first = put(s, "de-1", b"first").await;
+    let kept = put(s, "de-2", b"second").await;
+    let third = put(s, "de-3", b"third").await;
+    let absent = Digest::sha256_of(b"never stored");
+    let absent_sha512 = Digest::of(Algorithm::Sha512, b"never stored");
+    let results = s
+        .delete_many(&[first.clone(), absent, third.clone(), absent_sha512])
+        .await;
+    assert_eq!(results.len(), 4, "one result per digest");
+    for (i, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "digest {i}: {result:?}");
+    }
+    assert_eq!(s.stat(&first).await.expect("stat"), None);
+    assert_eq!(s.stat(&third).await.expect("stat"), None);
+    assert!(s.read(&first, None).await.expect("read").is_none());
+    assert_eq!(listed(s).await, [(kept.clone(), 6)]);
+    // Garbage collection retried after a crash deletes what is already gone.
+    let again = s.delete_many(&[first, third]).await;
+    assert!(again.iter().all(Result::is_ok), "{again:?}");
+    read_back(s, &kept, 6).await;
+}
+
+/// More blobs than one request lists or deletes on S3 (a thousand keys each): every one is
+/// listed, and one `delete_many` removes them all.
+pub async fn more_blobs_than_a_request_holds_are_listed_and_deleted(store: Arc<dyn BlobStore>) {
+    let s = &*store;
+    let mut blobs = put_many(s, 1205).await;
+    blobs.sort();
+    assert_eq!(listed(s).await, blobs);
+    let survivors = blobs.split_off(1200);
+    // Absent digests spread through the batch, across the thousand-key boundary.
+    let mut doomed: Vec<Digest> = Vec::new();
+    for (i, (digest, _)) in blobs.iter().enumerate() {
+        doomed.push(digest.clone());
+        if i % 300 == 0 {
+            doomed.push(Digest::sha256_of(format!("absent {i}").as_bytes()));
+        }
+    }
+    let results = s.delete_many(&doomed).await;
+    assert_eq!(results.len(), doomed.len(), "one result per digest");
+    let failed: Vec<_> = results
+        .iter()
+        .zip(&doomed)
+        .filter(|(result, _)| result.is_err())
+        .collect();
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    assert_eq!(listed(s).await, survivors);
+    assert_eq!(s.stat(&blobs[0].0).await.expect("stat"), None);
+    assert_eq!(s.stat(&blobs[1199].0).await.expect("stat"), None);
+}
+
 pub async fn committing_existing_content_again_keeps_one_intact_blob(store: Arc<dyn BlobStore>) {
     let s = &*store;
     let first = put(s, "5a-1", b"identical bytes").await;
@@ -587,6 +691,9 @@ macro_rules! blob_store_suite {
             abort_discards_a_large_upload,
             staged_uploads_are_listed,
             delete_removes_a_blob,
+            committed_blobs_are_listed_with_their_sizes,
+            blobs_are_deleted_in_batches,
+            more_blobs_than_a_request_holds_are_listed_and_deleted,
             committing_existing_content_again_keeps_one_intact_blob,
             the_empty_blob_is_a_blob,
             large_blobs_stream_whole,

@@ -19,6 +19,12 @@ use crate::{
     TagRepository, TagWrite, UploadLimits, UploadProgress, UserRecord,
 };
 
+pub use super::meta_gc::{
+    a_claim_lost_to_a_collection_links_nothing, a_collection_and_a_manifest_put_cannot_both_win,
+    blobs_are_referenced_by_manifests_and_unreferenced_when_they_go,
+    blobs_found_in_the_store_are_adopted_unreferenced, referrers_go_with_their_subject,
+};
+
 /// Opens another handle to the case's database.
 pub type Open<S> = Arc<dyn Fn() -> BoxFuture<'static, Arc<S>> + Send + Sync>;
 
@@ -237,6 +243,9 @@ pub async fn manifests_need_their_references_and_their_repository<S: MetaStore +
         store.manifest_by_tag("r", "latest").await.expect("tag"),
         None
     );
+    // The deleted image's blobs went with it from the repository; the orphaned link can
+    // still be deleted (OCI conformance deletes the blobs after the manifest), once.
+    assert_eq!(store.blob_link("r", &layer).await.expect("size"), None);
     assert!(store.unlink_blob("r", &layer).await.expect("unlink"));
     assert!(!store.unlink_blob("r", &layer).await.expect("unlink again"));
 }
@@ -576,9 +585,14 @@ pub async fn sessions_complete_touch_count_parts_and_go_stale<S: MetaStore + Iam
     );
 
     let layer = Digest::sha256_of(b"layer");
+    let claim = store
+        .claim_blob(&layer, 5)
+        .await
+        .expect("claim")
+        .expect("free");
     assert_eq!(
         store
-            .complete_upload("u1", "other", &layer, 5)
+            .complete_upload("u1", "other", &layer, 5, claim)
             .await
             .expect("complete"),
         CompleteUpload::UploadUnknown,
@@ -586,7 +600,7 @@ pub async fn sessions_complete_touch_count_parts_and_go_stale<S: MetaStore + Iam
     );
     assert_eq!(
         store
-            .complete_upload("u1", "r", &layer, 5)
+            .complete_upload("u1", "r", &layer, 5, claim)
             .await
             .expect("complete"),
         CompleteUpload::Linked
@@ -595,7 +609,7 @@ pub async fn sessions_complete_touch_count_parts_and_go_stale<S: MetaStore + Iam
     assert_eq!(store.upload("u1").await.expect("get"), None);
     assert_eq!(
         store
-            .complete_upload("u1", "r", &layer, 5)
+            .complete_upload("u1", "r", &layer, 5, claim)
             .await
             .expect("again"),
         CompleteUpload::UploadUnknown
@@ -644,9 +658,14 @@ pub async fn deleting_a_repository_ends_its_upload_sessions<S: MetaStore + IamSt
         .expect("recreate");
     assert_eq!(store.image_count("r").await.expect("count"), 0);
     let layer = Digest::sha256_of(b"layer");
+    let claim = store
+        .claim_blob(&layer, 5)
+        .await
+        .expect("claim")
+        .expect("free");
     assert_eq!(
         store
-            .complete_upload("u1", "r", &layer, 5)
+            .complete_upload("u1", "r", &layer, 5, claim)
             .await
             .expect("complete"),
         CompleteUpload::UploadUnknown
@@ -785,8 +804,14 @@ pub async fn appends_are_claimed_at_the_stored_offset<S: MetaStore + IamStore>(o
         store.upload_progress("v").await.expect("progress"),
         Some(UploadProgress::default())
     );
+    let x = Digest::sha256_of(b"x");
+    let claim = store
+        .claim_blob(&x, 10)
+        .await
+        .expect("claim")
+        .expect("free");
     store
-        .complete_upload("u", "r", &Digest::sha256_of(b"x"), 10)
+        .complete_upload("u", "r", &x, 10, claim)
         .await
         .expect("complete");
     assert_eq!(store.upload_progress("u").await.expect("progress"), None);
@@ -1236,6 +1261,11 @@ macro_rules! meta_store_suite {
             concurrent_sessions_respect_the_limits,
             concurrent_claims_have_one_winner,
             worker_leases_have_one_holder,
+            blobs_are_referenced_by_manifests_and_unreferenced_when_they_go,
+            referrers_go_with_their_subject,
+            a_collection_and_a_manifest_put_cannot_both_win,
+            a_claim_lost_to_a_collection_links_nothing,
+            blobs_found_in_the_store_are_adopted_unreferenced,
         );
     };
     (@cases $make:expr; $($case:ident,)*) => {

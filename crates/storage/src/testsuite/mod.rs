@@ -6,3 +6,4 @@
 
 pub mod blob;
 pub mod meta;
+pub mod meta_gc;
