@@ -78,6 +78,10 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
         .gc
         .check()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    config
+        .lifecycle
+        .check()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     Ok(())
 }
 

@@ -41,6 +41,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub uploads: UploadsConfig,
     pub gc: GcConfig,
+    pub lifecycle: LifecycleConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
@@ -242,6 +243,33 @@ impl GcConfig {
     }
 }
 
+/// Repositories' lifecycle policies, applied on a schedule (see docs/gc.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Apply every repository's lifecycle policy every `interval_hours` on one node.
+    pub enabled: bool,
+    pub interval_hours: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            enabled: true,
+            interval_hours: 24,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    pub fn check(&self) -> Result<(), String> {
+        if self.interval_hours == 0 {
+            return Err("[lifecycle] interval_hours must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
@@ -278,6 +306,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             uploads: UploadsConfig::default(),
             gc: GcConfig::default(),
+            lifecycle: LifecycleConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
             auth: AuthConfig::default(),

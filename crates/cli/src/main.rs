@@ -7,6 +7,7 @@ mod config;
 mod doctor;
 mod gc_cmd;
 mod keys;
+mod lifecycle_cmd;
 mod offline;
 mod policy_cmd;
 mod redact;
@@ -83,6 +84,10 @@ enum Command {
     ///
     /// Example: portcullis gc --dry-run --config /etc/portcullis/portcullis.toml
     Gc(gc_cmd::GcArgs),
+    /// Apply repositories' lifecycle policies now (servers do it every [lifecycle]
+    /// interval_hours).
+    #[command(subcommand)]
+    Lifecycle(lifecycle_cmd::LifecycleCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +133,7 @@ fn main() -> anyhow::Result<()> {
         Command::Doctor(args) => offline_runtime()?.block_on(doctor::run(args))?,
         Command::Migrate(args) => offline_runtime()?.block_on(offline::migrate(args))?,
         Command::Gc(args) => offline_runtime()?.block_on(gc_cmd::run(args))?,
+        Command::Lifecycle(cmd) => offline_runtime()?.block_on(lifecycle_cmd::run(cmd))?,
     };
     std::process::exit(code);
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use portcullis_api::{AppState, Limits};
 use portcullis_auth::TokenSigner;
-use portcullis_core::worker::{GarbageCollector, Round, UploadReaper, Worker, Workers};
+use portcullis_core::worker::{
+    GarbageCollector, LifecycleRunner, Round, UploadReaper, Worker, Workers,
+};
 use portcullis_core::{Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories};
 use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
@@ -125,6 +127,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if collector.is_none() {
         tracing::warn!("[gc] enabled = false: blobs no manifest references are kept forever");
     }
+    let lifecycle: Option<Arc<dyn Worker>> = config.lifecycle.enabled.then(|| {
+        Arc::new(LifecycleRunner {
+            registry: registry.clone(),
+            audit: audit.clone(),
+            interval: Duration::from_secs(config.lifecycle.interval_hours * 3600),
+        }) as Arc<dyn Worker>
+    });
+    let lifecycle_task = lifecycle.clone().map(|l| workers.spawn(l));
 
     let limits = Limits {
         header_timeout: Duration::from_secs(config.limits.header_timeout_secs),
@@ -153,9 +163,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     portcullis_api::server::serve(listeners, app, limits, shutdown_signal()).await?;
     reaper_task.abort();
     let mut leases = vec![reaper.name()];
-    if let (Some(task), Some(c)) = (collector_task, &collector) {
-        task.abort();
-        leases.push(c.name());
+    for (task, worker) in [(collector_task, &collector), (lifecycle_task, &lifecycle)] {
+        if let (Some(task), Some(w)) = (task, worker) {
+            task.abort();
+            leases.push(w.name());
+        }
     }
     workers.release(&leases).await;
     tracing::info!("stopped");

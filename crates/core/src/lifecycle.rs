@@ -1,6 +1,7 @@
 //! Lifecycle policy documents: parsed and checked the way ECR checks them on
-//! `PutLifecyclePolicy` (`../shared/spec/ecr-api.md` section 5.5). Evaluation comes later; what
-//! is accepted now is exactly what a later evaluator will be able to run.
+//! `PutLifecyclePolicy` (`../shared/spec/ecr-api.md` section 5.5), and evaluated ([`evaluate`],
+//! pure) the way ECR applies them. Everything accepted is run; what cannot be run (`transition`
+//! to an archive storage class) is refused at `PutLifecyclePolicy`.
 
 use serde_json::{Map, Value};
 
@@ -21,6 +22,8 @@ pub enum Count {
     MoreThan(u64),
     /// Expire images pushed more than N days ago.
     SincePushedDays(u64),
+    /// Expire images last pulled (or, never pulled, pushed) more than N days ago.
+    SincePulledDays(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,17 +215,20 @@ fn parse_rule(rule: &Value, at: &str) -> Result<Rule, LifecycleError> {
             }
             Count::MoreThan(number)
         }
-        Some("sinceImagePushed") => match unit.and_then(Value::as_str) {
-            Some("days") => Count::SincePushedDays(number),
-            _ => {
-                return fail(format!(
-                    "{sel}.countUnit must be 'days' with countType 'sinceImagePushed'"
-                ))
+        Some(kind @ ("sinceImagePushed" | "sinceImagePulled")) => {
+            match unit.and_then(Value::as_str) {
+                Some("days") if kind == "sinceImagePushed" => Count::SincePushedDays(number),
+                Some("days") => Count::SincePulledDays(number),
+                _ => {
+                    return fail(format!(
+                        "{sel}.countUnit must be 'days' with countType '{kind}'"
+                    ))
+                }
             }
-        },
+        }
         _ => {
             return fail(format!(
-                "{sel}.countType is required and must be imageCountMoreThan or sinceImagePushed"
+                "{sel}.countType is required and must be imageCountMoreThan, sinceImagePushed or sinceImagePulled"
             ))
         }
     };
@@ -286,9 +292,107 @@ pub fn check_invariants(data: &[u8]) {
             }
         }
         match rule.count {
-            Count::MoreThan(n) | Count::SincePushedDays(n) => assert!(n >= 1),
+            Count::MoreThan(n) | Count::SincePushedDays(n) | Count::SincePulledDays(n) => {
+                assert!(n >= 1)
+            }
         }
     }
+}
+
+/// An image as lifecycle rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// What the caller identifies the image by (its digest).
+    pub id: String,
+    pub tags: Vec<String>,
+    /// Unix milliseconds.
+    pub pushed_at: i64,
+    /// Unix milliseconds of the last recorded pull, if any.
+    pub last_pulled_at: Option<i64>,
+}
+
+/// An image a rule expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    /// Index into the candidates.
+    pub image: usize,
+    pub rule_priority: u64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Rule {
+    /// Whether the rule's tag filter selects an image with `tags`. Several prefixes or
+    /// patterns must all match (each some tag of the image).
+    pub fn selects(&self, tags: &[String]) -> bool {
+        match self.tag_status {
+            TagStatus::Any => true,
+            TagStatus::Untagged => tags.is_empty(),
+            TagStatus::Tagged => {
+                !tags.is_empty()
+                    && self
+                        .tag_prefixes
+                        .iter()
+                        .all(|p| tags.iter().any(|t| t.starts_with(p.as_str())))
+                    && self
+                        .tag_patterns
+                        .iter()
+                        .all(|p| tags.iter().any(|t| crate::repository::wildcard_match(p, t)))
+            }
+        }
+    }
+}
+
+/// The images `policy` expires now, oldest push first, each by the one rule that expires it.
+///
+/// Rules apply in ascending `rulePriority`. An image a rule's tag filter selects is that rule's
+/// whether or not the rule expires it: no later rule considers it. `imageCountMoreThan` keeps
+/// the youngest N of what it selects (by push time) and expires the rest; the `since*` counts
+/// expire what was pushed (or last pulled, never-pulled images counting from their push) more
+/// than N whole days before `now_ms`.
+pub fn evaluate(policy: &LifecyclePolicy, images: &[Candidate], now_ms: i64) -> Vec<Expiry> {
+    let mut taken = vec![false; images.len()];
+    let mut expired = Vec::new();
+    for rule in &policy.rules {
+        let mut selected: Vec<usize> = (0..images.len())
+            .filter(|&i| !taken[i] && rule.selects(&images[i].tags))
+            .collect();
+        for &i in &selected {
+            taken[i] = true;
+        }
+        // Youngest first; equal push times in a fixed order, so a run is repeatable.
+        selected.sort_by(|&a, &b| {
+            images[b]
+                .pushed_at
+                .cmp(&images[a].pushed_at)
+                .then_with(|| images[a].id.cmp(&images[b].id))
+        });
+        let older_than = |days: u64| now_ms.saturating_sub((days as i64).saturating_mul(DAY_MS));
+        let chosen: Vec<usize> = match rule.count {
+            Count::MoreThan(n) => selected.into_iter().skip(n as usize).collect(),
+            Count::SincePushedDays(d) => selected
+                .into_iter()
+                .filter(|&i| images[i].pushed_at < older_than(d))
+                .collect(),
+            Count::SincePulledDays(d) => selected
+                .into_iter()
+                .filter(|&i| {
+                    images[i].last_pulled_at.unwrap_or(images[i].pushed_at) < older_than(d)
+                })
+                .collect(),
+        };
+        expired.extend(chosen.into_iter().map(|image| Expiry {
+            image,
+            rule_priority: rule.priority,
+        }));
+    }
+    expired.sort_by(|a, b| {
+        images[a.image]
+            .pushed_at
+            .cmp(&images[b.image].pushed_at)
+            .then_with(|| images[a.image].id.cmp(&images[b.image].id))
+    });
+    expired
 }
 
 #[cfg(test)]
@@ -366,6 +470,7 @@ mod tests {
             (doc(&[rule(1, r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countNumber":1}"#)]), "must be 'days'"),
             (doc(&[rule(1, r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":0}"#)]), "greater than 0"),
             (doc(&[rule(1, r#"{"tagStatus":"untagged","countType":"whenever","countNumber":1}"#)]), "countType is required"),
+            (doc(&[rule(1, r#"{"tagStatus":"untagged","countType":"sinceImagePulled","countNumber":3}"#)]), "must be 'days' with countType 'sinceImagePulled'"),
             (doc(&[rule(1, r#"{"tagStatus":"sometimes","countType":"imageCountMoreThan","countNumber":1}"#)]), "tagStatus is required"),
             (r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"transition","targetStorageClass":"archive"}}]}"#.into(), "not available"),
             (r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"},"extra":1}]}"#.into(), "unknown property 'extra'"),
@@ -377,6 +482,180 @@ mod tests {
                 err.contains(expected),
                 "{text}: {err} (expected {expected})"
             );
+        }
+    }
+
+    const DAY: i64 = DAY_MS;
+    const NOW: i64 = 1_000 * DAY;
+
+    fn image(
+        id: &str,
+        tags: &[&str],
+        pushed_days_ago: i64,
+        pulled_days_ago: Option<i64>,
+    ) -> Candidate {
+        Candidate {
+            id: id.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            pushed_at: NOW - pushed_days_ago * DAY,
+            last_pulled_at: pulled_days_ago.map(|d| NOW - d * DAY),
+        }
+    }
+
+    fn expired(policy: &str, images: &[Candidate]) -> Vec<(String, u64)> {
+        evaluate(&parse(policy).unwrap(), images, NOW)
+            .into_iter()
+            .map(|e| (images[e.image].id.clone(), e.rule_priority))
+            .collect()
+    }
+
+    #[test]
+    fn count_keeps_the_youngest_and_expires_oldest_first() {
+        let images = [
+            image("a", &["prod-1"], 30, None),
+            image("b", &["prod-2"], 20, None),
+            image("c", &["prod-3"], 10, None),
+            image("d", &["dev"], 40, None),
+            image("e", &[], 50, None),
+        ];
+        let policy = doc(&[
+            rule(
+                1,
+                r#"{"tagStatus":"tagged","tagPrefixList":["prod"],"countType":"imageCountMoreThan","countNumber":1}"#,
+            ),
+            rule(
+                2,
+                r#"{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":1}"#,
+            ),
+        ]);
+        assert_eq!(
+            expired(&policy, &images),
+            [("a".to_owned(), 1), ("b".to_owned(), 1)],
+            "one prod kept (the youngest); the one untagged image is within its count; dev untouched"
+        );
+    }
+
+    #[test]
+    fn an_image_a_rule_selects_is_never_expired_by_a_later_rule() {
+        let images = [
+            image("old-prod", &["prod"], 90, None),
+            image("old-dev", &["dev"], 90, None),
+            image("new-dev", &["dev"], 1, None),
+        ];
+        // Rule 1 selects prod images but keeps 100 of them: it expires nothing, yet prod
+        // images are its own, and the catch-all never sees them.
+        let policy = doc(&[
+            rule(
+                1,
+                r#"{"tagStatus":"tagged","tagPatternList":["prod*"],"countType":"imageCountMoreThan","countNumber":100}"#,
+            ),
+            rule(
+                9,
+                r#"{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":30}"#,
+            ),
+        ]);
+        assert_eq!(expired(&policy, &images), [("old-dev".to_owned(), 9)]);
+    }
+
+    #[test]
+    fn several_patterns_or_prefixes_must_all_match() {
+        let images = [
+            image("both", &["prod-1", "v1-arm"], 5, None),
+            image("one", &["prod-2"], 5, None),
+        ];
+        let patterns = doc(&[rule(
+            1,
+            r#"{"tagStatus":"tagged","tagPatternList":["prod*","*-arm"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1}"#,
+        )]);
+        assert_eq!(expired(&patterns, &images), [("both".to_owned(), 1)]);
+        let prefixes = doc(&[rule(
+            1,
+            r#"{"tagStatus":"tagged","tagPrefixList":["prod","v1"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1}"#,
+        )]);
+        assert_eq!(expired(&prefixes, &images), [("both".to_owned(), 1)]);
+    }
+
+    #[test]
+    fn since_pulled_counts_from_the_last_pull_or_the_push() {
+        let images = [
+            image("pulled-lately", &[], 100, Some(2)),
+            image("pulled-long-ago", &[], 100, Some(40)),
+            image("never-pulled-old", &[], 100, None),
+            image("never-pulled-new", &[], 3, None),
+        ];
+        let policy = doc(&[rule(
+            1,
+            r#"{"tagStatus":"untagged","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#,
+        )]);
+        let mut got: Vec<String> = expired(&policy, &images)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        got.sort();
+        assert_eq!(got, ["never-pulled-old", "pulled-long-ago"]);
+        // Exactly N days is not more than N days.
+        let edge = [image("edge", &[], 7, None)];
+        assert!(expired(&policy, &edge).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the policy and images: each image expires at most once, by a rule whose
+        /// filter selects it and no earlier rule's filter does, and a count rule keeps exactly
+        /// the youngest N of what it is given.
+        #[test]
+        fn evaluation_keeps_ecr_s_guarantees(
+            kinds in proptest::collection::vec(0u8..5, 1..5),
+            numbers in proptest::collection::vec(1u64..6, 5),
+            raw in proptest::collection::vec((0usize..4, 0i64..60, proptest::option::of(0i64..60)), 0..25),
+        ) {
+            let tags = [&[][..], &["prod-1"][..], &["dev", "prod-x"][..], &["dev"][..]];
+            let images: Vec<Candidate> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, (t, pushed, pulled))| image(&format!("i{i:02}"), tags[*t], *pushed, *pulled))
+                .collect();
+            let mut rules = Vec::new();
+            for (i, k) in kinds.iter().enumerate() {
+                let n = numbers[i];
+                let selection = match k {
+                    0 => format!(r#"{{"tagStatus":"tagged","tagPrefixList":["prod"],"countType":"imageCountMoreThan","countNumber":{n}}}"#),
+                    1 => format!(r#"{{"tagStatus":"tagged","tagPatternList":["dev"],"countType":"sinceImagePushed","countUnit":"days","countNumber":{}}}"#, n * 10),
+                    2 => format!(r#"{{"tagStatus":"untagged","countType":"sinceImagePulled","countUnit":"days","countNumber":{}}}"#, n * 10),
+                    _ => format!(r#"{{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":{n}}}"#),
+                };
+                rules.push(rule(i as u64 + 1, &selection));
+            }
+            rules.push(rule(100, r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":3}"#));
+            let policy = parse(&doc(&rules)).unwrap();
+            let out = evaluate(&policy, &images, NOW);
+            let mut seen = std::collections::HashSet::new();
+            for e in &out {
+                proptest::prop_assert!(seen.insert(e.image), "expired twice");
+                let position = policy.rules.iter().position(|r| r.priority == e.rule_priority).unwrap();
+                proptest::prop_assert!(policy.rules[position].selects(&images[e.image].tags));
+                proptest::prop_assert!(policy.rules[..position].iter().all(|r| !r.selects(&images[e.image].tags)));
+            }
+            for w in out.windows(2) {
+                proptest::prop_assert!(images[w[0].image].pushed_at <= images[w[1].image].pushed_at);
+            }
+            for (position, r) in policy.rules.iter().enumerate() {
+                let Count::MoreThan(n) = r.count else { continue };
+                let mine: Vec<usize> = (0..images.len())
+                    .filter(|&i| r.selects(&images[i].tags) && policy.rules[..position].iter().all(|p| !p.selects(&images[i].tags)))
+                    .collect();
+                let gone: Vec<usize> = out.iter().filter(|e| e.rule_priority == r.priority).map(|e| e.image).collect();
+                proptest::prop_assert_eq!(gone.len(), mine.len().saturating_sub(n as usize));
+                for g in &gone {
+                    let younger = mine
+                        .iter()
+                        .filter(|&&k| {
+                            let (a, b) = (&images[k], &images[*g]);
+                            a.pushed_at > b.pushed_at || (a.pushed_at == b.pushed_at && a.id < b.id)
+                        })
+                        .count();
+                    proptest::prop_assert!(younger >= n as usize);
+                }
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::repository::RepositorySettings;
 
 use crate::uploads::UploadLocks;
 
+pub mod expiry;
 pub mod gc;
 mod uploads;
 use crate::{Error, Result};

@@ -240,6 +240,19 @@ impl Repositories {
         Ok(Some(repo))
     }
 
+    /// The lifecycle policy and when it was last evaluated, read from the store rather than
+    /// the cache: evaluations are bookkeeping that empties no cache.
+    pub async fn lifecycle_state(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Option<String>, Option<i64>)>> {
+        Ok(self
+            .meta
+            .repository(name)
+            .await?
+            .map(|r| (r.lifecycle_policy, r.lifecycle_evaluated_at)))
+    }
+
     /// Up to `limit` repositories after `last`, by name.
     pub async fn list(&self, last: Option<&str>, limit: u32) -> Result<Vec<Repository>> {
         Ok(self

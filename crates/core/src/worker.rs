@@ -159,6 +159,39 @@ impl Worker for GarbageCollector {
     }
 }
 
+/// Lifecycle policies as a worker: every repository's rules, every interval, on the lease
+/// holder.
+pub struct LifecycleRunner {
+    pub registry: Arc<crate::Registry>,
+    pub audit: Arc<crate::AuditLog>,
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl Worker for LifecycleRunner {
+    fn name(&self) -> &'static str {
+        "lifecycle"
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    async fn run_once(&self) -> Result<Option<String>> {
+        let report = self
+            .registry
+            .run_lifecycle(
+                None,
+                false,
+                portcullis_storage::meta::now_millis(),
+                &self.audit,
+            )
+            .await?;
+        let busy = !report.expired.is_empty() || !report.broken.is_empty();
+        Ok(busy.then(|| report.summary()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -299,6 +299,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn set_repository_settings(&self, repo: &str, settings: &str) -> Result<bool>;
     /// Sets or clears the lifecycle policy; `false` when the repository does not exist.
     async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<bool>;
+    /// Records when the repository's lifecycle policy was last evaluated (unix ms); `false`
+    /// when the repository does not exist. Bookkeeping: it does not bump the IAM generation.
+    async fn set_lifecycle_evaluated_at(&self, repo: &str, at: i64) -> Result<bool>;
     /// Adds or overwrites resource tags, refusing to go over `max` tags in all.
     async fn tag_repository(
         &self,

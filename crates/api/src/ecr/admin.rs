@@ -128,15 +128,10 @@ pub async fn get_lifecycle_policy(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     allow(state, ctx, &repo_target(name), &[]).await?;
-    let record = existing(state, name).await?;
-    match &record.lifecycle_policy {
-        Some(text) => Ok(lifecycle_json(
-            state,
-            name,
-            text,
-            record.lifecycle_evaluated_at,
-        )),
-        None => Err(no_lifecycle_policy(state, name)),
+    match state.repositories.lifecycle_state(name).await? {
+        Some((Some(text), evaluated)) => Ok(lifecycle_json(state, name, &text, evaluated)),
+        Some((None, _)) => Err(no_lifecycle_policy(state, name)),
+        None => Err(not_found(state, name)),
     }
 }
 
@@ -147,17 +142,13 @@ pub async fn delete_lifecycle_policy(
 ) -> Result<Value, EcrError> {
     let name = repository_name(input, "repositoryName")?;
     allow(state, ctx, &repo_target(name), &[]).await?;
-    let record = existing(state, name).await?;
-    let Some(text) = &record.lifecycle_policy else {
-        return Err(no_lifecycle_policy(state, name));
+    let (text, evaluated) = match state.repositories.lifecycle_state(name).await? {
+        Some((Some(text), evaluated)) => (text, evaluated),
+        Some((None, _)) => return Err(no_lifecycle_policy(state, name)),
+        None => return Err(not_found(state, name)),
     };
     state.repositories.set_lifecycle_policy(name, None).await?;
-    Ok(lifecycle_json(
-        state,
-        name,
-        text,
-        record.lifecycle_evaluated_at,
-    ))
+    Ok(lifecycle_json(state, name, &text, evaluated))
 }
 
 /// The repository named by a `resourceArn` of this registry.

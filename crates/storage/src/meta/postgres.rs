@@ -362,6 +362,16 @@ impl MetaStore for PgMetaStore {
         retrying!(self.set_repository_column(repo, RepositoryColumn::LifecyclePolicy, policy))
     }
 
+    async fn set_lifecycle_evaluated_at(&self, repo: &str, at: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE repositories SET lifecycle_evaluated_at = $1 WHERE name = $2")
+                .bind(at)
+                .bind(repo)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn tag_repository(
         &self,
         repo: &str,

@@ -292,6 +292,15 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    async fn set_lifecycle_evaluated_at(&self, repo: &str, at: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE repositories SET lifecycle_evaluated_at = ? WHERE name = ?")
+            .bind(at)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn tag_repository(
         &self,
         repo: &str,

@@ -140,6 +140,23 @@ pub async fn repositories_are_created_once_and_listed_in_byte_order<S: MetaStore
     assert_eq!(record.settings.as_deref(), Some("{}"));
     assert_eq!(record.lifecycle_policy.as_deref(), Some("{\"rules\":[]}"));
     assert_eq!(record.policy, None);
+    assert_eq!(record.lifecycle_evaluated_at, None);
+    let generation = store.iam_generation().await.expect("generation");
+    assert!(store
+        .set_lifecycle_evaluated_at("ab", 1234)
+        .await
+        .expect("evaluated"));
+    assert!(!store
+        .set_lifecycle_evaluated_at("ghost", 1234)
+        .await
+        .expect("evaluated"));
+    let record = store.repository("ab").await.expect("get").expect("exists");
+    assert_eq!(record.lifecycle_evaluated_at, Some(1234));
+    assert_eq!(
+        store.iam_generation().await.expect("generation"),
+        generation,
+        "bookkeeping flushes no cache"
+    );
     assert!(!store
         .set_repository_settings("ghost", "{}")
         .await
