@@ -126,13 +126,14 @@ impl Registry {
         Ok(report)
     }
 
-    async fn expire_in(
+    /// What `policy` expires in `repo` as of `now_ms`, oldest push first, changing nothing:
+    /// what a run would do, and what a lifecycle policy preview shows (with the stored policy
+    /// or a candidate one).
+    pub async fn lifecycle_selection(
         &self,
         repo: &str,
         policy: &lifecycle::LifecyclePolicy,
-        dry_run: bool,
         now_ms: i64,
-        audit: &AuditLog,
     ) -> Result<Vec<ExpiredImage>> {
         let records = self.meta.images(repo).await?;
         let mut children = std::collections::HashSet::new();
@@ -154,25 +155,39 @@ impl Registry {
                 last_pulled_at: r.last_pulled_at,
             })
             .collect();
-        let mut out = Vec::new();
-        for e in lifecycle::evaluate(policy, &candidates, now_ms) {
-            let image = &images[e.image];
-            let expired = ExpiredImage {
-                repository: repo.to_owned(),
-                digest: image.manifest.digest.clone(),
-                tags: image.tags.clone(),
-                pushed_at: image.manifest.created_at,
-                rule_priority: e.rule_priority,
-            };
-            if !dry_run {
+        Ok(lifecycle::evaluate(policy, &candidates, now_ms)
+            .into_iter()
+            .map(|e| {
+                let image = &images[e.image];
+                ExpiredImage {
+                    repository: repo.to_owned(),
+                    digest: image.manifest.digest.clone(),
+                    tags: image.tags.clone(),
+                    pushed_at: image.manifest.created_at,
+                    rule_priority: e.rule_priority,
+                }
+            })
+            .collect())
+    }
+
+    async fn expire_in(
+        &self,
+        repo: &str,
+        policy: &lifecycle::LifecyclePolicy,
+        dry_run: bool,
+        now_ms: i64,
+        audit: &AuditLog,
+    ) -> Result<Vec<ExpiredImage>> {
+        let selected = self.lifecycle_selection(repo, policy, now_ms).await?;
+        if !dry_run {
+            for expired in &selected {
                 // Audited first: an expiry the log cannot hold does not happen.
-                audit.record(&expiry_event(&expired))?;
+                audit.record(&expiry_event(expired))?;
                 self.meta.delete_manifest(repo, &expired.digest).await?;
-                tracing::info!(repository = %repo, digest = %expired.digest, rule = e.rule_priority, "image expired by its lifecycle policy");
+                tracing::info!(repository = %repo, digest = %expired.digest, rule = expired.rule_priority, "image expired by its lifecycle policy");
             }
-            out.push(expired);
         }
-        Ok(out)
+        Ok(selected)
     }
 }
 

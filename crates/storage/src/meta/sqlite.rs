@@ -95,8 +95,14 @@ impl SqliteMetaStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // A collector killed mid-round left these: no one else can be finishing them, so the
+        // next round may at once (rather than once the marks look stale).
+        let marks = sqlx::query("UPDATE blobs SET deleting_since = 0 WHERE deleting_since > 0")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
-        Ok(claims + leases)
+        Ok(claims + leases + marks)
     }
 
     /// Applies pending migrations; returns the ones applied (`0005 iam generation`).
