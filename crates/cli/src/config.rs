@@ -211,6 +211,12 @@ pub struct GcConfig {
     pub grace_minutes: u64,
     /// The most blobs one round deletes (the rest wait for the next round).
     pub max_blobs_per_round: u64,
+    /// Replace `interval_minutes` / `grace_minutes` with seconds (tests, demos, registries
+    /// whose pushes are short); unset by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_seconds: Option<u64>,
 }
 
 impl Default for GcConfig {
@@ -220,6 +226,8 @@ impl Default for GcConfig {
             interval_minutes: 60,
             grace_minutes: 60,
             max_blobs_per_round: 100_000,
+            interval_seconds: None,
+            grace_seconds: None,
         }
     }
 }
@@ -229,6 +237,9 @@ impl GcConfig {
         if self.interval_minutes == 0 {
             return Err("[gc] interval_minutes must be at least 1".into());
         }
+        if self.interval_seconds == Some(0) {
+            return Err("[gc] interval_seconds must be at least 1".into());
+        }
         if self.max_blobs_per_round == 0 {
             return Err("[gc] max_blobs_per_round must be at least 1".into());
         }
@@ -237,9 +248,23 @@ impl GcConfig {
 
     pub fn options(&self) -> portcullis_core::registry::gc::GcOptions {
         portcullis_core::registry::gc::GcOptions {
-            grace: std::time::Duration::from_secs(self.grace_minutes.saturating_mul(60)),
+            grace: self.grace(),
             max_blobs_per_round: self.max_blobs_per_round,
         }
+    }
+
+    pub fn grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.grace_seconds
+                .unwrap_or(self.grace_minutes.saturating_mul(60)),
+        )
+    }
+
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.interval_seconds
+                .unwrap_or(self.interval_minutes.saturating_mul(60)),
+        )
     }
 }
 
@@ -250,6 +275,9 @@ pub struct LifecycleConfig {
     /// Apply every repository's lifecycle policy every `interval_hours` on one node.
     pub enabled: bool,
     pub interval_hours: u64,
+    /// Replace `interval_hours` with seconds (tests, demos); unset by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
 }
 
 impl Default for LifecycleConfig {
@@ -257,6 +285,7 @@ impl Default for LifecycleConfig {
         LifecycleConfig {
             enabled: true,
             interval_hours: 24,
+            interval_seconds: None,
         }
     }
 }
@@ -266,7 +295,17 @@ impl LifecycleConfig {
         if self.interval_hours == 0 {
             return Err("[lifecycle] interval_hours must be at least 1".into());
         }
+        if self.interval_seconds == Some(0) {
+            return Err("[lifecycle] interval_seconds must be at least 1".into());
+        }
         Ok(())
+    }
+
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.interval_seconds
+                .unwrap_or(self.interval_hours.saturating_mul(3600)),
+        )
     }
 }
 

@@ -1,7 +1,6 @@
 //! `portcullis gc`: one garbage collection round, now, from the command line.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use portcullis_core::worker::{GarbageCollector, Worker, Workers};
@@ -28,6 +27,7 @@ pub async fn run(args: GcArgs) -> anyhow::Result<i32> {
     let mut config = crate::offline::load_config(&args.data)?;
     if let Some(g) = args.grace_minutes {
         config.gc.grace_minutes = g;
+        config.gc.grace_seconds = None;
     }
     let blobs = crate::backends::open_blobs(&config).await?;
     let metadata = crate::backends::open_metadata(&config, false, SchemaMode::Require).await?;
@@ -43,13 +43,13 @@ pub async fn run(args: GcArgs) -> anyhow::Result<i32> {
     });
     let options = config.gc.options();
     eprintln!(
-        "{} blobs unreferenced for more than {} minutes...",
+        "{} blobs unreferenced for more than {} s...",
         if args.dry_run {
             "looking for"
         } else {
             "collecting"
         },
-        config.gc.grace_minutes
+        config.gc.grace().as_secs()
     );
     let report = if args.dry_run {
         // Reads only: no lease needed, and a running collector is not in the way.
@@ -71,7 +71,7 @@ pub async fn run(args: GcArgs) -> anyhow::Result<i32> {
             registry: registry.clone(),
             options: options.clone(),
             audit: audit.clone(),
-            interval: Duration::from_secs(config.gc.interval_minutes * 60),
+            interval: config.gc.interval(),
         };
         if !workers.acquire(&collector).await? {
             eprintln!("another node is collecting now (it holds the `gc` lease); try again later");

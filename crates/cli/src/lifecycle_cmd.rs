@@ -1,7 +1,6 @@
 //! `portcullis lifecycle run`: apply repositories' lifecycle policies now.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -63,7 +62,7 @@ pub async fn run(cmd: LifecycleCommand) -> anyhow::Result<i32> {
     let runner = LifecycleRunner {
         registry: registry.clone(),
         audit: audit.clone(),
-        interval: Duration::from_secs(config.lifecycle.interval_hours * 3600),
+        interval: config.lifecycle.interval(),
     };
     // A dry run only reads; a run takes the servers' lease so one runs at a time.
     if !dry_run && !workers.acquire(&runner).await? {

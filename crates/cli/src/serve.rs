@@ -120,7 +120,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             registry: registry.clone(),
             options: config.gc.options(),
             audit: audit.clone(),
-            interval: Duration::from_secs(config.gc.interval_minutes * 60),
+            interval: config.gc.interval(),
         }) as Arc<dyn Worker>
     });
     let collector_task = collector.clone().map(|c| workers.spawn(c));
@@ -131,7 +131,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(LifecycleRunner {
             registry: registry.clone(),
             audit: audit.clone(),
-            interval: Duration::from_secs(config.lifecycle.interval_hours * 3600),
+            interval: config.lifecycle.interval(),
         }) as Arc<dyn Worker>
     });
     let lifecycle_task = lifecycle.clone().map(|l| workers.spawn(l));
