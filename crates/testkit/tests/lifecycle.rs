@@ -154,3 +154,37 @@ fn rules_that_cannot_run_are_refused_not_ignored() {
         "{err}"
     );
 }
+
+/// No manual step: a server whose lifecycle interval is short applies a stored policy itself.
+#[test]
+fn the_schedule_applies_policies_on_its_own() {
+    let server = start("[lifecycle]\ninterval_seconds = 1\n");
+    let reg = Registry::new(&server);
+    for tag in ["v1", "v2", "v3"] {
+        reg.push_image("team/app", tag, 1, 256);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let policy = r#"{"rules":[{"rulePriority":1,"description":"newest two","selection":{"tagStatus":"tagged","tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}"#;
+    admin(
+        &server,
+        &[
+            "ecr",
+            "put-lifecycle-policy",
+            "--repository-name",
+            "team/app",
+            "--lifecycle-policy-text",
+            policy,
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while tags_left(&server, "team/app") != ["v2", "v3"] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(
+        tags_left(&server, "team/app"),
+        ["v2", "v3"],
+        "{}",
+        server.logs()
+    );
+    assert!(last_evaluated(&server, "team/app") > 1.7e9);
+}
