@@ -58,4 +58,4 @@ PORTCULLIS_TEST_BACKENDS=postgres+s3 cargo nextest run --locked --no-fail-fast \
     --test least_privilege --test operations_decided --test hardening_review \
     --test hardening_oci --test registry_auth --test iam_api --test iam_generation \
     --test listeners --test keepalive --test docker_fallback --test multi_node --test redirects \
-    --test gc --test gc_soak --test lifecycle
+    --test gc --test gc_soak --test lifecycle --test lifecycle_preview --test secrets_api

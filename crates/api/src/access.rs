@@ -431,3 +431,28 @@ pub fn tag_keys_context<'a>(keys: impl IntoIterator<Item = &'a str>) -> ExtraCon
             .collect(),
     )]
 }
+
+/// The response of an AWS JSON 1.1 operation (ECR, Secrets Manager): the body or the
+/// protocol's error, with the request id the SDKs log.
+pub fn json_response<E: axum::response::IntoResponse>(
+    result: Result<serde_json::Value, E>,
+    request_id: &str,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+    let mut resp = match result {
+        Ok(body) => {
+            let mut r = axum::Json(body).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+            r
+        }
+        Err(e) => e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}

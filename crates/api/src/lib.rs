@@ -20,6 +20,7 @@ pub mod listener;
 pub mod oci;
 pub mod operation;
 pub mod proxy_protocol;
+pub mod secrets;
 pub mod server;
 mod unread;
 
@@ -30,7 +31,7 @@ use axum::routing::any;
 use axum::Router;
 use portcullis_auth::sigv4::{self, Protocol, SignedRequestParts};
 use portcullis_auth::TokenSigner;
-use portcullis_core::{AuditLog, Iam, Registry, Repositories};
+use portcullis_core::{AuditLog, Iam, Registry, Repositories, Secrets};
 
 /// Connection and request limits.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub iam: Arc<Iam>,
     pub repositories: Arc<Repositories>,
+    /// Secrets Manager's secrets (`secretsmanager` API).
+    pub secrets: Arc<Secrets>,
     pub tokens: Arc<TokenSigner>,
     pub audit: Arc<AuditLog>,
     pub limits: Limits,
@@ -105,6 +108,7 @@ pub fn router(state: AppState) -> Router {
 enum AwsApi {
     Ecr,
     Iam,
+    SecretsManager,
 }
 
 impl AwsApi {
@@ -112,18 +116,20 @@ impl AwsApi {
         match name {
             "ecr" => Some(AwsApi::Ecr),
             "iam" => Some(AwsApi::Iam),
+            "secretsmanager" => Some(AwsApi::SecretsManager),
             _ => None,
         }
     }
 
     fn protocol(self) -> Protocol {
         match self {
-            AwsApi::Ecr => Protocol::Json,
+            AwsApi::Ecr | AwsApi::SecretsManager => Protocol::Json,
             AwsApi::Iam => Protocol::Query,
         }
     }
 
-    /// The API that answers requests of `protocol` that name no API of their own.
+    /// The API that answers requests of `protocol` that name no API of their own (JSON stays
+    /// ECR's, as it was before Secrets Manager shared the protocol).
     fn for_protocol(protocol: Protocol) -> AwsApi {
         match protocol {
             Protocol::Json => AwsApi::Ecr,
@@ -132,9 +138,9 @@ impl AwsApi {
     }
 }
 
-/// `POST /` carries two AWS protocols: JSON with `X-Amz-Target` (ECR) and the form-encoded
-/// query protocol (IAM). A signed request goes to the API its credential scope names, so that a
-/// request for an API this server does not serve (`aws sts ...`, `aws s3api ...`) hears so, in
+/// `POST /` carries two AWS protocols: JSON with `X-Amz-Target` (ECR, Secrets Manager) and the
+/// form-encoded query protocol (IAM). A signed request goes to the API its credential scope
+/// names, so that a request for an API this server does not serve (`aws sts ...`, `aws s3api ...`) hears so, in
 /// its own protocol, instead of a scope error naming another service. Unsigned or malformed
 /// auth goes by protocol, and the API there refuses it.
 async fn api_root(
@@ -180,6 +186,7 @@ async fn api_root(
     match api {
         Some(AwsApi::Ecr) => ecr::dispatch(state, request).await,
         Some(AwsApi::Iam) => iam::dispatch(state, request).await,
+        Some(AwsApi::SecretsManager) => secrets::dispatch(state, request).await,
         None => ecr::EcrError::new(
             "UnknownOperationException",
             "the request names no operation: send X-Amz-Target (ECR) or a form-encoded Action (IAM)",
@@ -200,7 +207,7 @@ fn api_not_available(
     use axum::response::IntoResponse;
     let message = format!(
         "the AWS service `{service}` is not available here: this Portcullis server serves the ECR \
-         (`ecr`) and IAM (`iam`) APIs"
+         (`ecr`), IAM (`iam`) and Secrets Manager (`secretsmanager`) APIs"
     );
     let code = match protocol {
         Some(Protocol::Query) => "InvalidAction",

@@ -9,14 +9,15 @@ use portcullis_storage::blob::s3::S3BlobStore;
 use portcullis_storage::layout::META_DB;
 use portcullis_storage::meta::postgres::PgMetaStore;
 use portcullis_storage::meta::sqlite::SqliteMetaStore;
-use portcullis_storage::{BlobStore, IamStore, MetaStore, SchemaMode};
+use portcullis_storage::{BlobStore, IamStore, MetaStore, SchemaMode, SecretStore};
 
 use crate::config::{Config, StorageBackend};
 
-/// The metadata store, as both seams the core uses (one engine implements both).
+/// The metadata store, as the seams the core uses (one engine implements them all).
 pub struct Metadata {
     pub meta: Arc<dyn MetaStore>,
     pub iam: Arc<dyn IamStore>,
+    pub secrets: Arc<dyn SecretStore>,
     /// How to apply this version's schema migrations to it.
     migrator: Migrator,
 }
@@ -104,6 +105,7 @@ pub async fn open_metadata(
         return Ok(Metadata {
             meta: store.clone(),
             iam: store.clone(),
+            secrets: store.clone(),
             migrator: Migrator::Postgres(store),
         });
     }
@@ -122,6 +124,7 @@ pub async fn open_metadata(
     Ok(Metadata {
         meta: store.clone(),
         iam: store.clone(),
+        secrets: store.clone(),
         migrator: Migrator::Sqlite(store),
     })
 }

@@ -9,7 +9,9 @@ use portcullis_auth::TokenSigner;
 use portcullis_core::worker::{
     GarbageCollector, LifecycleRunner, Round, UploadReaper, Worker, Workers,
 };
-use portcullis_core::{Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories};
+use portcullis_core::{
+    Generation, Iam, IamOptions, Registry, RegistryOptions, Repositories, Secrets,
+};
 use portcullis_storage::SchemaMode;
 use tokio::net::TcpListener;
 
@@ -89,6 +91,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             region: config.auth.region.clone(),
         },
     ));
+    let secrets = Arc::new(Secrets::new(
+        metadata.secrets.clone(),
+        &master,
+        IamOptions {
+            account_id: config.auth.account_id.clone(),
+            region: config.auth.region.clone(),
+        },
+    ));
     crate::keys::bootstrap(&iam).await?;
     crate::doctor::log_broken_policies(&iam).await?;
     let tokens = Arc::new(TokenSigner::from_master(master.as_bytes()));
@@ -153,6 +163,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registry,
         iam,
         repositories,
+        secrets,
         tokens,
         audit,
         limits: limits.clone(),

@@ -41,6 +41,9 @@ impl AuditResource {
             (Some("iam"), Some("group")) => "AWS::IAM::Group",
             (Some("iam"), Some("role")) => "AWS::IAM::Role",
             (Some("iam"), Some("policy")) => "AWS::IAM::Policy",
+            (Some("secretsmanager"), _) if resource.starts_with("secret:") => {
+                "AWS::SecretsManager::Secret"
+            }
             _ => "AWS::Unknown",
         };
         AuditResource {

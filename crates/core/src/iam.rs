@@ -12,8 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use portcullis_policy::{Policy, PolicyKind};
 use portcullis_storage::iam::{
     GroupRecord, ManagedPolicyRecord, NamedPolicy, PolicyOrigin, PolicyVersionRecord, RoleRecord,
@@ -23,6 +21,7 @@ use portcullis_storage::{AccessKeyRecord, IamStore, PrincipalKind, UserRecord};
 use rand::Rng;
 
 use crate::generation::{Generation, GenerationCache};
+use crate::sealing::Sealer;
 use crate::{Error, Result};
 
 /// Where this registry lives in ARNs.
@@ -79,49 +78,7 @@ pub const MAX_ATTACHED_POLICIES: usize = 20;
 /// IAM's limit on access keys per user.
 pub const MAX_ACCESS_KEYS: usize = 2;
 
-/// A 256-bit key that seals secrets at rest (AES-256-GCM) and from which other keys derive.
-#[derive(Clone)]
-pub struct MasterKey([u8; 32]);
-
-impl MasterKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        MasterKey(bytes)
-    }
-
-    pub fn generate() -> Self {
-        MasterKey(rand::thread_rng().gen())
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(***)")
-    }
-}
-
-/// A secret string whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::sealing::{MasterKey, Secret};
 
 /// Who an authenticated request acts as, with everything authorization needs, resolved once.
 #[derive(Debug)]
@@ -193,7 +150,7 @@ struct Caches {
 
 pub struct Iam {
     store: Arc<dyn IamStore>,
-    cipher: Aes256Gcm,
+    sealer: Sealer,
     master: MasterKey,
     options: IamOptions,
     generation: Arc<Generation>,
@@ -226,10 +183,9 @@ impl Iam {
         master: MasterKey,
         options: IamOptions,
     ) -> Self {
-        let cipher = Aes256Gcm::new(master.as_bytes().into());
         Iam {
             store,
-            cipher,
+            sealer: Sealer::new(&master),
             master,
             options,
             generation,
@@ -260,28 +216,13 @@ impl Iam {
 
     // ---- sealing ----
 
+    // Access-key secrets are sealed with the empty context, as they were before `sealing`.
     fn seal(&self, plaintext: &str) -> Result<Vec<u8>> {
-        let nonce_bytes: [u8; 12] = rand::thread_rng().gen();
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce_bytes), plaintext.as_bytes())
-            .map_err(|_| Error::Sealing("encryption failed".into()))?;
-        Ok([nonce_bytes.as_slice(), &sealed].concat())
+        self.sealer.seal(plaintext.as_bytes(), b"")
     }
 
     fn open(&self, sealed: &[u8]) -> Result<Secret> {
-        let (nonce, body) = sealed
-            .split_at_checked(12)
-            .ok_or_else(|| Error::Sealing("sealed secret is truncated".into()))?;
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), body)
-            .map_err(|_| {
-                Error::Sealing("a stored secret does not open with this master key".into())
-            })?;
-        String::from_utf8(plain)
-            .map(Secret)
-            .map_err(|_| Error::Sealing("a stored secret is not UTF-8".into()))
+        self.sealer.open_string(sealed, b"")
     }
 
     // ---- users and keys ----
@@ -383,7 +324,7 @@ impl Iam {
     ) -> Result<NewAccessKey> {
         self.user(user).await?;
         let (access_key_id, secret) =
-            given.unwrap_or_else(|| (random_id("AKIA", 16), Secret(random_secret())));
+            given.unwrap_or_else(|| (random_id("AKIA", 16), Secret::new(random_secret())));
         let record = AccessKeyRecord {
             access_key_id: access_key_id.clone(),
             user_name: user.to_owned(),
@@ -1196,9 +1137,8 @@ mod tests {
         let (_dir, iam) = iam().await;
         let sealed = iam.seal("hello").unwrap();
         assert_eq!(iam.open(&sealed).unwrap().expose(), "hello");
-        let other = Aes256Gcm::new((&[7u8; 32]).into());
-        let (nonce, body) = sealed.split_at(12);
-        assert!(other.decrypt(Nonce::from_slice(nonce), body).is_err());
+        let other = Sealer::new(&MasterKey::from_bytes([7u8; 32]));
+        assert!(other.open(&sealed, b"").is_err());
     }
 
     #[tokio::test]

@@ -13,6 +13,8 @@ pub mod lifecycle;
 pub mod registry;
 pub mod repositories;
 pub mod repository;
+pub mod sealing;
+pub mod secrets;
 pub mod uploads;
 pub mod worker;
 
@@ -31,6 +33,7 @@ pub use repositories::{
     TemplateCreation,
 };
 pub use repository::{CreationTemplate, RepositorySettings, TagMutability};
+pub use secrets::{Secrets, SecretsError};
 
 /// The stream every blob and request body is, in and out of the registry.
 pub use portcullis_storage::ByteStream;

@@ -18,6 +18,7 @@ use crate::uploads::UploadLocks;
 
 pub mod expiry;
 pub mod gc;
+pub mod preview;
 mod uploads;
 use crate::{Error, Result};
 

@@ -11,6 +11,8 @@ pub enum ResourceType {
     IamPrincipal,
     /// `arn:aws:iam::ACCOUNT:policy/...`.
     IamPolicy,
+    /// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX` (taggable).
+    Secret,
     /// No resource type: the request resource is `*`.
     None,
 }
@@ -30,6 +32,8 @@ pub enum ActionKeys {
     EcrResourceTags,
     /// As a key's scope: `iam:ResourceTag/K`, actions on IAM users and roles only.
     IamResourceTags,
+    /// As a key's scope: `secretsmanager:ResourceTag/K`, actions on secrets only.
+    SecretsResourceTags,
     None,
 }
 
@@ -62,6 +66,14 @@ const fn iam_policy(name: &'static str) -> ActionInfo {
         name,
         resource: ResourceType::IamPolicy,
         keys: ActionKeys::None,
+    }
+}
+
+const fn secret(name: &'static str, keys: ActionKeys) -> ActionInfo {
+    ActionInfo {
+        name,
+        resource: ResourceType::Secret,
+        keys,
     }
 }
 
@@ -212,6 +224,14 @@ pub const ACTIONS: &[ActionInfo] = &[
     iam_policy("iam:ListPolicies"),
     registry("iam:GetAccountAuthorizationDetails"),
     registry("iam:SimulateCustomPolicy"),
+    // The Secrets Manager operations the registry serves (docs/secrets.md).
+    secret("secretsmanager:CreateSecret", ActionKeys::RequestTags),
+    secret("secretsmanager:DeleteSecret", ActionKeys::ResourceTags),
+    secret("secretsmanager:DescribeSecret", ActionKeys::ResourceTags),
+    secret("secretsmanager:GetSecretValue", ActionKeys::ResourceTags),
+    registry("secretsmanager:ListSecrets"),
+    secret("secretsmanager:PutSecretValue", ActionKeys::ResourceTags),
+    secret("secretsmanager:TagResource", ActionKeys::RequestTags),
 ];
 
 /// Case-insensitive lookup of an exact action name.
@@ -220,7 +240,7 @@ pub fn action(name: &str) -> Option<&'static ActionInfo> {
 }
 
 /// Services whose actions this registry knows.
-pub const SERVICES: &[&str] = &["ecr", "sts", "iam"];
+pub const SERVICES: &[&str] = &["ecr", "sts", "iam", "secretsmanager"];
 
 /// The type a condition key's values have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +314,12 @@ pub const KEYS: &[KeyInfo] = &[
         only: Some(ActionKeys::IamResourceTags),
     },
     KeyInfo {
+        name: "secretsmanager:ResourceTag/",
+        ty: KeyType::String,
+        multivalued: false,
+        only: Some(ActionKeys::SecretsResourceTags),
+    },
+    KeyInfo {
         name: "iam:PolicyARN",
         ty: KeyType::Arn,
         multivalued: false,
@@ -333,10 +359,11 @@ pub fn action_supports(action: &ActionInfo, key: &KeyInfo) -> bool {
         None => true,
         Some(ActionKeys::ResourceTags) => matches!(
             action.resource,
-            ResourceType::Repository | ResourceType::IamPrincipal
+            ResourceType::Repository | ResourceType::IamPrincipal | ResourceType::Secret
         ),
         Some(ActionKeys::EcrResourceTags) => action.resource == ResourceType::Repository,
         Some(ActionKeys::IamResourceTags) => action.resource == ResourceType::IamPrincipal,
+        Some(ActionKeys::SecretsResourceTags) => action.resource == ResourceType::Secret,
         Some(ActionKeys::PolicyArn) => action.keys == ActionKeys::PolicyArn,
         Some(ActionKeys::RequestTags) => action.keys == ActionKeys::RequestTags,
         Some(ActionKeys::TagKeys) => {
@@ -382,6 +409,34 @@ mod tests {
             k("aws:RequestTag/team")
         ));
         assert_eq!(get("iam:GetPolicy").resource, ResourceType::IamPolicy);
+    }
+
+    #[test]
+    fn secrets_actions_have_the_keys_secrets_manager_sets() {
+        let get = |n| action(n).unwrap_or_else(|| panic!("{n} is known"));
+        let k = |n| key(n).unwrap_or_else(|| panic!("{n} is known"));
+        let read = get("secretsmanager:GetSecretValue");
+        assert_eq!(read.resource, ResourceType::Secret);
+        assert!(action_supports(read, k("secretsmanager:ResourceTag/team")));
+        assert!(action_supports(read, k("aws:ResourceTag/team")));
+        assert!(!action_supports(read, k("aws:RequestTag/team")));
+        assert!(!action_supports(read, k("ecr:ResourceTag/team")));
+        assert!(!action_supports(
+            get("ecr:BatchGetImage"),
+            k("secretsmanager:ResourceTag/team")
+        ));
+        assert!(action_supports(
+            get("secretsmanager:CreateSecret"),
+            k("aws:RequestTag/team")
+        ));
+        assert!(action_supports(
+            get("secretsmanager:TagResource"),
+            k("aws:TagKeys")
+        ));
+        assert_eq!(
+            get("secretsmanager:ListSecrets").resource,
+            ResourceType::None
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod error;
 pub mod iam;
 pub mod layout;
 pub mod meta;
+pub mod secrets;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testsuite;
 
@@ -24,8 +25,9 @@ pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
     BeginAppend, BlobRow, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload, GcBlob,
-    ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob, NewRepository,
-    PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode,
-    TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
+    ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
+    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
+    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
     UploadRecord, ANONYMOUS_PRINCIPAL,
 };
+pub use secrets::SecretStore;

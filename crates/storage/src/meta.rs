@@ -9,12 +9,20 @@ pub mod postgres;
 mod postgres_blobs;
 #[cfg(feature = "postgres")]
 mod postgres_iam;
+#[cfg(feature = "postgres")]
+mod postgres_previews;
+#[cfg(feature = "postgres")]
+mod postgres_secrets;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_blobs;
 #[cfg(feature = "sqlite")]
 mod sqlite_iam;
+#[cfg(feature = "sqlite")]
+mod sqlite_previews;
+#[cfg(feature = "sqlite")]
+mod sqlite_secrets;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -108,6 +116,16 @@ pub struct ImageRecord {
     pub tags: Vec<String>,
     /// Unix milliseconds of the last recorded pull.
     pub last_pulled_at: Option<i64>,
+}
+
+/// A repository's last lifecycle policy preview: the policy text evaluated, when, and what it
+/// expires (the core service's JSON document, kept whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecyclePreviewRecord {
+    pub policy: String,
+    pub results: String,
+    /// Unix milliseconds.
+    pub evaluated_at: i64,
 }
 
 /// A repository creation template: its prefix and the core service's JSON document.
@@ -302,6 +320,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Records when the repository's lifecycle policy was last evaluated (unix ms); `false`
     /// when the repository does not exist. Bookkeeping: it does not bump the IAM generation.
     async fn set_lifecycle_evaluated_at(&self, repo: &str, at: i64) -> Result<bool>;
+    /// Replaces the repository's lifecycle policy preview; `false` when the repository does not
+    /// exist. Bookkeeping, like [`Self::set_lifecycle_evaluated_at`]. The preview goes with the
+    /// repository.
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &str,
+        preview: &LifecyclePreviewRecord,
+    ) -> Result<bool>;
+    /// The repository's lifecycle policy preview; `None` when it has none (or does not exist).
+    async fn lifecycle_preview(&self, repo: &str) -> Result<Option<LifecyclePreviewRecord>>;
     /// Adds or overwrites resource tags, refusing to go over `max` tags in all.
     async fn tag_repository(
         &self,

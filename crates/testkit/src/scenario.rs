@@ -252,3 +252,39 @@ pub fn listener_url(server: &TestServer, endpoint_id: &str, tagged: bool) -> Str
     }
     panic!("each listener logs its address:\n{}", server.logs())
 }
+
+/// Runs one of the suite's Python scripts (`crates/testkit/tests/<script>`) against `server`
+/// with the admin's key and no shared AWS config, `args` after the server's URL.
+pub fn python_script(server: &TestServer, script: &str, args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .arg(&server.base_url)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET_ACCESS_KEY)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("python3 with boto3 (scripts/install-test-deps.sh)")
+}
+
+/// Runs a model-checking script (one whose last line starts `ALL OK` when every check passed) and fails
+/// with its output and the tail of the server's log otherwise.
+pub fn assert_script_passes(server: &TestServer, script: &str) {
+    let out = python_script(server, script, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let logs = server.logs();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l.starts_with("ALL OK")),
+        "{script} failed ({}):\n{stdout}\n{}\nserver log (last 150 lines):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        lines[lines.len().saturating_sub(150)..].join("\n")
+    );
+}

@@ -55,6 +55,7 @@ CORE = {
     "PutRegistryPolicy", "GetRegistryPolicy", "DeleteRegistryPolicy",
     "PutImageTagMutability",
     "PutLifecyclePolicy", "GetLifecyclePolicy", "DeleteLifecyclePolicy",
+    "StartLifecyclePolicyPreview", "GetLifecyclePolicyPreview",
     "TagResource", "UntagResource", "ListTagsForResource",
     "CreateRepositoryCreationTemplate", "DescribeRepositoryCreationTemplates",
     "UpdateRepositoryCreationTemplate", "DeleteRepositoryCreationTemplate",
@@ -87,60 +88,7 @@ TOKEN = None       # the registry token (base64 "AWS:<password>") for /v2/ reque
 
 # ---- strict response validation -----------------------------------------------------------
 
-def within(md, n, what, path):
-    if "min" in md:
-        assert n >= md["min"], f"{path}: {what} {n} below min {md['min']}"
-    if "max" in md:
-        assert n <= md["max"], f"{path}: {what} {n} above max {md['max']}"
-
-
-def walk(shape, v, path):
-    assert v is not None, f"{path}: null"
-    t, md = shape.type_name, shape.metadata
-    if t == "structure":
-        assert isinstance(v, dict), f"{path}: expected object, got {v!r}"
-        for req in shape.required_members:
-            assert req in v, f"{path}: required member {req} missing in {sorted(v)}"
-        for k, x in v.items():
-            assert k in shape.members, f"{path}: unknown member {k!r} (model has {sorted(shape.members)})"
-            walk(shape.members[k], x, f"{path}.{k}")
-    elif t == "list":
-        assert isinstance(v, list), f"{path}: expected list, got {v!r}"
-        within(md, len(v), "length", path)
-        for i, x in enumerate(v):
-            walk(shape.member, x, f"{path}[{i}]")
-    elif t == "map":
-        assert isinstance(v, dict), f"{path}: expected map, got {v!r}"
-        within(md, len(v), "size", path)
-        for k, x in v.items():
-            walk(shape.key, k, f"{path}<key>")
-            walk(shape.value, x, f"{path}[{k!r}]")
-    elif t == "string":
-        assert isinstance(v, str), f"{path}: expected string, got {v!r}"
-        if shape.enum:
-            assert v in shape.enum, f"{path}: {v!r} not in {shape.enum}"
-        within(md, len(v), "length", path)
-        if "pattern" in md:
-            assert re.fullmatch(md["pattern"], v), f"{path}: {v!r} does not match {md['pattern']!r}"
-    elif t in ("integer", "long"):
-        assert isinstance(v, int) and not isinstance(v, bool), f"{path}: expected integer, got {v!r}"
-        within(md, v, "value", path)
-    elif t in ("float", "double"):
-        assert isinstance(v, (int, float)) and not isinstance(v, bool), f"{path}: expected number, got {v!r}"
-        within(md, v, "value", path)
-    elif t == "boolean":
-        assert isinstance(v, bool), f"{path}: expected boolean, got {v!r}"
-    elif t == "timestamp":
-        assert isinstance(v, (int, float)) and not isinstance(v, bool), f"{path}: timestamp must be a number, got {v!r}"
-        # Epoch seconds: milliseconds would land past the year 2286. Zero is allowed, as ECR sends
-        # it for a lifecycle policy never evaluated.
-        assert 0 <= v < 10_000_000_000, f"{path}: {v!r} is not epoch seconds"
-    elif t == "blob":
-        assert isinstance(v, str), f"{path}: blob must be a base64 string, got {v!r}"
-        decoded = base64.b64decode(v, validate=True)
-        within(md, len(decoded), "decoded length", path)
-    else:
-        raise AssertionError(f"{path}: unhandled shape type {t}")
+from model_shapes import walk, within  # noqa: E402,F401
 
 
 def validate_raw(op, resp):
@@ -1016,6 +964,30 @@ def lifecycle():
 
 
 @section
+def lifecycle_preview():
+    """Each operation once and the paginator; lifecycle_preview.py checks them in depth."""
+    repo = "boto/preview"
+    ok("CreateRepository", repositoryName=repo)
+    for i in range(3):
+        st, b = push_image(repo, f"v{i}", 700 + i)
+        assert st == 201, (st, b)
+        time.sleep(0.02)
+    err("GetLifecyclePolicyPreview", "LifecyclePolicyPreviewNotFoundException", "before any start",
+        repositoryName=repo)
+    err("StartLifecyclePolicyPreview", "LifecyclePolicyNotFoundException", "without a policy or a candidate",
+        repositoryName=repo)
+    keep_one = policy_text({"rules": [rule(tagStatus="tagged", tagPrefixList=["v"])]})
+    out = ok("StartLifecyclePolicyPreview", "a candidate", repositoryName=repo, lifecyclePolicyText=keep_one)
+    check(out["status"] == "COMPLETE" and out["lifecyclePolicyText"] == keep_one, f"Start: {out}")
+    out = ok("GetLifecyclePolicyPreview", repositoryName=repo)
+    check(out["summary"]["expiringImageTotalCount"] == 2, f"two of three expire: {out['summary']}")
+    items = paginate("GetLifecyclePolicyPreview", "previewResults", 1, repositoryName=repo)
+    check([i["imageTags"] for i in items] == [["v0"], ["v1"]], f"  the two oldest: {items}")
+    err("StartLifecyclePolicyPreview", "RepositoryNotFoundException", repositoryName="boto/missing")
+    err("GetLifecyclePolicyPreview", "RepositoryNotFoundException", repositoryName="boto/missing")
+
+
+@section
 def creation_templates():
     out = ok("DescribeRepositoryCreationTemplates")
     check(out["registryId"] == ACCOUNT, "registryId")
@@ -1150,7 +1122,6 @@ MINIMAL = {
     "DescribeImageSigningStatus": {"repositoryName": "boto/probe", "imageId": IMAGE},
     "DescribePullThroughCacheRules": {},
     "DescribeReplicationBackfillResults": {"replicationBackfillId": str(uuid.uuid4())},
-    "GetLifecyclePolicyPreview": {"repositoryName": "boto/probe"},
     "GetRegistryScanningConfiguration": {},
     "GetSigningConfiguration": {},
     "ListPullTimeUpdateExclusions": {},
@@ -1164,7 +1135,6 @@ MINIMAL = {
         {"signingProfileArn": f"arn:aws:signer:{REGION}:{ACCOUNT}:/signing-profiles/probe_profile"}]}},
     "RegisterPullTimeUpdateExclusion": {"principalArn": f"arn:aws:iam::{ACCOUNT}:role/probe"},
     "StartImageScan": {"repositoryName": "boto/probe", "imageId": IMAGE},
-    "StartLifecyclePolicyPreview": {"repositoryName": "boto/probe"},
     "StartReplicationBackfill": {"destination": {"region": "eu-west-1", "registryId": ACCOUNT}},
     "StopReplicationBackfill": {"replicationBackfillId": str(uuid.uuid4())},
     "UpdateImageStorageClass": {"repositoryName": "boto/probe", "imageId": IMAGE, "targetStorageClass": "ARCHIVE"},

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use portcullis_testkit::{TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
+use portcullis_testkit::scenario::assert_script_passes;
+use portcullis_testkit::TestServer;
 
 fn report(what: &str, out: &Output) -> String {
     format!(
@@ -17,32 +18,10 @@ fn report(what: &str, out: &Output) -> String {
     )
 }
 
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 #[test]
 fn every_operation_through_boto3_matches_the_model() {
     let server = TestServer::start();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ecr_boto.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&server.base_url)
-        .env("AWS_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET_ACCESS_KEY)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .output()
-        .expect("python3 with boto3 (scripts/install-test-deps.sh)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.lines().any(|l| l == "ALL OK"),
-        "{}\nserver log (last 200 lines):\n{}",
-        report("ecr_boto.py", &out),
-        tail(&server.logs(), 200)
-    );
+    assert_script_passes(&server, "ecr_boto.py");
 }
 
 #[test]

@@ -177,6 +177,7 @@ def make_fixtures():
     IMAGE_DIGEST = sha(text.encode())
     call("SetRepositoryPolicy", repositoryName=REPO, policyText=POLICY)
     call("PutLifecyclePolicy", repositoryName=REPO, lifecyclePolicyText=LIFECYCLE)
+    call("StartLifecyclePolicyPreview", repositoryName=REPO)
     call("PutRegistryPolicy", policyText=REGISTRY_POLICY)
     call("TagResource", resourceArn=repo_arn(REPO), tags=[{"Key": "team", "Value": "inputs"}])
     call("CreateRepositoryCreationTemplate", prefix=TEMPLATE, appliedFor=["CREATE_ON_PUSH"])
@@ -263,6 +264,8 @@ BASES = {
     "PutLifecyclePolicy": lambda: {"repositoryName": REPO, "lifecyclePolicyText": LIFECYCLE},
     "GetLifecyclePolicy": lambda: {"repositoryName": REPO},
     "DeleteLifecyclePolicy": delete_lifecycle_policy_base,
+    "StartLifecyclePolicyPreview": lambda: {"repositoryName": REPO},
+    "GetLifecyclePolicyPreview": lambda: {"repositoryName": REPO},
     "TagResource": lambda: {"resourceArn": repo_arn(REPO), "tags": [{"Key": "team", "Value": "inputs"}]},
     "UntagResource": lambda: {"resourceArn": repo_arn(REPO), "tagKeys": ["absent"]},
     "ListTagsForResource": lambda: {"resourceArn": repo_arn(REPO)},
@@ -287,6 +290,7 @@ VALID_STRINGS = {
     "ImageTagMutabilityExclusionFilterValue": "release-*",
     "RepositoryPolicyText": POLICY,
     "LifecyclePolicyTextForRepositoryCreationTemplate": LIFECYCLE,
+    "LifecyclePolicyText": LIFECYCLE,
     "RepositoryTemplateDescription": "made by ecr_inputs.py",
     "CustomRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecr-inputs",
     "ArtifactType": "application/vnd.example.sbom+json",

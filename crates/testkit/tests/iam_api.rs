@@ -3,9 +3,9 @@
 //! error with its status, signature failures, the protocol switch on `POST /`, and revocation
 //! taking effect on the very next registry request.
 
-use std::path::Path;
 use std::process::Command;
 
+use portcullis_testkit::scenario::assert_script_passes;
 use portcullis_testkit::{basic_auth, TestServer, ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -807,23 +807,7 @@ fn wire_statuses_and_protocol_switch() {
 #[test]
 fn every_operation_matches_botocore_output_shapes() {
     let server = TestServer::start();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iam_shapes.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(&server.base_url)
-        .env("AWS_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ADMIN_SECRET_ACCESS_KEY)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .output()
-        .expect("python3 with boto3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("ALL OK"),
-        "iam_shapes.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_script_passes(&server, "iam_shapes.py");
 }
 
 /// The same decisions as `portcullis policy simulate` for the same policy and questions.

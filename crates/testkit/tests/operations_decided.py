@@ -1,9 +1,9 @@
-"""Calls every ECR and IAM operation the server serves as a user who holds no permission at all,
+"""Calls every ECR, IAM and Secrets Manager operation the server serves as a user who holds no permission at all,
 with input that is valid for the operation, and checks that each one is refused as
-`AccessDeniedException` (ECR) or `AccessDenied` (IAM): an operation that answers anything else
+`AccessDeniedException` (ECR, Secrets Manager) or `AccessDenied` (IAM): an operation that answers anything else
 either acts without an authorization decision or checks something before it decides.
 
-The operations come from the server's source (the `EcrOperation` and `IamOperation` enums), so an
+The operations come from the server's source (the `EcrOperation`, `IamOperation` and `SecretsOperation` enums), so an
 operation added there without an input here fails this script until it is listed.
 
 Usage: python3 operations_decided.py BASE_URL ROOT   (admin credentials in AWS_ACCESS_KEY_ID /
@@ -93,6 +93,8 @@ ECR_INPUT = {
     "PutLifecyclePolicy": {"repositoryName": REPO, "lifecyclePolicyText": LIFECYCLE},
     "GetLifecyclePolicy": {"repositoryName": REPO},
     "DeleteLifecyclePolicy": {"repositoryName": REPO},
+    "StartLifecyclePolicyPreview": {"repositoryName": REPO},
+    "GetLifecyclePolicyPreview": {"repositoryName": REPO},
     "TagResource": {"resourceArn": REPO_ARN, "tags": [{"Key": "team", "Value": "a"}]},
     "UntagResource": {"resourceArn": REPO_ARN, "tagKeys": ["team"]},
     "ListTagsForResource": {"resourceArn": REPO_ARN},
@@ -149,6 +151,17 @@ for noun, member, owner in [("User", "UserName", "victim"), ("Group", "GroupName
         IAM_INPUT[f"Untag{noun}"] = {member: owner, "TagKeys": ["k"]}
         IAM_INPUT[f"List{noun}Tags"] = {member: owner}
 
+SECRET = "ecr-pullthroughcache/decided"
+SECRETS_INPUT = {
+    "CreateSecret": {"Name": "ecr-pullthroughcache/decided-new", "SecretString": "{}"},
+    "PutSecretValue": {"SecretId": SECRET, "SecretString": '{"username":"u","accessToken":"t"}'},
+    "DescribeSecret": {"SecretId": SECRET},
+    "ListSecrets": {},
+    "DeleteSecret": {"SecretId": SECRET, "ForceDeleteWithoutRecovery": True},
+    "GetSecretValue": {"SecretId": SECRET},
+    "TagResource": {"SecretId": SECRET, "Tags": [{"Key": "k", "Value": "v"}]},
+}
+
 
 def served(path, enum, service):
     """The variants of `enum <Name>: "<service>" { ... }` in the server's source."""
@@ -190,7 +203,9 @@ def check(service, operation, params, denied_code, nobody):
 def main():
     ecr_ops = served("crates/api/src/ecr/ops.rs", "EcrOperation", "ecr")
     iam_ops = served("crates/api/src/iam/mod.rs", "IamOperation", "iam")
+    secrets_ops = served("crates/api/src/secrets/ops.rs", "SecretsOperation", "secretsmanager")
     missing = [o for o in ecr_ops if o not in ECR_INPUT] + [o for o in iam_ops if o not in IAM_INPUT]
+    missing += [o for o in secrets_ops if o not in SECRETS_INPUT]
     if missing:
         raise SystemExit(f"operations_decided.py has no input for {', '.join(missing)}: add one")
 
@@ -202,15 +217,20 @@ def main():
     admin_iam.create_group(GroupName="victims")
     admin_iam.create_role(RoleName="victim-role", AssumeRolePolicyDocument=TRUST)
     admin_iam.create_policy(PolicyName="decided-policy", PolicyDocument=IDENTITY_POLICY)
+    admin_secrets = client("secretsmanager", None, None)
+    admin_secrets.create_secret(Name=SECRET, SecretString='{"username":"u","accessToken":"t"}')
     admin_iam.create_user(UserName="nobody")
     key = admin_iam.create_access_key(UserName="nobody")["AccessKey"]
     nobody_ecr = client("ecr", key["AccessKeyId"], key["SecretAccessKey"])
     nobody_iam = client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    nobody_secrets = client("secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
 
     for op in ecr_ops:
         check("ecr", op, ECR_INPUT[op], "AccessDeniedException", nobody_ecr)
     for op in iam_ops:
         check("iam", op, IAM_INPUT[op], "AccessDenied", nobody_iam)
+    for op in secrets_ops:
+        check("secretsmanager", op, SECRETS_INPUT[op], "AccessDeniedException", nobody_secrets)
 
     # A listing is filtered rather than refused: it shows nothing the caller may not describe.
     listed = nobody_ecr.describe_repositories()["repositories"]
@@ -223,7 +243,12 @@ def main():
     if "decided-new" in users:
         failures.append("a refused CreateUser created the user")
 
-    print(f"checked {len(ecr_ops)} ECR and {len(iam_ops)} IAM operations")
+    if admin_secrets.get_secret_value(SecretId=SECRET)["SecretString"] != '{"username":"u","accessToken":"t"}':
+        failures.append("a refused PutSecretValue changed the secret")
+    if admin_secrets.list_secrets(Filters=[{"Key": "name", "Values": ["ecr-pullthroughcache/decided-new"]}])["SecretList"]:
+        failures.append("a refused CreateSecret created the secret")
+
+    print(f"checked {len(ecr_ops)} ECR, {len(iam_ops)} IAM and {len(secrets_ops)} Secrets Manager operations")
     if failures:
         print("\nFAILURES:\n" + "\n".join(failures))
         sys.exit(1)

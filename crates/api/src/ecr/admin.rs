@@ -1,15 +1,19 @@
 //! Registry and repository administration: DescribeRegistry, tag mutability, lifecycle
-//! policies, resource tags, repository creation templates and account settings.
+//! policies and their previews, resource tags, repository creation templates and account
+//! settings.
 
 use portcullis_auth::Target;
-use portcullis_core::lifecycle;
+use portcullis_core::lifecycle::{self, TagStatus};
+use portcullis_core::registry::preview::{
+    ImageSelector, PreviewImage, PreviewLookup, PreviewQuery, PreviewStart,
+};
 use portcullis_core::repositories::{MAX_RESOURCE_TAGS, MAX_TEMPLATES};
 use portcullis_core::repository::{CreationTemplate, ExclusionFilter, ResourceTag, TagMutability};
 use portcullis_core::{AccountSetting, Tagging, Template, TemplateCreation};
 use portcullis_policy::PolicyKind;
 use serde_json::{json, Value};
 
-use super::images::page;
+use super::images::{self, page};
 use super::input::{self, repository_name};
 use super::ops::{
     allow, encryption_input, existing, mutability_filters_json, mutability_input, not_found,
@@ -149,6 +153,129 @@ pub async fn delete_lifecycle_policy(
     };
     state.repositories.set_lifecycle_policy(name, None).await?;
     Ok(lifecycle_json(state, name, &text, evaluated))
+}
+
+// ---- lifecycle policy previews ----
+
+/// What StartLifecyclePolicyPreview and GetLifecyclePolicyPreview report. A preview is
+/// complete when Start answers (core's `registry::preview`), so neither ever says IN_PROGRESS,
+/// and LifecyclePolicyPreviewInProgressException, which the model lists for a Start while one
+/// runs, is never sent: two Starts at once each store a whole preview and the later one stays.
+const PREVIEW_COMPLETE: &str = "COMPLETE";
+
+fn no_preview(state: &AppState, name: &str) -> EcrError {
+    EcrError::new(
+        "LifecyclePolicyPreviewNotFoundException",
+        format!(
+            "There is no lifecycle policy preview for the repository with name '{name}' in the registry with id '{}'; start one with StartLifecyclePolicyPreview",
+            account(state)
+        ),
+    )
+}
+
+pub async fn start_lifecycle_policy_preview(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    let candidate = match input::opt_str(input, "lifecyclePolicyText")? {
+        Some(_) => Some(lifecycle_text(input, "lifecyclePolicyText")?),
+        None => None,
+    };
+    allow(state, ctx, &repo_target(name), &[]).await?;
+    let now_ms = ctx.facts.now_unix.saturating_mul(1000);
+    match state
+        .registry
+        .start_lifecycle_preview(name, candidate, now_ms)
+        .await?
+    {
+        PreviewStart::Complete { policy_text, .. } => Ok(json!({
+            "registryId": account(state),
+            "repositoryName": name,
+            "lifecyclePolicyText": policy_text,
+            "status": PREVIEW_COMPLETE,
+        })),
+        PreviewStart::NameUnknown => Err(not_found(state, name)),
+        PreviewStart::NoPolicy => Err(no_lifecycle_policy(state, name)),
+        PreviewStart::BrokenPolicy(reason) => Err(EcrError::invalid(format!(
+            "Invalid parameter at 'lifecyclePolicyText': the lifecycle policy stored for the repository with name '{name}' does not parse ({reason}); give one in lifecyclePolicyText, or put a valid one with PutLifecyclePolicy"
+        ))),
+    }
+}
+
+fn preview_result_json(r: &PreviewImage) -> Value {
+    let mut v = json!({
+        "imageDigest": r.digest.to_string(),
+        "imagePushedAt": r.pushed_at as f64 / 1000.0,
+        "action": { "type": "EXPIRE" },
+        "appliedRulePriority": r.applied_rule_priority,
+    });
+    if !r.tags.is_empty() {
+        v["imageTags"] = json!(r.tags);
+    }
+    v
+}
+
+pub async fn get_lifecycle_policy_preview(
+    state: &AppState,
+    ctx: &EcrContext,
+    input: &Value,
+) -> Result<Value, EcrError> {
+    let name = repository_name(input, "repositoryName")?;
+    let max = input::opt_int(input, "maxResults", 1, 100)?;
+    let next = input::opt_str(input, "nextToken")?;
+    let tag_status = match input::opt_object(input, "filter")? {
+        None => TagStatus::Any,
+        Some(f) => match input::opt_enum(f, "tagStatus", &["TAGGED", "UNTAGGED", "ANY"])? {
+            Some("TAGGED") => TagStatus::Tagged,
+            Some("UNTAGGED") => TagStatus::Untagged,
+            _ => TagStatus::Any,
+        },
+    };
+    let selectors = match input::image_ids(input, "imageIds", 1, 100)? {
+        None => None,
+        Some(_) if max.is_some() || next.is_some() => {
+            return Err(EcrError::invalid(
+                "maxResults and nextToken cannot be used together with imageIds",
+            ))
+        }
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    images::parse_id(id)
+                        .map(|(tag, digest)| ImageSelector { tag, digest })
+                        .map_err(|e| EcrError::invalid(e.reason()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let after = next.map(images::token_key).transpose()?;
+    allow(state, ctx, &repo_target(name), &[]).await?;
+    let query = PreviewQuery {
+        tag_status,
+        images: selectors.as_deref(),
+        after: after.as_deref(),
+        // The model's documented default page.
+        limit: max.unwrap_or(100) as usize,
+    };
+    let page = match state.registry.lifecycle_preview(name, &query).await? {
+        PreviewLookup::Found(page) => page,
+        PreviewLookup::NameUnknown => return Err(not_found(state, name)),
+        PreviewLookup::NotStarted => return Err(no_preview(state, name)),
+    };
+    let mut out = json!({
+        "registryId": account(state),
+        "repositoryName": name,
+        "lifecyclePolicyText": page.policy_text,
+        "status": PREVIEW_COMPLETE,
+        "previewResults": page.results.iter().map(preview_result_json).collect::<Vec<_>>(),
+        "summary": { "expiringImageTotalCount": page.expiring_total },
+    });
+    if let Some(key) = page.next {
+        out["nextToken"] = json!(images::token_for(&key));
+    }
+    Ok(out)
 }
 
 /// The repository named by a `resourceArn` of this registry.

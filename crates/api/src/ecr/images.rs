@@ -20,30 +20,35 @@ pub(super) fn page<T>(
     next_token: Option<&str>,
     max: usize,
 ) -> Result<(Vec<T>, Option<String>), EcrError> {
-    let after = match next_token {
-        None => None,
-        Some(t) => Some(
-            URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    EcrError::invalid(
-                        "Invalid parameter at 'nextToken': the token is not one this server issued",
-                    )
-                })?,
-        ),
-    };
+    let after = next_token.map(token_key).transpose()?;
     let mut rest: Vec<T> = items
         .into_iter()
         .filter(|i| after.as_ref().is_none_or(|a| &key(i) > a))
         .collect();
     if rest.len() > max {
         rest.truncate(max);
-        let token = rest.last().map(|last| URL_SAFE_NO_PAD.encode(key(last)));
+        let token = rest.last().map(|last| token_for(&key(last)));
         return Ok((rest, token));
     }
     Ok((rest, None))
+}
+
+/// The `nextToken` that continues after `key`.
+pub(super) fn token_for(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The key a `nextToken` of [`token_for`] continues after.
+pub(super) fn token_key(token: &str) -> Result<String, EcrError> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            EcrError::invalid(
+                "Invalid parameter at 'nextToken': the token is not one this server issued",
+            )
+        })
 }
 
 fn image_key(d: &ImageDetail) -> String {
@@ -73,14 +78,14 @@ fn raw_id(item: &Value) -> Value {
     v
 }
 
-enum IdError {
+pub(super) enum IdError {
     Missing,
     BadDigest,
     BadTag,
 }
 
 impl IdError {
-    fn reason(&self) -> &'static str {
+    pub(super) fn reason(&self) -> &'static str {
         match self {
             IdError::Missing => "Invalid parameter at 'imageIds': the image id has neither an imageDigest nor an imageTag",
             IdError::BadDigest => "Invalid parameter at 'imageDigest': an image digest satisfies the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'",
@@ -94,7 +99,9 @@ fn failure(id: &Value, code: &str, reason: impl Into<String>) -> Value {
 }
 
 /// Reads one `ImageIdentifier` (types and lengths already checked): a tag, a digest, or both.
-fn parse_id(item: &input::ImageIdInput<'_>) -> Result<(Option<Tag>, Option<Digest>), IdError> {
+pub(super) fn parse_id(
+    item: &input::ImageIdInput<'_>,
+) -> Result<(Option<Tag>, Option<Digest>), IdError> {
     if item.tag.is_none() && item.digest.is_none() {
         return Err(IdError::Missing);
     }

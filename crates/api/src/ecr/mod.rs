@@ -11,8 +11,8 @@ mod ops;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+
+use axum::response::Response;
 use portcullis_auth::sigv4::Protocol;
 use portcullis_auth::{Caller, Facts};
 
@@ -59,21 +59,7 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
         )),
         Some(op) => handle(&state, &parts, body, facts, &op, &request_id).await,
     };
-    let mut resp = match result {
-        Ok(body) => {
-            let mut r = axum::Json(body).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-amz-json-1.1"),
-            );
-            r
-        }
-        Err(e) => e.into_response(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-amzn-RequestId", v);
-    }
-    resp
+    access::json_response(result, &request_id)
 }
 
 async fn handle(

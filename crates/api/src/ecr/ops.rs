@@ -42,6 +42,8 @@ crate::operation::operations! {
         PutLifecyclePolicy,
         GetLifecyclePolicy,
         DeleteLifecyclePolicy,
+        StartLifecyclePolicyPreview,
+        GetLifecyclePolicyPreview,
         TagResource,
         UntagResource,
         ListTagsForResource,
@@ -99,16 +101,6 @@ pub const NOT_YET: &[(&str, &str, bool)] = &[
         "pull-time update exclusions",
         true,
     ),
-    (
-        "StartLifecyclePolicyPreview",
-        "lifecycle policy previews",
-        true,
-    ),
-    (
-        "GetLifecyclePolicyPreview",
-        "lifecycle policy previews",
-        true,
-    ),
 ];
 
 /// Runs the operation of `ctx` (which the dispatcher parsed from `X-Amz-Target`).
@@ -144,6 +136,12 @@ pub async fn run(state: &AppState, ctx: &EcrContext, input: &Value) -> Result<Va
         EcrOperation::GetLifecyclePolicy => admin::get_lifecycle_policy(state, ctx, input).await,
         EcrOperation::DeleteLifecyclePolicy => {
             admin::delete_lifecycle_policy(state, ctx, input).await
+        }
+        EcrOperation::StartLifecyclePolicyPreview => {
+            admin::start_lifecycle_policy_preview(state, ctx, input).await
+        }
+        EcrOperation::GetLifecyclePolicyPreview => {
+            admin::get_lifecycle_policy_preview(state, ctx, input).await
         }
         EcrOperation::TagResource => admin::tag_resource(state, ctx, input).await,
         EcrOperation::UntagResource => admin::untag_resource(state, ctx, input).await,

@@ -32,10 +32,10 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
     now_millis, postgres_blobs, refused_append, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
-    DeleteRepository, GcBlob, ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
-    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
-    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
-    UploadRecord,
+    DeleteRepository, GcBlob, ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef,
+    MetaStore, MountBlob, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
+    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
+    UploadParts, UploadProgress, UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -370,6 +370,18 @@ impl MetaStore for PgMetaStore {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &str,
+        preview: &LifecyclePreviewRecord,
+    ) -> Result<bool> {
+        retrying!(self.put_lifecycle_preview_once(repo, preview))
+    }
+
+    async fn lifecycle_preview(&self, repo: &str) -> Result<Option<LifecyclePreviewRecord>> {
+        self.lifecycle_preview_impl(repo).await
     }
 
     async fn tag_repository(
@@ -1058,6 +1070,7 @@ impl PgMetaStore {
             "DELETE FROM manifests WHERE repository_id = $1",
             "DELETE FROM repository_blobs WHERE repository_id = $1",
             "DELETE FROM repository_tags WHERE repository_id = $1",
+            "DELETE FROM lifecycle_previews WHERE repository_id = $1",
             "DELETE FROM repositories WHERE id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
@@ -1580,6 +1593,10 @@ pub(crate) mod tests {
             let db = TestDb::create().await?;
             Some((db.opener(), db))
         });
+        crate::secret_store_suite!(async {
+            let db = TestDb::create().await?;
+            Some((db.opener(), db))
+        });
     }
 
     #[tokio::test]
@@ -1592,7 +1609,13 @@ pub(crate) mod tests {
             .expect("as is");
         assert_eq!(
             fresh.pending_migrations().await.expect("pending"),
-            ["0001 registry", "0002 worker leases", "0003 blobs"]
+            [
+                "0001 registry",
+                "0002 worker leases",
+                "0003 blobs",
+                "0004 lifecycle previews",
+                "0005 secrets"
+            ]
         );
         let refused = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require).await;
         assert!(
@@ -1602,7 +1625,13 @@ pub(crate) mod tests {
         );
         assert_eq!(
             fresh.migrate().await.expect("migrate"),
-            ["0001 registry", "0002 worker leases", "0003 blobs"]
+            [
+                "0001 registry",
+                "0002 worker leases",
+                "0003 blobs",
+                "0004 lifecycle previews",
+                "0005 secrets"
+            ]
         );
         assert!(fresh.migrate().await.expect("again").is_empty());
         let store = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require)

@@ -16,10 +16,10 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     now_millis, refused_append, sqlite_blobs, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
-    DeleteRepository, GcBlob, ImageRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
-    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
-    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
-    UploadRecord,
+    DeleteRepository, GcBlob, ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef,
+    MetaStore, MountBlob, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
+    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
+    UploadParts, UploadProgress, UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -307,6 +307,18 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn put_lifecycle_preview(
+        &self,
+        repo: &str,
+        preview: &LifecyclePreviewRecord,
+    ) -> Result<bool> {
+        self.put_lifecycle_preview_impl(repo, preview).await
+    }
+
+    async fn lifecycle_preview(&self, repo: &str) -> Result<Option<LifecyclePreviewRecord>> {
+        self.lifecycle_preview_impl(repo).await
+    }
+
     async fn tag_repository(
         &self,
         repo: &str,
@@ -482,6 +494,7 @@ impl MetaStore for SqliteMetaStore {
             "DELETE FROM manifests WHERE repository_id = ?",
             "DELETE FROM repository_blobs WHERE repository_id = ?",
             "DELETE FROM repository_tags WHERE repository_id = ?",
+            "DELETE FROM lifecycle_previews WHERE repository_id = ?",
             "DELETE FROM repositories WHERE id = ?",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
@@ -1317,6 +1330,16 @@ mod tests {
         use crate::testsuite::meta::Open;
 
         crate::meta_store_suite!(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("m.sqlite");
+            let open: Open<SqliteMetaStore> = Arc::new(move || {
+                let path = path.clone();
+                Box::pin(async move { Arc::new(SqliteMetaStore::open(&path).await.expect("open")) })
+            });
+            Some((open, dir))
+        });
+
+        crate::secret_store_suite!(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("m.sqlite");
             let open: Open<SqliteMetaStore> = Arc::new(move || {

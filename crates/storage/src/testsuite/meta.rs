@@ -15,8 +15,8 @@ use portcullis_oci::Digest;
 use crate::iam::{GroupRecord, ManagedPolicyRecord, PrincipalKind};
 use crate::{
     AccessKeyRecord, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload,
-    IamStore, ManifestRecord, ManifestRef, MetaStore, NewRepository, PutManifestError,
-    TagRepository, TagWrite, UploadLimits, UploadProgress, UserRecord,
+    IamStore, LifecyclePreviewRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
+    PutManifestError, TagRepository, TagWrite, UploadLimits, UploadProgress, UserRecord,
 };
 
 pub use super::meta_gc::{
@@ -1252,6 +1252,86 @@ pub async fn worker_leases_have_one_holder<S: MetaStore + IamStore>(open: Open<S
         .expect("taken"));
 }
 
+/// A lifecycle policy preview: one per repository, replaced by the next, seen by every handle
+/// (any node answers the Get after a Start), gone with its repository and not inherited by a
+/// repository created again under the same name.
+pub async fn lifecycle_previews_are_replaced_and_go_with_their_repository<
+    S: MetaStore + IamStore,
+>(
+    open: Open<S>,
+) {
+    let a = with_repos(&open, &["app", "other"]).await;
+    let b = open().await;
+    let preview = |policy: &str, at: i64| LifecyclePreviewRecord {
+        policy: policy.into(),
+        results: format!("[{{\"n\":{at}}}]"),
+        evaluated_at: at,
+    };
+    assert_eq!(a.lifecycle_preview("app").await.expect("read"), None);
+    assert!(a
+        .put_lifecycle_preview("app", &preview("first", 1))
+        .await
+        .expect("put"));
+    assert_eq!(
+        b.lifecycle_preview("app").await.expect("read"),
+        Some(preview("first", 1)),
+        "another handle sees it"
+    );
+    assert!(b
+        .put_lifecycle_preview("app", &preview("second", 2))
+        .await
+        .expect("replace"));
+    assert_eq!(
+        a.lifecycle_preview("app").await.expect("read"),
+        Some(preview("second", 2))
+    );
+    assert_eq!(a.lifecycle_preview("other").await.expect("read"), None);
+    assert!(!a
+        .put_lifecycle_preview("missing", &preview("x", 3))
+        .await
+        .expect("no repository"));
+    assert_eq!(a.lifecycle_preview("missing").await.expect("read"), None);
+
+    // Starts racing on two handles: each is whole, and one of them is what stays.
+    let mut tasks = Vec::new();
+    for i in 0..8i64 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .put_lifecycle_preview("other", &preview(&format!("p{i}"), i))
+                .await
+                .expect("put")
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.expect("task"));
+    }
+    let last = a
+        .lifecycle_preview("other")
+        .await
+        .expect("read")
+        .expect("one");
+    assert_eq!(
+        last,
+        preview(&format!("p{}", last.evaluated_at), last.evaluated_at)
+    );
+
+    assert!(matches!(
+        a.delete_repository("app", false).await.expect("delete"),
+        DeleteRepository::Deleted { .. }
+    ));
+    assert_eq!(b.lifecycle_preview("app").await.expect("read"), None);
+    assert!(a
+        .create_repository("app", &NewRepository::default())
+        .await
+        .expect("create again"));
+    assert_eq!(
+        a.lifecycle_preview("app").await.expect("read"),
+        None,
+        "a new repository under the old name starts without a preview"
+    );
+}
+
 /// Generates one `#[tokio::test]` per case of the metadata contract for a backend.
 ///
 /// `$make` is an async block evaluating to `Option<(Open<S>, guard)>`: `None` skips the case
@@ -1278,6 +1358,7 @@ macro_rules! meta_store_suite {
             concurrent_sessions_respect_the_limits,
             concurrent_claims_have_one_winner,
             worker_leases_have_one_holder,
+            lifecycle_previews_are_replaced_and_go_with_their_repository,
             blobs_are_referenced_by_manifests_and_unreferenced_when_they_go,
             referrers_go_with_their_subject,
             a_collection_and_a_manifest_put_cannot_both_win,

@@ -7,3 +7,4 @@
 pub mod blob;
 pub mod meta;
 pub mod meta_gc;
+pub mod secrets;
