@@ -5,7 +5,7 @@
 //! blob was collected first: MANIFEST_BLOB_UNKNOWN; an upload of a blob being collected: 429).
 //! Then everything is deleted and the store empties.
 //!
-//! `PORTCULLIS_GC_SOAK_SECS` sets the load's duration (default 90).
+//! `PORTCULLIS_GC_SOAK_SECS` sets the load's duration (default 180 s: several minutes of load).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,7 +153,7 @@ fn pushes_deletes_and_retags_under_a_busy_collector_lose_nothing() {
     let secs: u64 = std::env::var("PORTCULLIS_GC_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(90);
+        .unwrap_or(180);
     let server = start("[gc]\ninterval_seconds = 2\ngrace_seconds = 3\n");
     let setup = Registry::new(&server);
     for r in REPOS {
