@@ -14,13 +14,16 @@ use std::sync::Arc;
 use portcullis_oci::RepoName;
 use portcullis_policy::PolicyKind;
 use portcullis_storage::{
-    DeleteRepository, MetaStore, NewRepository, RepositoryRecord, TagRepository, TemplateRecord,
+    DeleteRepository, DocumentKind, DocumentRecord, MetaStore, NewRepository, RepositoryRecord,
+    TagRepository,
 };
 
 use crate::generation::{Generation, GenerationCache};
 use crate::iam::{parse_policy, ResourcePolicy};
 use crate::repository::{choose_template, CreationTemplate, RepositorySettings};
 use crate::{Error, IamOptions, Registry, Result};
+
+pub mod cache_rules;
 
 /// The registry-setting name under which the registry policy is stored.
 const REGISTRY_POLICY: &str = "registry_policy";
@@ -491,7 +494,7 @@ impl Repositories {
     pub async fn templates(&self) -> Result<Vec<Template>> {
         Ok(self
             .meta
-            .templates()
+            .documents(DocumentKind::CreationTemplate)
             .await?
             .into_iter()
             .map(template_of)
@@ -499,7 +502,11 @@ impl Repositories {
     }
 
     pub async fn template(&self, prefix: &str) -> Result<Option<Template>> {
-        Ok(self.meta.template(prefix).await?.map(template_of))
+        Ok(self
+            .meta
+            .document(DocumentKind::CreationTemplate, prefix)
+            .await?
+            .map(template_of))
     }
 
     pub async fn create_template(
@@ -507,12 +514,22 @@ impl Repositories {
         prefix: &str,
         template: &CreationTemplate,
     ) -> Result<TemplateCreation> {
-        if self.meta.templates().await?.len() >= MAX_TEMPLATES {
+        if self
+            .meta
+            .documents(DocumentKind::CreationTemplate)
+            .await?
+            .len()
+            >= MAX_TEMPLATES
+        {
             return Ok(TemplateCreation::TooMany);
         }
         if !self
             .meta
-            .create_template(prefix, &template.to_stored())
+            .create_document(
+                DocumentKind::CreationTemplate,
+                prefix,
+                &template.to_stored(),
+            )
             .await?
         {
             return Ok(TemplateCreation::Exists);
@@ -532,7 +549,11 @@ impl Repositories {
     ) -> Result<Option<Template>> {
         if !self
             .meta
-            .update_template(prefix, &template.to_stored())
+            .update_document(
+                DocumentKind::CreationTemplate,
+                prefix,
+                &template.to_stored(),
+            )
             .await?
         {
             return Ok(None);
@@ -542,7 +563,11 @@ impl Repositories {
 
     /// The deleted template; `None` when there was none with this prefix.
     pub async fn delete_template(&self, prefix: &str) -> Result<Option<Template>> {
-        Ok(self.meta.delete_template(prefix).await?.map(template_of))
+        Ok(self
+            .meta
+            .delete_document(DocumentKind::CreationTemplate, prefix)
+            .await?
+            .map(template_of))
     }
 }
 
@@ -557,7 +582,7 @@ fn stored_spec(spec: &RepositorySpec) -> NewRepository {
 
 /// A stored template. A document that no longer parses reads as the defaults: still listed,
 /// updated or deleted by its prefix, and applied to nothing (its `appliedFor` is empty).
-fn template_of(r: TemplateRecord) -> Template {
+fn template_of(r: DocumentRecord) -> Template {
     Template {
         template: CreationTemplate::from_stored(&r.document).unwrap_or_default(),
         prefix: r.prefix,
@@ -753,7 +778,11 @@ mod tests {
             TemplateCreation::Exists
         );
         // A document stored by hand that no longer parses: listed, applied to nothing.
-        repos.meta.create_template("ops", "not json").await.unwrap();
+        repos
+            .meta
+            .create_document(DocumentKind::CreationTemplate, "ops", "not json")
+            .await
+            .unwrap();
         let listed = repos.templates().await.unwrap();
         assert_eq!(listed.len(), 2);
         assert!(listed[0].template.applied_for.is_empty());

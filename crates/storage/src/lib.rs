@@ -24,10 +24,10 @@ pub use blob::{BlobRead, BlobStore, ByteStream};
 pub use error::{Error, Result};
 pub use iam::{AccessKeyRecord, IamStore, NamedPolicy, PrincipalKind, UserRecord};
 pub use meta::{
-    BeginAppend, BlobRow, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload, GcBlob,
-    ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef, MetaStore, MountBlob,
-    NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord, RepositoryRecord,
-    SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits, UploadParts, UploadProgress,
-    UploadRecord, ANONYMOUS_PRINCIPAL,
+    BeginAppend, BlobRow, CompleteUpload, CreateUpload, DeleteRepository, DocumentKind,
+    DocumentRecord, EndedUpload, GcBlob, ImageRecord, LifecyclePreviewRecord, ManifestRecord,
+    ManifestRef, MetaStore, MountBlob, NewRepository, PutManifestError, PutManifestOutcome,
+    ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite, UploadLimits,
+    UploadParts, UploadProgress, UploadRecord, ANONYMOUS_PRINCIPAL,
 };
 pub use secrets::SecretStore;

@@ -128,9 +128,29 @@ pub struct LifecyclePreviewRecord {
     pub evaluated_at: i64,
 }
 
-/// A repository creation template: its prefix and the core service's JSON document.
+/// The registry-wide documents kept by repository prefix: each kind its own table, the same
+/// operations on all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// Repository creation templates (the schema seeds `ROOT`).
+    CreationTemplate,
+    /// Pull-through cache rules.
+    PullThroughCacheRule,
+}
+
+impl DocumentKind {
+    /// The table: a fixed name per kind, never input.
+    pub fn table(self) -> &'static str {
+        match self {
+            DocumentKind::CreationTemplate => "creation_templates",
+            DocumentKind::PullThroughCacheRule => "pull_through_cache_rules",
+        }
+    }
+}
+
+/// A document of a [`DocumentKind`]: its prefix and the core service's JSON document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateRecord {
+pub struct DocumentRecord {
     pub prefix: String,
     pub document: String,
     pub created_at: i64,
@@ -340,15 +360,29 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes resource tags by key (absent keys are ignored); `false` when no such repository.
     async fn untag_repository(&self, repo: &str, keys: &[String]) -> Result<bool>;
 
-    /// Creates a template; `false` when one with that prefix exists.
-    async fn create_template(&self, prefix: &str, document: &str) -> Result<bool>;
-    /// Replaces a template's document; `false` when there is none with that prefix.
-    async fn update_template(&self, prefix: &str, document: &str) -> Result<bool>;
-    async fn template(&self, prefix: &str) -> Result<Option<TemplateRecord>>;
-    /// Every template, ordered by prefix.
-    async fn templates(&self) -> Result<Vec<TemplateRecord>>;
-    /// Deletes a template and returns what it was.
-    async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>>;
+    /// Creates a document; `false` when one of that kind with that prefix exists.
+    async fn create_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool>;
+    /// Replaces a document; `false` when there is none of that kind with that prefix.
+    async fn update_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool>;
+    async fn document(&self, kind: DocumentKind, prefix: &str) -> Result<Option<DocumentRecord>>;
+    /// Every document of a kind, ordered by prefix.
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord>>;
+    /// Deletes a document and returns what it was.
+    async fn delete_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+    ) -> Result<Option<DocumentRecord>>;
     async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>>;
     /// Repositories in lexical order after `last`, at most `limit`, with their settings.
     async fn repository_records(

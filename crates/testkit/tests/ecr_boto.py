@@ -57,6 +57,8 @@ CORE = {
     "PutLifecyclePolicy", "GetLifecyclePolicy", "DeleteLifecyclePolicy",
     "StartLifecyclePolicyPreview", "GetLifecyclePolicyPreview",
     "TagResource", "UntagResource", "ListTagsForResource",
+    "CreatePullThroughCacheRule", "DescribePullThroughCacheRules", "UpdatePullThroughCacheRule",
+    "DeletePullThroughCacheRule",
     "CreateRepositoryCreationTemplate", "DescribeRepositoryCreationTemplates",
     "UpdateRepositoryCreationTemplate", "DeleteRepositoryCreationTemplate",
     "GetAccountSetting", "PutAccountSetting",
@@ -1109,18 +1111,68 @@ def account_settings():
     err("GetAccountSetting", bad, "unknown name", name="NO_SUCH_SETTING")
 
 
+@section
+def pull_through_cache_rules():
+    sm = boto3.session.Session().client("secretsmanager", endpoint_url=BASE, region_name=REGION, config=CONFIG)
+    secret = sm.create_secret(Name="ecr-pullthroughcache/hub-" + uuid.uuid4().hex[:8],
+                              SecretString=json.dumps({"username": "u", "accessToken": "t"}))["ARN"]
+    out = ok("CreatePullThroughCacheRule", "Docker Hub with credentials",
+             ecrRepositoryPrefix="hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=secret)
+    check(out["upstreamRegistry"] == "docker-hub" and out["credentialArn"] == secret
+          and out["registryId"] == ACCOUNT and out["upstreamRepositoryPrefix"] == "ROOT",
+          f"  the kind inferred from the host, the secret named: {out}")
+    err("CreatePullThroughCacheRule", "PullThroughCacheRuleAlreadyExistsException", "same prefix",
+        ecrRepositoryPrefix="hub", upstreamRegistryUrl="registry-1.docker.io", credentialArn=secret)
+    err("CreatePullThroughCacheRule", "InvalidParameterException", "Docker Hub without credentials",
+        ecrRepositoryPrefix="hub2", upstreamRegistryUrl="registry-1.docker.io")
+    err("CreatePullThroughCacheRule", "SecretNotFoundException", "a secret that does not exist",
+        ecrRepositoryPrefix="hub3", upstreamRegistryUrl="registry-1.docker.io",
+        credentialArn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ecr-pullthroughcache/none-AbCdEf")
+    e = err("CreatePullThroughCacheRule", "InvalidParameterException", "customRoleArn",
+            ecrRepositoryPrefix="ecr", upstreamRegistryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+            customRoleArn=f"arn:aws:iam::{ACCOUNT}:role/cache")
+    check("not available" in e.response["Error"]["Message"], "  customRoleArn is said not to be available")
+    err("CreatePullThroughCacheRule", "InvalidParameterException", "plain HTTP to a remote host",
+        ecrRepositoryPrefix="plain", upstreamRegistryUrl="http://registry.example.com")
+    err("CreatePullThroughCacheRule", "InvalidParameterException", "a URL with a path",
+        ecrRepositoryPrefix="plain", upstreamRegistryUrl="registry.example.com/v2/x")
+    out = ok("CreatePullThroughCacheRule", "a loopback registry over HTTP, a prefix mapped",
+             ecrRepositoryPrefix="local/", upstreamRegistryUrl="http://127.0.0.1:5999",
+             upstreamRepositoryPrefix="mirror")
+    check(out["ecrRepositoryPrefix"] == "local" and "upstreamRegistry" not in out
+          and out["upstreamRepositoryPrefix"] == "mirror", f"  {out}")
+    for i in range(4):
+        ok("CreatePullThroughCacheRule", ecrRepositoryPrefix=f"quay{i}", upstreamRegistryUrl="quay.io")
+    rules = paginate("DescribePullThroughCacheRules", "pullThroughCacheRules", 2)
+    check(sorted(r["ecrRepositoryPrefix"] for r in rules) == ["hub", "local", "quay0", "quay1", "quay2", "quay3"],
+          f"  every rule listed: {[r['ecrRepositoryPrefix'] for r in rules]}")
+    out = ok("DescribePullThroughCacheRules", ecrRepositoryPrefixes=["hub"])
+    check([r["ecrRepositoryPrefix"] for r in out["pullThroughCacheRules"]] == ["hub"], "  filtered by prefix")
+    err("DescribePullThroughCacheRules", "PullThroughCacheRuleNotFoundException", "a prefix with no rule",
+        ecrRepositoryPrefixes=["hub", "nope"])
+    other = sm.create_secret(Name="ecr-pullthroughcache/hub-other-" + uuid.uuid4().hex[:8], SecretString="{}")["ARN"]
+    out = ok("UpdatePullThroughCacheRule", "new credentials", ecrRepositoryPrefix="hub", credentialArn=other)
+    check(out["credentialArn"] == other, "  the new secret named")
+    check(ECR.describe_pull_through_cache_rules(ecrRepositoryPrefixes=["hub"])["pullThroughCacheRules"][0]["credentialArn"] == other,
+          "  and stored")
+    err("UpdatePullThroughCacheRule", "PullThroughCacheRuleNotFoundException", "no such rule",
+        ecrRepositoryPrefix="nope", credentialArn=other)
+    for p in ["hub", "local", "quay0", "quay1", "quay2", "quay3"]:
+        out = ok("DeletePullThroughCacheRule", ecrRepositoryPrefix=p)
+        check(out["ecrRepositoryPrefix"] == p, f"  deleted {p}")
+    err("DeletePullThroughCacheRule", "PullThroughCacheRuleNotFoundException", "again", ecrRepositoryPrefix="hub")
+    check(ECR.describe_pull_through_cache_rules()["pullThroughCacheRules"] == [], "  none left")
+
+
 # Minimal valid input for every operation that is not served yet.
 IMAGE = {"imageTag": "latest"}
 MINIMAL = {
     "BatchGetRepositoryScanningConfiguration": {"repositoryNames": ["boto/probe"]},
-    "CreatePullThroughCacheRule": {"ecrRepositoryPrefix": "probe", "upstreamRegistryUrl": "public.ecr.aws"},
-    "DeletePullThroughCacheRule": {"ecrRepositoryPrefix": "probe"},
     "DeleteSigningConfiguration": {},
     "DeregisterPullTimeUpdateExclusion": {"principalArn": f"arn:aws:iam::{ACCOUNT}:role/probe"},
     "DescribeImageReplicationStatus": {"repositoryName": "boto/probe", "imageId": IMAGE},
     "DescribeImageScanFindings": {"repositoryName": "boto/probe", "imageId": IMAGE},
     "DescribeImageSigningStatus": {"repositoryName": "boto/probe", "imageId": IMAGE},
-    "DescribePullThroughCacheRules": {},
     "DescribeReplicationBackfillResults": {"replicationBackfillId": str(uuid.uuid4())},
     "GetRegistryScanningConfiguration": {},
     "GetSigningConfiguration": {},
@@ -1138,7 +1190,6 @@ MINIMAL = {
     "StartReplicationBackfill": {"destination": {"region": "eu-west-1", "registryId": ACCOUNT}},
     "StopReplicationBackfill": {"replicationBackfillId": str(uuid.uuid4())},
     "UpdateImageStorageClass": {"repositoryName": "boto/probe", "imageId": IMAGE, "targetStorageClass": "ARCHIVE"},
-    "UpdatePullThroughCacheRule": {"ecrRepositoryPrefix": "probe"},
     "ValidatePullThroughCacheRule": {"ecrRepositoryPrefix": "probe"},
 }
 

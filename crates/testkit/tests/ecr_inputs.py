@@ -78,7 +78,7 @@ def implemented_operations():
 
 # ---- raw signed requests ------------------------------------------------------------------------
 
-def send(op=None, body=b"{}", target=None, with_target=True):
+def send(op=None, body=b"{}", target=None, with_target=True, service="ecr"):
     """POSTs `body` (bytes, or anything JSON-serialisable) signed for ECR; returns
     (status, parsed JSON or None, raw text)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -86,7 +86,7 @@ def send(op=None, body=b"{}", target=None, with_target=True):
     if with_target:
         headers["X-Amz-Target"] = target or f"{TARGET_PREFIX}.{op}"
     req = botocore.awsrequest.AWSRequest(method="POST", url=BASE + "/", data=data, headers=headers)
-    botocore.auth.SigV4Auth(CREDENTIALS, "ecr", REGION).add_auth(req)
+    botocore.auth.SigV4Auth(CREDENTIALS, service, REGION).add_auth(req)
     prepared = req.prepare()
     http_req = urllib.request.Request(prepared.url, data=data, method="POST", headers=dict(prepared.headers))
     try:
@@ -181,6 +181,11 @@ def make_fixtures():
     call("PutRegistryPolicy", policyText=REGISTRY_POLICY)
     call("TagResource", resourceArn=repo_arn(REPO), tags=[{"Key": "team", "Value": "inputs"}])
     call("CreateRepositoryCreationTemplate", prefix=TEMPLATE, appliedFor=["CREATE_ON_PUSH"])
+    call("CreatePullThroughCacheRule", ecrRepositoryPrefix=CACHE_RULE, upstreamRegistryUrl="quay.io")
+    status, doc, text = send(body={"Name": "ecr-pullthroughcache/inputs-" + uuid.uuid4().hex[:8], "SecretString": "{}"},
+                             target="secretsmanager.CreateSecret", service="secretsmanager")
+    assert status == 200, f"fixture CreateSecret failed ({status}): {text[:300]}"
+    CACHE_SECRET.append(doc["ARN"])
 
 
 # ---- minimal valid inputs ---------------------------------------------------------------------
@@ -204,6 +209,16 @@ def fresh_upload_with_part():
     call("UploadLayerPart", repositoryName=REPO, uploadId=upload, partFirstByte=0, partLastByte=len(data) - 1,
          layerPartBlob=base64.b64encode(data).decode())
     return upload, sha(data)
+
+
+CACHE_RULE = unique("inputs/ptc")
+CACHE_SECRET = []  # the ARN of a secret the rules may name, created with the fixtures
+
+
+def fresh_cache_rule():
+    prefix = unique("inputs/ptc")
+    call("CreatePullThroughCacheRule", ecrRepositoryPrefix=prefix, upstreamRegistryUrl="quay.io")
+    return prefix
 
 
 def fresh_template():
@@ -273,6 +288,10 @@ BASES = {
     "DescribeRepositoryCreationTemplates": lambda: {},
     "UpdateRepositoryCreationTemplate": lambda: {"prefix": TEMPLATE},
     "DeleteRepositoryCreationTemplate": lambda: {"prefix": fresh_template()},
+    "CreatePullThroughCacheRule": lambda: {"ecrRepositoryPrefix": unique("inputs/ptc"), "upstreamRegistryUrl": "quay.io"},
+    "DescribePullThroughCacheRules": lambda: {},
+    "UpdatePullThroughCacheRule": lambda: {"ecrRepositoryPrefix": CACHE_RULE},
+    "DeletePullThroughCacheRule": lambda: {"ecrRepositoryPrefix": fresh_cache_rule()},
     "GetAccountSetting": lambda: {"name": "BLOB_MOUNTING"},
     "PutAccountSetting": lambda: {"name": "BLOB_MOUNTING", "value": "ENABLED"},
 }
@@ -308,6 +327,14 @@ VALID_STRUCTURES = {
 # Valid values that depend on the rest of the input (top-level members), for the controls.
 DERIVED = {
     ("PutImage", ("imageDigest",)): lambda doc: sha(doc["imageManifest"].encode()),
+    # A rule may name only a secret that exists, and Portcullis takes no customRoleArn (an
+    # empty one is the only valid value); a described prefix must have a rule.
+    ("CreatePullThroughCacheRule", ("credentialArn",)): lambda doc: CACHE_SECRET[0],
+    ("UpdatePullThroughCacheRule", ("credentialArn",)): lambda doc: CACHE_SECRET[0],
+    ("CreatePullThroughCacheRule", ("customRoleArn",)): lambda doc: "",
+    ("UpdatePullThroughCacheRule", ("customRoleArn",)): lambda doc: "",
+    ("DescribePullThroughCacheRules", ("ecrRepositoryPrefixes",)): lambda doc: [CACHE_RULE],
+    ("DescribePullThroughCacheRules", ("ecrRepositoryPrefixes", 0)): lambda doc: [CACHE_RULE],
 }
 
 
@@ -359,6 +386,12 @@ PATTERN_BREAKERS = {
     "Prefix": ["Bad_Prefix", "team//app", "root!"],
     "ImageTagMutabilityExclusionFilterValue": ["release/*", "bad filter"],
     "KmsKeyForRepositoryCreationTemplate": ["not-an-arn"],
+    # Long enough for the length bound; each breaks one part of the pattern.
+    "CredentialArn": [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:other-prefix/registry-credentials",
+        f"arn:aws:iam::{ACCOUNT}:secret:ecr-pullthroughcache/registry-credentials",
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ecr-pullthroughcache/bad name!",
+    ],
 }
 GENERIC_BREAKERS = ["UPPER case!", "!"]
 

@@ -104,6 +104,11 @@ ECR_INPUT = {
     "DeleteRepositoryCreationTemplate": {"prefix": "decided"},
     "GetAccountSetting": {"name": "BLOB_MOUNTING"},
     "PutAccountSetting": {"name": "BLOB_MOUNTING", "value": "DISABLED"},
+    "CreatePullThroughCacheRule": {"ecrRepositoryPrefix": "decided-cache", "upstreamRegistryUrl": "quay.io"},
+    "DescribePullThroughCacheRules": {},
+    "UpdatePullThroughCacheRule": {"ecrRepositoryPrefix": "decided-cache",
+                                   "credentialArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:ecr-pullthroughcache/decided-AbCdEf"},
+    "DeletePullThroughCacheRule": {"ecrRepositoryPrefix": "decided-cache"},
 }
 
 IAM_INPUT = {
@@ -213,6 +218,7 @@ def main():
     admin_iam = client("iam", None, None)
     # Things to act on, so that a refusal cannot be a "not found" in disguise.
     admin_ecr.create_repository(repositoryName=REPO)
+    admin_ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="decided-cache", upstreamRegistryUrl="quay.io")
     admin_iam.create_user(UserName="victim")
     admin_iam.create_group(GroupName="victims")
     admin_iam.create_role(RoleName="victim-role", AssumeRolePolicyDocument=TRUST)

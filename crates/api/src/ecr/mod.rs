@@ -3,6 +3,7 @@
 //! (signing name `ecr`). Each operation is authorized by the `ecr:` action of its name.
 
 mod admin;
+mod cache_rules;
 mod error;
 mod images;
 mod input;

@@ -8,6 +8,7 @@ use portcullis_oci::RepoName;
 use portcullis_policy::Value as CtxValue;
 use serde_json::{json, Value};
 
+use super::cache_rules;
 use super::input::{self, check_registry_id, policy_text, repository_name};
 use super::{admin, images, layers, EcrContext, EcrError};
 use crate::access;
@@ -53,6 +54,10 @@ crate::operation::operations! {
         DeleteRepositoryCreationTemplate,
         GetAccountSetting,
         PutAccountSetting,
+        CreatePullThroughCacheRule,
+        DescribePullThroughCacheRules,
+        UpdatePullThroughCacheRule,
+        DeletePullThroughCacheRule,
     }
 }
 
@@ -70,10 +75,6 @@ pub const NOT_YET: &[(&str, &str, bool)] = &[
     ("DescribeImageScanFindings", "image scanning", true),
     ("PutRegistryScanningConfiguration", "image scanning", true),
     ("GetRegistryScanningConfiguration", "image scanning", true),
-    ("CreatePullThroughCacheRule", "pull-through cache", true),
-    ("DescribePullThroughCacheRules", "pull-through cache", true),
-    ("UpdatePullThroughCacheRule", "pull-through cache", true),
-    ("DeletePullThroughCacheRule", "pull-through cache", true),
     ("ValidatePullThroughCacheRule", "pull-through cache", true),
     ("PutReplicationConfiguration", "replication", true),
     ("DescribeImageReplicationStatus", "replication", true),
@@ -160,6 +161,12 @@ pub async fn run(state: &AppState, ctx: &EcrContext, input: &Value) -> Result<Va
         }
         EcrOperation::GetAccountSetting => admin::get_account_setting(state, ctx, input).await,
         EcrOperation::PutAccountSetting => admin::put_account_setting(state, ctx, input).await,
+        EcrOperation::CreatePullThroughCacheRule => cache_rules::create(state, ctx, input).await,
+        EcrOperation::DescribePullThroughCacheRules => {
+            cache_rules::describe(state, ctx, input).await
+        }
+        EcrOperation::UpdatePullThroughCacheRule => cache_rules::update(state, ctx, input).await,
+        EcrOperation::DeletePullThroughCacheRule => cache_rules::delete(state, ctx, input).await,
     }
 }
 

@@ -32,10 +32,10 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::{
     now_millis, postgres_blobs, refused_append, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
-    DeleteRepository, GcBlob, ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef,
-    MetaStore, MountBlob, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
-    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
-    UploadParts, UploadProgress, UploadRecord,
+    DeleteRepository, DocumentKind, DocumentRecord, GcBlob, ImageRecord, LifecyclePreviewRecord,
+    ManifestRecord, ManifestRef, MetaStore, MountBlob, NewRepository, PutManifestError,
+    PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
+    UploadLimits, UploadParts, UploadProgress, UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -397,60 +397,81 @@ impl MetaStore for PgMetaStore {
         retrying!(self.untag_repository_once(repo, keys))
     }
 
-    async fn create_template(&self, prefix: &str, document: &str) -> Result<bool> {
+    async fn create_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool> {
         let now = now_millis();
-        let done = sqlx::query(
-            "INSERT INTO creation_templates (prefix, document, created_at, updated_at)
+        let sql = format!(
+            "INSERT INTO {} (prefix, document, created_at, updated_at)
              VALUES ($1, $2, $3, $3) ON CONFLICT (prefix) DO NOTHING",
-        )
-        .bind(prefix)
-        .bind(document)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+            kind.table()
+        );
+        let done = sqlx::query(&sql)
+            .bind(prefix)
+            .bind(document)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn update_template(&self, prefix: &str, document: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE creation_templates SET document = $1, updated_at = $2 WHERE prefix = $3",
-        )
-        .bind(document)
-        .bind(now_millis())
-        .bind(prefix)
-        .execute(&self.pool)
-        .await?;
+    async fn update_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {} SET document = $1, updated_at = $2 WHERE prefix = $3",
+            kind.table()
+        );
+        let done = sqlx::query(&sql)
+            .bind(document)
+            .bind(now_millis())
+            .bind(prefix)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        let row = sqlx::query(
-            "SELECT prefix, document, created_at, updated_at FROM creation_templates WHERE prefix = $1",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(template_from_row).transpose()
+    async fn document(&self, kind: DocumentKind, prefix: &str) -> Result<Option<DocumentRecord>> {
+        let sql = format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} WHERE prefix = $1",
+            kind.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
-    async fn templates(&self) -> Result<Vec<TemplateRecord>> {
-        let rows = sqlx::query(
-            "SELECT prefix, document, created_at, updated_at FROM creation_templates ORDER BY prefix",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(template_from_row).collect()
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord>> {
+        let sql = format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} ORDER BY prefix",
+            kind.table()
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(document_from_row).collect()
     }
 
-    async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        let row = sqlx::query(
-            "DELETE FROM creation_templates WHERE prefix = $1
-             RETURNING prefix, document, created_at, updated_at",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(template_from_row).transpose()
+    async fn delete_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+    ) -> Result<Option<DocumentRecord>> {
+        let sql = format!(
+            "DELETE FROM {} WHERE prefix = $1 RETURNING prefix, document, created_at, updated_at",
+            kind.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>> {
@@ -1466,8 +1487,8 @@ fn repository_from_row(row: &PgRow) -> Result<RepositoryRecord> {
     })
 }
 
-fn template_from_row(r: &PgRow) -> Result<TemplateRecord> {
-    Ok(TemplateRecord {
+fn document_from_row(r: &PgRow) -> Result<DocumentRecord> {
+    Ok(DocumentRecord {
         prefix: r.try_get("prefix")?,
         document: r.try_get("document")?,
         created_at: r.try_get("created_at")?,

@@ -16,10 +16,10 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     now_millis, refused_append, sqlite_blobs, BeginAppend, BlobRow, CompleteUpload, CreateUpload,
-    DeleteRepository, GcBlob, ImageRecord, LifecyclePreviewRecord, ManifestRecord, ManifestRef,
-    MetaStore, MountBlob, NewRepository, PutManifestError, PutManifestOutcome, ReferrerRecord,
-    RepositoryRecord, SchemaMode, TagRepository, TagWrite, TemplateRecord, UploadLimits,
-    UploadParts, UploadProgress, UploadRecord,
+    DeleteRepository, DocumentKind, DocumentRecord, GcBlob, ImageRecord, LifecyclePreviewRecord,
+    ManifestRecord, ManifestRef, MetaStore, MountBlob, NewRepository, PutManifestError,
+    PutManifestOutcome, ReferrerRecord, RepositoryRecord, SchemaMode, TagRepository, TagWrite,
+    UploadLimits, UploadParts, UploadProgress, UploadRecord,
 };
 use crate::{EndedUpload, Error, Result};
 
@@ -361,61 +361,81 @@ impl MetaStore for SqliteMetaStore {
         Ok(true)
     }
 
-    async fn create_template(&self, prefix: &str, document: &str) -> Result<bool> {
+    async fn create_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool> {
         let now = now_millis();
-        let done = sqlx::query(
-            "INSERT INTO creation_templates (prefix, document, created_at, updated_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT(prefix) DO NOTHING",
-        )
-        .bind(prefix)
-        .bind(document)
-        .bind(now)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
+        let sql = format!(
+            "INSERT INTO {} (prefix, document, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?3) ON CONFLICT (prefix) DO NOTHING",
+            kind.table()
+        );
+        let done = sqlx::query(&sql)
+            .bind(prefix)
+            .bind(document)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn update_template(&self, prefix: &str, document: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE creation_templates SET document = ?, updated_at = ? WHERE prefix = ?",
-        )
-        .bind(document)
-        .bind(now_millis())
-        .bind(prefix)
-        .execute(&self.writer)
-        .await?;
+    async fn update_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+        document: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {} SET document = ?1, updated_at = ?2 WHERE prefix = ?3",
+            kind.table()
+        );
+        let done = sqlx::query(&sql)
+            .bind(document)
+            .bind(now_millis())
+            .bind(prefix)
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    async fn template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        let row = sqlx::query(
-            "SELECT prefix, document, created_at, updated_at FROM creation_templates WHERE prefix = ?",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.as_ref().map(template_from_row).transpose()
+    async fn document(&self, kind: DocumentKind, prefix: &str) -> Result<Option<DocumentRecord>> {
+        let sql = format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} WHERE prefix = ?1",
+            kind.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
-    async fn templates(&self) -> Result<Vec<TemplateRecord>> {
-        let rows = sqlx::query(
-            "SELECT prefix, document, created_at, updated_at FROM creation_templates ORDER BY prefix",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(template_from_row).collect()
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<DocumentRecord>> {
+        let sql = format!(
+            "SELECT prefix, document, created_at, updated_at FROM {} ORDER BY prefix",
+            kind.table()
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
+        rows.iter().map(document_from_row).collect()
     }
 
-    async fn delete_template(&self, prefix: &str) -> Result<Option<TemplateRecord>> {
-        let row = sqlx::query(
-            "DELETE FROM creation_templates WHERE prefix = ?
-             RETURNING prefix, document, created_at, updated_at",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.writer)
-        .await?;
-        row.as_ref().map(template_from_row).transpose()
+    async fn delete_document(
+        &self,
+        kind: DocumentKind,
+        prefix: &str,
+    ) -> Result<Option<DocumentRecord>> {
+        let sql = format!(
+            "DELETE FROM {} WHERE prefix = ?1 RETURNING prefix, document, created_at, updated_at",
+            kind.table()
+        );
+        let row = sqlx::query(&sql)
+            .bind(prefix)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(document_from_row).transpose()
     }
 
     async fn repository(&self, repo: &str) -> Result<Option<RepositoryRecord>> {
@@ -1280,8 +1300,8 @@ impl SqliteMetaStore {
     }
 }
 
-fn template_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TemplateRecord> {
-    Ok(TemplateRecord {
+fn document_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<DocumentRecord> {
+    Ok(DocumentRecord {
         prefix: r.try_get("prefix")?,
         document: r.try_get("document")?,
         created_at: r.try_get("created_at")?,
@@ -1517,18 +1537,43 @@ mod tests {
             .any(|i| i.manifest.digest == m2.digest && i.tags.is_empty()));
 
         // The migration seeds the ROOT template.
-        let seeded = store.templates().await.unwrap();
+        let seeded = store
+            .documents(DocumentKind::CreationTemplate)
+            .await
+            .unwrap();
         assert_eq!(seeded.len(), 1);
         assert_eq!(seeded[0].prefix, "ROOT");
-        assert!(store.create_template("team", "{}").await.unwrap());
-        assert!(!store.create_template("team", "{}").await.unwrap());
-        assert!(store.update_template("team", "{\"a\":1}").await.unwrap());
+        assert!(store
+            .create_document(DocumentKind::CreationTemplate, "team", "{}")
+            .await
+            .unwrap());
+        assert!(!store
+            .create_document(DocumentKind::CreationTemplate, "team", "{}")
+            .await
+            .unwrap());
+        assert!(store
+            .update_document(DocumentKind::CreationTemplate, "team", "{\"a\":1}")
+            .await
+            .unwrap());
         assert_eq!(
-            store.template("team").await.unwrap().unwrap().document,
+            store
+                .document(DocumentKind::CreationTemplate, "team")
+                .await
+                .unwrap()
+                .unwrap()
+                .document,
             "{\"a\":1}"
         );
-        assert!(store.delete_template("team").await.unwrap().is_some());
-        assert!(store.delete_template("team").await.unwrap().is_none());
+        assert!(store
+            .delete_document(DocumentKind::CreationTemplate, "team")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .delete_document(DocumentKind::CreationTemplate, "team")
+            .await
+            .unwrap()
+            .is_none());
 
         assert_eq!(
             store

@@ -14,9 +14,10 @@ use portcullis_oci::Digest;
 
 use crate::iam::{GroupRecord, ManagedPolicyRecord, PrincipalKind};
 use crate::{
-    AccessKeyRecord, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, EndedUpload,
-    IamStore, LifecyclePreviewRecord, ManifestRecord, ManifestRef, MetaStore, NewRepository,
-    PutManifestError, TagRepository, TagWrite, UploadLimits, UploadProgress, UserRecord,
+    AccessKeyRecord, BeginAppend, CompleteUpload, CreateUpload, DeleteRepository, DocumentKind,
+    EndedUpload, IamStore, LifecyclePreviewRecord, ManifestRecord, ManifestRef, MetaStore,
+    NewRepository, PutManifestError, TagRepository, TagWrite, UploadLimits, UploadProgress,
+    UserRecord,
 };
 
 pub use super::meta_gc::{
@@ -435,19 +436,31 @@ pub async fn repository_tags_stay_within_the_limit<S: MetaStore + IamStore>(open
 pub async fn templates_and_registry_settings<S: MetaStore + IamStore>(open: Open<S>) {
     let store = open().await;
     // The schema seeds the ROOT template.
-    let seeded = store.templates().await.expect("templates");
+    let seeded = store
+        .documents(DocumentKind::CreationTemplate)
+        .await
+        .expect("templates");
     assert_eq!(seeded.len(), 1);
     assert_eq!(seeded[0].prefix, "ROOT");
-    assert!(store.create_template("team", "{}").await.expect("create"));
-    assert!(!store.create_template("team", "{}").await.expect("again"));
     assert!(store
-        .update_template("team", "{\"a\":1}")
+        .create_document(DocumentKind::CreationTemplate, "team", "{}")
+        .await
+        .expect("create"));
+    assert!(!store
+        .create_document(DocumentKind::CreationTemplate, "team", "{}")
+        .await
+        .expect("again"));
+    assert!(store
+        .update_document(DocumentKind::CreationTemplate, "team", "{\"a\":1}")
         .await
         .expect("update"));
-    assert!(!store.update_template("ghost", "{}").await.expect("update"));
+    assert!(!store
+        .update_document(DocumentKind::CreationTemplate, "ghost", "{}")
+        .await
+        .expect("update"));
     assert_eq!(
         store
-            .template("team")
+            .document(DocumentKind::CreationTemplate, "team")
             .await
             .expect("get")
             .expect("exists")
@@ -456,7 +469,7 @@ pub async fn templates_and_registry_settings<S: MetaStore + IamStore>(open: Open
     );
     assert_eq!(
         store
-            .templates()
+            .documents(DocumentKind::CreationTemplate)
             .await
             .expect("templates")
             .iter()
@@ -465,15 +478,69 @@ pub async fn templates_and_registry_settings<S: MetaStore + IamStore>(open: Open
         ["ROOT", "team"]
     );
     assert!(store
-        .delete_template("team")
+        .delete_document(DocumentKind::CreationTemplate, "team")
         .await
         .expect("delete")
         .is_some());
     assert!(store
-        .delete_template("team")
+        .delete_document(DocumentKind::CreationTemplate, "team")
         .await
         .expect("again")
         .is_none());
+
+    // Each kind is its own set: a cache rule and a template with one prefix do not meet.
+    let rules = DocumentKind::PullThroughCacheRule;
+    assert!(store.documents(rules).await.expect("rules").is_empty());
+    assert!(store
+        .create_document(rules, "ROOT", "{\"u\":1}")
+        .await
+        .expect("rule"));
+    assert!(store
+        .create_document(rules, "hub", "{}")
+        .await
+        .expect("rule"));
+    assert!(!store
+        .create_document(rules, "hub", "{}")
+        .await
+        .expect("again"));
+    assert_eq!(
+        store
+            .document(DocumentKind::CreationTemplate, "ROOT")
+            .await
+            .expect("template")
+            .expect("seeded")
+            .prefix,
+        "ROOT"
+    );
+    assert_eq!(
+        store
+            .document(rules, "ROOT")
+            .await
+            .expect("rule")
+            .expect("created")
+            .document,
+        "{\"u\":1}"
+    );
+    assert!(store
+        .update_document(rules, "hub", "{\"v\":2}")
+        .await
+        .expect("update"));
+    let gone = store
+        .delete_document(rules, "hub")
+        .await
+        .expect("delete")
+        .expect("was there");
+    assert_eq!(gone.document, "{\"v\":2}");
+    assert!(gone.updated_at >= gone.created_at);
+    assert_eq!(store.documents(rules).await.expect("rules").len(), 1);
+    assert_eq!(
+        store
+            .documents(DocumentKind::CreationTemplate)
+            .await
+            .expect("templates")
+            .len(),
+        1
+    );
 
     assert_eq!(
         store
