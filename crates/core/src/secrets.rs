@@ -341,8 +341,11 @@ impl Secrets {
     /// The resource a request for `secret_id` is authorized on when no secret answers to it:
     /// the ARN as given, or the ARN of the name without a suffix. Either is decided as for an
     /// existing secret, so a caller who may not read a secret cannot learn whether it exists.
+    /// An ARN outside this registry's secrets (an IAM user's, say) is not decided as that
+    /// resource: its tags would answer conditions meant for secrets. It is decided as a name
+    /// under the secrets' prefix, where nothing answers to it.
     pub fn requested_arn(&self, secret_id: &str) -> String {
-        if secret_id.starts_with("arn:") {
+        if secret_id.starts_with(&self.arn_prefix()) {
             secret_id.to_owned()
         } else {
             format!("{}{secret_id}", self.arn_prefix())
@@ -397,8 +400,15 @@ impl Secrets {
     }
 
     /// Creates a secret under `arn` (from [`Secrets::new_arn`], which the caller authorized).
-    /// A retry (the same name, token and value) answers what the first request did.
-    pub async fn create(&self, arn: &str, spec: NewSecretSpec) -> Result<Created> {
+    /// A retry (the same name, token and value) answers what the first request did when
+    /// `may_compare` (the caller may read the existing secret); otherwise a taken name is
+    /// [`SecretsError::Exists`] whatever the value.
+    pub async fn create(
+        &self,
+        arn: &str,
+        may_compare: bool,
+        spec: NewSecretSpec,
+    ) -> Result<Created> {
         let now = now_millis();
         let version = match &spec.value {
             None => None,
@@ -434,7 +444,7 @@ impl Secrets {
                 if existing.deleted_at.is_some() {
                     return Err(SecretsError::NameScheduledForDeletion);
                 }
-                if let (Some(token), Some(value)) = (&spec.token, &spec.value) {
+                if let (true, Some(token), Some(value)) = (may_compare, &spec.token, &spec.value) {
                     if let Some(v) = self.store.secret_version(&existing.arn, token).await? {
                         let stored = self.open(&existing.arn, token, v.kind, &v.sealed)?;
                         if stored.same_as(value) {
@@ -675,7 +685,7 @@ mod tests {
         assert!(suffix.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_ne!(arn, s.new_arn("ecr-pullthroughcache/hub"));
 
-        s.create(&arn, spec("ecr-pullthroughcache/hub", None, None))
+        s.create(&arn, true, spec("ecr-pullthroughcache/hub", None, None))
             .await
             .unwrap();
         for id in [arn.as_str(), "ecr-pullthroughcache/hub", head] {
@@ -686,6 +696,8 @@ mod tests {
         assert!(s.resolve("ecr-pullthroughcache").await.unwrap().is_none());
         assert_eq!(s.requested_arn("x"), format!("{}x", s.arn_prefix()));
         assert_eq!(s.requested_arn(&other), other);
+        let user = "arn:aws:iam::123456789012:user/alice";
+        assert_eq!(s.requested_arn(user), format!("{}{user}", s.arn_prefix()));
     }
 
     #[tokio::test]
@@ -693,7 +705,7 @@ mod tests {
         let (_dir, store, s) = secrets().await;
         let arn = s.new_arn("db");
         let created = s
-            .create(&arn, spec("db", Some(text("hunter2")), Some(TOKEN)))
+            .create(&arn, true, spec("db", Some(text("hunter2")), Some(TOKEN)))
             .await
             .unwrap();
         assert_eq!(created.version_id.as_deref(), Some(TOKEN));
@@ -711,6 +723,7 @@ mod tests {
         let again = s
             .create(
                 &s.new_arn("db"),
+                true,
                 spec("db", Some(text("hunter2")), Some(TOKEN)),
             )
             .await
@@ -719,13 +732,25 @@ mod tests {
         assert!(matches!(
             s.create(
                 &s.new_arn("db"),
+                true,
                 spec("db", Some(text("other")), Some(TOKEN))
             )
             .await,
             Err(SecretsError::TokenInUse { .. })
         ));
+        // A caller who may not read the secret learns nothing about its value from a retry.
         assert!(matches!(
-            s.create(&s.new_arn("db"), spec("db", Some(text("hunter2")), None))
+            s.create(&s.new_arn("db"), false, spec("db", Some(text("hunter2")), Some(TOKEN)))
+                .await,
+            Err(SecretsError::Exists(n)) if n == "db"
+        ));
+        assert!(matches!(
+            s.create(&s.new_arn("db"), false, spec("db", Some(text("other")), Some(TOKEN)))
+                .await,
+            Err(SecretsError::Exists(n)) if n == "db"
+        ));
+        assert!(matches!(
+            s.create(&s.new_arn("db"), true, spec("db", Some(text("hunter2")), None))
                 .await,
             Err(SecretsError::Exists(n)) if n == "db"
         ));
@@ -796,7 +821,7 @@ mod tests {
     async fn deletion_is_scheduled_and_refuses_values() {
         let (_dir, _store, s) = secrets().await;
         let arn = s.new_arn("old");
-        s.create(&arn, spec("old", Some(text("v")), None))
+        s.create(&arn, true, spec("old", Some(text("v")), None))
             .await
             .unwrap();
         let secret = s.resolve("old").await.unwrap().unwrap();
@@ -820,7 +845,8 @@ mod tests {
             Err(SecretsError::AlreadyScheduled)
         ));
         assert!(matches!(
-            s.create(&s.new_arn("old"), spec("old", None, None)).await,
+            s.create(&s.new_arn("old"), true, spec("old", None, None))
+                .await,
             Err(SecretsError::NameScheduledForDeletion)
         ));
         assert!(s.list(None, 10, false, &[]).await.unwrap().0.is_empty());
@@ -831,7 +857,7 @@ mod tests {
             s.delete(&secret, Deletion::Now).await,
             Err(SecretsError::NotFound)
         ));
-        s.create(&s.new_arn("old"), spec("old", None, None))
+        s.create(&s.new_arn("old"), true, spec("old", None, None))
             .await
             .unwrap();
     }
@@ -842,7 +868,7 @@ mod tests {
         for name in ["a", "b/x", "b/y", "c"] {
             let mut sp = spec(name, None, None);
             sp.description = Some(format!("The {name} Secret"));
-            s.create(&s.new_arn(name), sp).await.unwrap();
+            s.create(&s.new_arn(name), true, sp).await.unwrap();
         }
         let names = |v: Vec<SecretInfo>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
         let (page, next) = s.list(None, 2, false, &[]).await.unwrap();
@@ -902,7 +928,7 @@ mod tests {
     #[tokio::test]
     async fn tags_stay_within_the_limit() {
         let (_dir, _store, s) = secrets().await;
-        s.create(&s.new_arn("t"), spec("t", None, None))
+        s.create(&s.new_arn("t"), true, spec("t", None, None))
             .await
             .unwrap();
         let secret = s.resolve("t").await.unwrap().unwrap();

@@ -93,7 +93,7 @@ impl std::fmt::Debug for SecretVersionRecord {
 }
 
 /// A version to add.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewVersion {
     pub version_id: String,
     pub kind: ValueKind,
@@ -101,6 +101,19 @@ pub struct NewVersion {
     /// The labels it takes from whichever versions hold them.
     pub stages: Vec<String>,
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for NewVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealed bytes stay out of every log line, even at TRACE.
+        f.debug_struct("NewVersion")
+            .field("version_id", &self.version_id)
+            .field("kind", &self.kind)
+            .field("sealed", &format_args!("<{} bytes>", self.sealed.len()))
+            .field("stages", &self.stages)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A secret to create, with its first version if it was given a value.

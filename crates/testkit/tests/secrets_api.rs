@@ -465,3 +465,66 @@ fn values_are_nowhere_in_clear_not_even_in_a_trace_log() {
         "and it holds the secret's name, so the search did look at its rows"
     );
 }
+
+/// A retried CreateSecret compares the value with the existing secret's version: only for a
+/// caller who may read that secret, or a known version id (DescribeSecret shows them) would
+/// confirm guesses of its value.
+#[test]
+fn a_create_retry_confirms_no_value_to_a_caller_who_may_not_read_it() {
+    let server = scenario::start("");
+    let token = "11111111-2222-3333-4444-555555555555";
+    sm(
+        &server,
+        &[
+            "create-secret",
+            "--name",
+            "team/db",
+            "--secret-string",
+            "the-real-value",
+            "--client-request-token",
+            token,
+        ],
+    );
+    let key = user_with_policy(
+        &server,
+        "creator",
+        &json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:DescribeSecret"],
+            "Resource": "*"}]}),
+    );
+    let creator = (key.0.as_str(), key.1.as_str());
+    for guess in ["the-real-value", "a-wrong-guess"] {
+        let e = sm_err(
+            &server,
+            creator,
+            &[
+                "create-secret",
+                "--name",
+                "team/db",
+                "--secret-string",
+                guess,
+                "--client-request-token",
+                token,
+            ],
+        );
+        assert!(
+            e.contains("(ResourceExistsException)"),
+            "the same answer whatever the guess ({guess}): {e}"
+        );
+    }
+    // The admin, who may read it, gets the idempotent answer.
+    let again = sm(
+        &server,
+        &[
+            "create-secret",
+            "--name",
+            "team/db",
+            "--secret-string",
+            "the-real-value",
+            "--client-request-token",
+            token,
+        ],
+    );
+    assert_eq!(again["VersionId"], token);
+}

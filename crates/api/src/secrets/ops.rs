@@ -197,10 +197,26 @@ async fn create_secret(state: &AppState, ctx: &SecretsContext, input: &Value) ->
     if !tags.is_empty() {
         allow(state, ctx, SecretsOperation::TagResource, &arn, &extra).await?;
     }
+    // A retry of a create answers as the first request did, which means comparing the value
+    // with the existing secret's version: an answer about that secret's value, so only for a
+    // caller who may read it (else a version id from DescribeSecret would confirm guesses).
+    let may_compare = match state.secrets.resolve(name).await? {
+        Some(existing) if token.is_some() => decide(
+            state,
+            ctx,
+            SecretsOperation::GetSecretValue,
+            &existing.arn,
+            &resource_tag_context(&existing),
+        )
+        .await?
+        .allowed(),
+        _ => false,
+    };
     let created = state
         .secrets
         .create(
             &arn,
+            may_compare,
             NewSecretSpec {
                 name: name.to_owned(),
                 description: description.map(str::to_owned),
