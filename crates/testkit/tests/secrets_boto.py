@@ -2,7 +2,7 @@
 against botocore's Secrets Manager model, strictly: every key a member, required members present,
 types right (timestamps epoch-second numbers, blobs base64), enums in range, lengths held, no
 nulls. Errors must carry a `__type` the operation models or a generic name (auth, validation),
-status 400 (403 for AccessDeniedException, 500 for InternalServiceError), and never a secret value.
+status 400 (AccessDeniedException too, as Secrets Manager answers it; 500 for InternalServiceError), and never a secret value.
 
 Also: idempotency tokens, the rotation of AWSCURRENT/AWSPREVIOUS, scheduled and forced deletion,
 pagination and filters, malformed and oversized input (with botocore's own validation off, and raw
@@ -88,7 +88,7 @@ def validate_raw(op, resp):
     assert kind in modelled or kind in GENERIC_ERRORS, (
         f"status {status}, __type {kind!r} is neither modelled for {op.name} ({sorted(modelled)}) "
         f"nor generic: {text[:300]!r}")
-    expected = {"InternalServiceError": 500, "AccessDeniedException": 403}.get(kind, 400)
+    expected = {"InternalServiceError": 500}.get(kind, 400)
     assert status == expected, f"{kind} with status {status}"
     assert isinstance(doc.get("message"), str) and doc["message"], f"{kind} without a message: {doc}"
 
@@ -440,7 +440,7 @@ def least_privilege():
     user = f"arn:aws:iam::{ACCOUNT}:user/reader"
     e = err("GetSecretValue", "AccessDeniedException", "as the reader, another secret", c=reader,
             SecretId="ecr-pullthroughcache/ghcr")
-    check(status(e) == 403, "403")
+    check(status(e) == 400, "400, as Secrets Manager answers a refusal")
     check(message(e) == f"User: {user} is not authorized to perform: secretsmanager:GetSecretValue on resource: "
                         f"{other['ARN']} because no identity-based policy allows the secretsmanager:GetSecretValue action",
           f"AWS's sentence: {message(e)}")
@@ -457,7 +457,7 @@ def least_privilege():
         ("ListSecrets", {}),
     ]:
         e = err(op, "AccessDeniedException", "as the reader", c=reader, **kw)
-        check(status(e) == 403 and f"secretsmanager:{op} on resource" in message(e), f"{op}: 403 naming the action")
+        check(status(e) == 400 and f"secretsmanager:{op} on resource" in message(e), f"{op}: 400 naming the action")
     check(ok("GetSecretValue", "still there", SecretId=HUB)["SecretString"] == HUB_NEXT, "nothing the reader tried changed it")
 
     # Resource tags are condition keys: `secretsmanager:ResourceTag/*` and `aws:ResourceTag/*`.

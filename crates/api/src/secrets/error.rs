@@ -49,7 +49,9 @@ impl SecretsManagerError {
         SecretsManagerError {
             kind: "AccessDeniedException",
             message: message.into(),
-            status: StatusCode::FORBIDDEN,
+            // Secrets Manager answers a refusal with 400, as its other client errors; SDKs and
+            // tools that sort errors by status expect that.
+            status: StatusCode::BAD_REQUEST,
         }
     }
 

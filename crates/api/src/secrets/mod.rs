@@ -60,7 +60,6 @@ pub async fn dispatch(State(state): State<AppState>, request: axum::extract::Req
     let status = match &result {
         Ok(_) => "200",
         Err(e) if e.status.is_server_error() => "500",
-        Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => "403",
         Err(_) => "400",
     };
     metrics::counter!(
