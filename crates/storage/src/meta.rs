@@ -341,11 +341,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// when the repository does not exist. Bookkeeping: it does not bump the IAM generation.
     async fn set_lifecycle_evaluated_at(&self, repo: &str, at: i64) -> Result<bool>;
     /// Replaces the repository's lifecycle policy preview; `false` when the repository does not
-    /// exist. Bookkeeping, like [`Self::set_lifecycle_evaluated_at`]. The preview goes with the
-    /// repository.
+    /// exist, or is not the one created at `created_at` (the preview was computed from a
+    /// repository since deleted and created again). Bookkeeping, like
+    /// [`Self::set_lifecycle_evaluated_at`]. The preview goes with the repository.
     async fn put_lifecycle_preview(
         &self,
         repo: &str,
+        created_at: i64,
         preview: &LifecyclePreviewRecord,
     ) -> Result<bool>;
     /// The repository's lifecycle policy preview; `None` when it has none (or does not exist).

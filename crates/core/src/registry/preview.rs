@@ -155,8 +155,13 @@ impl Registry {
             results,
             evaluated_at: now_ms,
         };
-        // A repository deleted since it was read has nowhere to keep the preview.
-        if !self.meta.put_lifecycle_preview(repo, &stored).await? {
+        // A repository deleted since it was read (created again, even) does not get a preview
+        // of what it held.
+        if !self
+            .meta
+            .put_lifecycle_preview(repo, record.created_at, &stored)
+            .await?
+        {
             return Ok(PreviewStart::NameUnknown);
         }
         Ok(PreviewStart::Complete {

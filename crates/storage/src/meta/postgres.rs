@@ -375,9 +375,10 @@ impl MetaStore for PgMetaStore {
     async fn put_lifecycle_preview(
         &self,
         repo: &str,
+        created_at: i64,
         preview: &LifecyclePreviewRecord,
     ) -> Result<bool> {
-        retrying!(self.put_lifecycle_preview_once(repo, preview))
+        retrying!(self.put_lifecycle_preview_once(repo, created_at, preview))
     }
 
     async fn lifecycle_preview(&self, repo: &str) -> Result<Option<LifecyclePreviewRecord>> {

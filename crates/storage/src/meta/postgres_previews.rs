@@ -10,6 +10,7 @@ impl PgMetaStore {
     pub(super) async fn put_lifecycle_preview_once(
         &self,
         repo: &str,
+        created_at: i64,
         preview: &LifecyclePreviewRecord,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
@@ -18,6 +19,15 @@ impl PgMetaStore {
         let Some(id) = lock_repository(&mut tx, repo, Hold::Shared).await? else {
             return Ok(false);
         };
+        let same: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM repositories WHERE id = $1 AND created_at = $2")
+                .bind(id)
+                .bind(created_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if same.is_none() {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO lifecycle_previews (repository_id, policy, results, evaluated_at)
              VALUES ($1, $2, $3, $4)

@@ -310,9 +310,11 @@ impl MetaStore for SqliteMetaStore {
     async fn put_lifecycle_preview(
         &self,
         repo: &str,
+        created_at: i64,
         preview: &LifecyclePreviewRecord,
     ) -> Result<bool> {
-        self.put_lifecycle_preview_impl(repo, preview).await
+        self.put_lifecycle_preview_impl(repo, created_at, preview)
+            .await
     }
 
     async fn lifecycle_preview(&self, repo: &str) -> Result<Option<LifecyclePreviewRecord>> {

@@ -10,13 +10,14 @@ impl SqliteMetaStore {
     pub(super) async fn put_lifecycle_preview_impl(
         &self,
         repo: &str,
+        created_at: i64,
         preview: &LifecyclePreviewRecord,
     ) -> Result<bool> {
         // One statement on the one writer: the repository cannot go between finding its id
         // and writing the row.
         let done = sqlx::query(
             "INSERT INTO lifecycle_previews (repository_id, policy, results, evaluated_at)
-             SELECT id, ?, ?, ? FROM repositories WHERE name = ?
+             SELECT id, ?, ?, ? FROM repositories WHERE name = ? AND created_at = ?
              ON CONFLICT(repository_id) DO UPDATE SET policy = excluded.policy,
                  results = excluded.results, evaluated_at = excluded.evaluated_at",
         )
@@ -24,6 +25,7 @@ impl SqliteMetaStore {
         .bind(&preview.results)
         .bind(preview.evaluated_at)
         .bind(repo)
+        .bind(created_at)
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)

@@ -1334,9 +1334,28 @@ pub async fn lifecycle_previews_are_replaced_and_go_with_their_repository<
         results: format!("[{{\"n\":{at}}}]"),
         evaluated_at: at,
     };
+    let born = |name: &'static str| {
+        let store = a.clone();
+        async move {
+            store
+                .repository(name)
+                .await
+                .expect("read")
+                .expect("exists")
+                .created_at
+        }
+    };
+    let (app, other) = (born("app").await, born("other").await);
+    assert_eq!(a.lifecycle_preview("app").await.expect("read"), None);
+    assert!(
+        !a.put_lifecycle_preview("app", app + 1, &preview("stale", 0))
+            .await
+            .expect("put"),
+        "a preview of another incarnation of the repository is not kept"
+    );
     assert_eq!(a.lifecycle_preview("app").await.expect("read"), None);
     assert!(a
-        .put_lifecycle_preview("app", &preview("first", 1))
+        .put_lifecycle_preview("app", app, &preview("first", 1))
         .await
         .expect("put"));
     assert_eq!(
@@ -1345,7 +1364,7 @@ pub async fn lifecycle_previews_are_replaced_and_go_with_their_repository<
         "another handle sees it"
     );
     assert!(b
-        .put_lifecycle_preview("app", &preview("second", 2))
+        .put_lifecycle_preview("app", app, &preview("second", 2))
         .await
         .expect("replace"));
     assert_eq!(
@@ -1354,7 +1373,7 @@ pub async fn lifecycle_previews_are_replaced_and_go_with_their_repository<
     );
     assert_eq!(a.lifecycle_preview("other").await.expect("read"), None);
     assert!(!a
-        .put_lifecycle_preview("missing", &preview("x", 3))
+        .put_lifecycle_preview("missing", 0, &preview("x", 3))
         .await
         .expect("no repository"));
     assert_eq!(a.lifecycle_preview("missing").await.expect("read"), None);
@@ -1365,7 +1384,7 @@ pub async fn lifecycle_previews_are_replaced_and_go_with_their_repository<
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             store
-                .put_lifecycle_preview("other", &preview(&format!("p{i}"), i))
+                .put_lifecycle_preview("other", other, &preview(&format!("p{i}"), i))
                 .await
                 .expect("put")
         }));
