@@ -1636,7 +1636,8 @@ pub(crate) mod tests {
                 "0002 worker leases",
                 "0003 blobs",
                 "0004 lifecycle previews",
-                "0005 secrets"
+                "0005 secrets",
+                "0006 pull through cache rules"
             ]
         );
         let refused = PgMetaStore::connect_with(db.options.clone(), SchemaMode::Require).await;
@@ -1652,7 +1653,8 @@ pub(crate) mod tests {
                 "0002 worker leases",
                 "0003 blobs",
                 "0004 lifecycle previews",
-                "0005 secrets"
+                "0005 secrets",
+                "0006 pull through cache rules"
             ]
         );
         assert!(fresh.migrate().await.expect("again").is_empty());
